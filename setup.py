@@ -1,0 +1,24 @@
+from setuptools import find_packages, setup
+
+setup(
+    name="lbh_platform",
+    version="0.1.0",
+    description="London Borough of Hackney data platform ingestion as Dagster assets",
+    python_requires=">=3.11,<3.12",
+    packages=find_packages(exclude=["lbh_platform_tests"]),
+    package_data={"lbh_platform": ["config/*.yaml", "config/**/*.json", "config/**/*.yaml"]},
+    install_requires=[
+        "dagster==1.13.27",
+        "dagster-webserver==1.13.27",
+        "dagster-aws==0.29.27",
+        "dagster-pyspark==0.29.27",
+        "requests>=2.31",
+        "pandas>=2.2,<3",
+        "pyarrow>=15",
+        "pandera>=0.20",
+        "pyyaml>=6",
+    ],
+    extras_require={
+        "dev": ["pytest>=8", "ruff>=0.6"],
+    },
+)
