@@ -1,0 +1,37 @@
+# Two commands set everything up on a fresh machine: `make run` and `make test`.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
+
+.PHONY: install run dev test lint clean
+
+$(STAMP): setup.py pyproject.toml
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "$(PYTHON) not found: install Python 3.11"; exit 1; }
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+## Materialise several days of every table on local disk against the built-in simulator.
+run: $(STAMP)
+	@mkdir -p $(DAGSTER_HOME)
+	$(BIN)/python -m lbh_platform.cli.demo
+
+## The Dagster UI with the daemon (schedules, sensors, backfills) and the simulator.
+dev: $(STAMP)
+	@mkdir -p $(DAGSTER_HOME)
+	$(BIN)/python -m lbh_platform.cli.dev
+
+test: $(STAMP)
+	$(BIN)/ruff check lbh_platform lbh_platform_tests
+	$(BIN)/pytest -q -p no:cacheprovider
+
+lint: $(STAMP)
+	$(BIN)/ruff check lbh_platform lbh_platform_tests
+
+clean:
+	rm -rf data .dagster_home

@@ -1,0 +1,184 @@
+"""Partitioned asset checks per table, replacing the original's PyDeequ runs.
+
+Stand-alone ``@multi_asset_check``s with ``partitions_def`` (not in-asset check specs), so
+results show per partition and automation keeps them (see DAGSTER-NOTES.md). A ranged run
+(the snapshot backfill) gets one evaluation per partition in the range.
+"""
+
+from collections.abc import Callable, Iterator
+from datetime import datetime
+
+import dagster as dg
+
+from lbh_platform.defs.resources import LakeResource
+from lbh_platform.defs.tascomi.assets import asset_key
+from lbh_platform.defs.partitions import partitions_for
+from lbh_platform.storage.lake import Lake
+from lbh_platform.tascomi import quality
+from lbh_platform.tascomi.stages import partition_value
+from lbh_platform.tascomi.tables import TascomiTable
+
+Rule = Callable[[Lake, str, dg.AssetCheckExecutionContext], quality.RuleOutcome]
+
+
+def _value(key: str) -> str:
+    return partition_value(datetime.strptime(key, "%Y-%m-%d").date())
+
+
+def _run_rules(
+    context: dg.AssetCheckExecutionContext,
+    lake: Lake,
+    rules: list[tuple[dg.AssetCheckSpec, dg.AssetCheckSeverity, Rule]],
+) -> Iterator[dg.AssetCheckResult | dg.AssetCheckEvaluation | dg.Output]:
+    keys = list(context.partition_keys)
+    for key in keys:
+        value = _value(key)
+        for spec, severity, rule in rules:
+            outcome = rule(lake, value, context)
+            metadata = {"partition": value, **outcome.metadata}
+            if len(keys) == 1:
+                yield dg.AssetCheckResult(
+                    asset_key=spec.asset_key, check_name=spec.name, passed=outcome.passed,
+                    severity=severity, description=outcome.description, metadata=metadata,
+                )
+            else:
+                yield dg.AssetCheckEvaluation(
+                    asset_key=spec.asset_key, check_name=spec.name, passed=outcome.passed,
+                    severity=severity, description=outcome.description, partition=key,
+                    metadata=metadata, blocking=spec.blocking,
+                )
+    if len(keys) > 1:  # the op still owes Dagster one output per check
+        assets_def = context.op_execution_context.assets_def
+        for spec, _, _ in rules:
+            yield dg.Output(None, output_name=assets_def.get_output_name_for_asset_check_key(spec.key))
+
+
+def _materialization_metadata(
+    context: dg.AssetCheckExecutionContext, key: dg.AssetKey, value: str
+) -> dict[str, object]:
+    partition = f"{value[:4]}-{value[4:6]}-{value[6:]}"
+    records = context.instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=key, asset_partitions=[partition]), limit=1
+    ).records
+    if not records or records[0].asset_materialization is None:
+        return {}
+    return {k: v.value for k, v in records[0].asset_materialization.metadata.items()}
+
+
+def build_table_checks(
+    table: TascomiTable, column_types: dict[str, str]
+) -> list[dg.AssetChecksDefinition]:
+    partitions = partitions_for(table.cadence)
+    name = table.name
+    parsed_key, increment_key, snapshot_key = (
+        asset_key(stage, name) for stage in ("parsed", "increment", "snapshot")
+    )
+    id_col = table.id_column
+    types = column_types if table.recast else {}
+
+    def spec(key: dg.AssetKey, check: str, description: str, blocking: bool = False):
+        return dg.AssetCheckSpec(
+            check, asset=key, description=description, blocking=blocking,
+            partitions_def=partitions,
+        )
+
+    unique_spec = spec(
+        parsed_key, "id_import_date_unique",
+        f"({id_col}, import_date) is unique. Blocking: a failure stops increment and snapshot.",
+        blocking=True,
+    )
+    complete_spec = spec(
+        parsed_key, f"{table.completeness_column}_complete",
+        f"{table.completeness_column} is at least 99% non-null.",
+    )
+
+    def parsed_rows(lake: Lake, value: str):
+        return lake.tascomi("parsed", name).read(
+            value, columns=[id_col, "import_date", table.completeness_column]
+        )
+
+    @dg.multi_asset_check(
+        specs=[unique_spec, complete_spec], name=f"tascomi_parsed_{name}_checks",
+        can_subset=False,
+    )
+    def parsed_checks(context: dg.AssetCheckExecutionContext, lake: LakeResource):
+        store = lake.lake()
+        yield from _run_rules(context, store, [
+            (unique_spec, dg.AssetCheckSeverity.ERROR,
+             lambda lk, v, _: quality.uniqueness(parsed_rows(lk, v), [id_col, "import_date"])),
+            (complete_spec, dg.AssetCheckSeverity.WARN,
+             lambda lk, v, _: quality.completeness(parsed_rows(lk, v), table.completeness_column)),
+        ])
+
+    cast_spec = spec(increment_key, "no_cast_failures",
+                     "Every catalogue value could be cast (failures are null and counted).")
+    drift_spec = spec(increment_key, "catalogue_drift",
+                      "No catalogue column is missing and no column is new since the previous "
+                      "increment.")
+    types_spec = spec(increment_key, "column_types_match_catalogue",
+                      "Pandera: every catalogue column present has its catalogue type.")
+
+    def cast_rule(lake: Lake, value: str, context) -> quality.RuleOutcome:
+        metadata = _materialization_metadata(context, increment_key, value)
+        if not metadata:
+            return quality.RuleOutcome(False, "no materialization metadata for this partition")
+        total = int(metadata.get("cast_failures_total", 0))
+        return quality.RuleOutcome(
+            total == 0,
+            "no cast failures" if not total else f"{total} values could not be cast (now null)",
+            {"cast_failures_total": total,
+             "cast_failures_by_column": dg.MetadataValue.json(
+                 metadata.get("cast_failures_by_column") or {})},
+        )
+
+    def drift_rule(lake: Lake, value: str, _context) -> quality.RuleOutcome:
+        store = lake.tascomi("increment", name)
+        current = store.read(value)
+        if current.num_rows == 0:
+            return quality.RuleOutcome(True, "no rows", {"rows": 0})
+        columns = set(current.column_names)
+        missing = sorted(c for c in types if c not in columns)
+        earlier = [p for p in store.partitions() if p < value]
+        new: list[str] = []
+        gone: list[str] = []
+        if earlier:
+            previous = store.read(earlier[-1])
+            if previous.num_rows:
+                before = set(previous.column_names)
+                new, gone = sorted(columns - before), sorted(before - columns)
+        passed = not (missing or new or gone)
+        return quality.RuleOutcome(
+            passed,
+            "no drift" if passed else
+            f"{len(missing)} catalogue columns missing, {len(new)} new, {len(gone)} gone",
+            {"catalogue_columns_missing": missing, "new_columns": new, "columns_gone": gone},
+        )
+
+    @dg.multi_asset_check(
+        specs=[cast_spec, drift_spec, types_spec], name=f"tascomi_increment_{name}_checks",
+        can_subset=False,
+    )
+    def increment_checks(context: dg.AssetCheckExecutionContext, lake: LakeResource):
+        yield from _run_rules(context, lake.lake(), [
+            (cast_spec, dg.AssetCheckSeverity.WARN, cast_rule),
+            (drift_spec, dg.AssetCheckSeverity.WARN, drift_rule),
+            (types_spec, dg.AssetCheckSeverity.ERROR,
+             lambda lk, v, _: quality.validate_types(lk.tascomi("increment", name).read(v), types)),
+        ])
+
+    snapshot_spec = spec(snapshot_key, f"{id_col}_unique", f"{id_col} is unique in the snapshot.")
+
+    @dg.multi_asset_check(
+        specs=[snapshot_spec], name=f"tascomi_snapshot_{name}_checks", can_subset=False
+    )
+    def snapshot_checks(context: dg.AssetCheckExecutionContext, lake: LakeResource):
+        yield from _run_rules(context, lake.lake(), [
+            (snapshot_spec, dg.AssetCheckSeverity.ERROR,
+             lambda lk, v, _: quality.uniqueness(
+                 lk.tascomi("snapshot", name).read(v, columns=[id_col]), [id_col])),
+        ])
+
+    return [parsed_checks, increment_checks, snapshot_checks]
+
+
+

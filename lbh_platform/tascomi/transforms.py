@@ -1,0 +1,430 @@
+"""Tascomi transforms on Arrow tables: raw rows, parse, recast, dedupe and upsert.
+
+These are the single-machine engine's implementations. They hold no Dagster and no I/O, so
+they are unit-tested directly and the asset factories stay thin.
+"""
+
+import io
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Protocol
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.json as pa_json
+
+from lbh_platform.common.errors import DataError
+
+IMPORT_COLUMNS: tuple[str, ...] = (
+    "page_number",
+    "import_api_url_requested",
+    "import_api_status_code",
+    "import_exception_thrown",
+    "import_datetime",
+    "import_timestamp",
+    "import_year",
+    "import_month",
+    "import_day",
+    "import_date",
+)
+SNAPSHOT_COLUMNS: tuple[str, ...] = ("snapshot_year", "snapshot_month", "snapshot_day", "snapshot_date")
+DROPPED_FIELDS = frozenset({"gis_map_image_base64"})
+LAST_UPDATED = "last_updated"
+
+
+def yyyymmdd(day: date) -> str:
+    return day.strftime("%Y%m%d")
+
+
+# --------------------------------------------------------------------------- raw rows
+
+
+class PageLike(Protocol):
+    """One API page as the raw stage records it (the client's ``Page`` fits)."""
+
+    number: int
+    url: str
+    status: int
+    records: Sequence[Mapping[str, object]]
+
+
+def raw_response_table(
+    resource: str,
+    pages: Iterable[PageLike],
+    import_date: date,
+    imported_at: datetime | None = None,
+) -> tuple[pa.Table, int]:
+    """One row per record: its JSON text plus the original's import metadata columns.
+
+    Records last updated on ``import_date`` or later are left out (the next partition takes
+    them). Returns the table and how many records were held back that way.
+    """
+    imported_at = imported_at or datetime.now(UTC)
+    texts: list[str] = []
+    page_numbers: list[int] = []
+    urls: list[str] = []
+    statuses: list[int] = []
+    held_back = 0
+    cutoff = import_date.isoformat()
+    for page in pages:
+        for record in page.records:
+            updated = record.get(LAST_UPDATED)
+            if isinstance(updated, str) and updated[:10] >= cutoff:
+                held_back += 1
+                continue
+            clean = {k: v for k, v in record.items() if k not in DROPPED_FIELDS}
+            texts.append(json.dumps(clean, separators=(",", ":"), ensure_ascii=False))
+            page_numbers.append(page.number)
+            urls.append(page.url)
+            statuses.append(page.status)
+    n = len(texts)
+    stamp = imported_at.astimezone(UTC)
+    columns = {
+        resource: pa.array(texts, pa.string()),
+        "page_number": pa.array(page_numbers, pa.int32()),
+        "import_api_url_requested": pa.array(urls, pa.string()),
+        "import_api_status_code": pa.array(statuses, pa.int32()),
+        "import_exception_thrown": pa.nulls(n, pa.string()),
+        "import_datetime": pa.array([stamp] * n, pa.timestamp("us", tz="UTC")),
+        "import_timestamp": pa.array([str(int(stamp.timestamp()))] * n, pa.string()),
+        "import_year": pa.array([f"{import_date.year:04d}"] * n, pa.string()),
+        "import_month": pa.array([f"{import_date.month:02d}"] * n, pa.string()),
+        "import_day": pa.array([f"{import_date.day:02d}"] * n, pa.string()),
+        "import_date": pa.array([yyyymmdd(import_date)] * n, pa.string()),
+    }
+    return pa.table(columns), held_back
+
+
+# --------------------------------------------------------------------------- parse
+
+
+@dataclass(frozen=True)
+class ParseResult:
+    table: pa.Table
+    rows_in: int
+    non_200_rows: int
+    exact_duplicates_dropped: int
+
+
+def _python_string_columns(texts: list[str], only: set[str] | None = None) -> dict[str, pa.Array]:
+    """The reference implementation: ``json.loads`` per record (nested values as JSON text)."""
+    records = [json.loads(t) for t in texts]
+    names: dict[str, None] = {}
+    for record in records:
+        names.update(dict.fromkeys(k for k in record if only is None or k in only))
+    columns = {}
+    for name in names:
+        values = []
+        for record in records:
+            v = record.get(name)
+            values.append(v if v is None or isinstance(v, str) else json.dumps(v, separators=(",", ":")))
+        columns[name] = pa.array(values, pa.string())
+    return columns
+
+
+def _read_json_lines(payload: bytes, schema: pa.Schema | None = None) -> pa.Table:
+    return pa_json.read_json(
+        io.BytesIO(payload),
+        read_options=pa_json.ReadOptions(block_size=max(1 << 20, len(payload) + 1)),
+        parse_options=pa_json.ParseOptions(explicit_schema=schema, unexpected_field_behavior="infer"),
+    )
+
+
+def _records_to_string_columns(texts: list[str]) -> dict[str, pa.Array]:
+    """Every JSON key becomes a nullable string column, keys in first-seen order.
+
+    Fast path: Arrow's JSON reader (strings it would read as timestamps are re-read as
+    strings), then scalars stringified. It refuses a key whose JSON type changes between
+    records; the reference path then does the whole table. Nested values always take the
+    reference path, so their JSON text is exactly what was sent.
+    """
+    if not texts:
+        return {}
+    payload = "\n".join(texts).encode()
+    try:
+        parsed = _read_json_lines(payload)
+        if any(pa.types.is_temporal(f.type) for f in parsed.schema):
+            schema = pa.schema(
+                [pa.field(f.name, pa.string()) if pa.types.is_temporal(f.type) else f
+                 for f in parsed.schema]
+            )
+            parsed = _read_json_lines(payload, schema)
+    except pa.ArrowInvalid:
+        return _python_string_columns(texts)
+    nested = {f.name for f in parsed.schema if pa.types.is_nested(f.type)}
+    nested_columns = _python_string_columns(texts, nested) if nested else {}
+    columns: dict[str, pa.Array] = {}
+    for name, col in zip(parsed.column_names, parsed.columns, strict=True):
+        if name in nested:
+            columns[name] = nested_columns[name]
+        elif pa.types.is_floating(col.type):  # JSON text form of the number
+            columns[name] = pa.array(
+                [None if v is None else json.dumps(v) for v in col.to_pylist()], pa.string()
+            )
+        else:
+            columns[name] = col.combine_chunks().cast(pa.string())
+    return columns
+
+
+def parse_responses(raw: pa.Table, resource: str) -> ParseResult:
+    """Status-200 rows only; every JSON key a string column; import metadata kept.
+
+    Records repeated byte-for-byte (a page boundary shifting under paging) are collapsed
+    and counted; differing rows for one id are kept, for the uniqueness check to catch.
+    """
+    if resource not in raw.column_names:
+        raise DataError(f"tascomi {resource}: raw rows lack the record column {resource!r}")
+    rows_in = raw.num_rows
+    ok = raw.filter(pc.equal(raw["import_api_status_code"], 200)) if rows_in else raw
+    non_200 = rows_in - ok.num_rows
+    ok = ok.filter(pc.is_valid(ok[resource])) if ok.num_rows else ok
+    duplicates = 0
+    if ok.num_rows:
+        texts = ok[resource].to_pylist()
+        seen: set[str] = set()
+        keep = []
+        for i, text in enumerate(texts):
+            if text in seen:
+                continue
+            seen.add(text)
+            keep.append(i)
+        duplicates = len(texts) - len(keep)
+        if duplicates:
+            ok = ok.take(pa.array(keep, pa.int64()))
+            texts = [texts[i] for i in keep]
+    else:
+        texts = []
+    record_columns = _records_to_string_columns(texts)
+    metadata_names = [c for c in ok.column_names if c != resource]
+    names = [n for n in record_columns if n not in metadata_names]
+    arrays = [record_columns[n] for n in names] + [ok[c].combine_chunks() for c in metadata_names]
+    table = pa.table(dict(zip(names + metadata_names, arrays, strict=True)))
+    return ParseResult(table, rows_in, non_200, duplicates)
+
+
+# --------------------------------------------------------------------------- recast
+
+_ARROW_TYPES: dict[str, pa.DataType] = {
+    "integer": pa.int32(),
+    "long": pa.int64(),
+    "float": pa.float64(),
+    "double": pa.float64(),
+    "boolean": pa.bool_(),
+    "timestamp": pa.timestamp("us"),
+    "date": pa.date32(),
+}
+_TRUE = ["t", "true", "y", "yes", "1"]
+_FALSE = ["f", "false", "n", "no", "0"]
+_NULL_DATES = ["0000-00-00", "0000-00-00 00:00:00"]
+_INT_RE = r"^[+-]?[0-9]+$"
+_FLOAT_RE = r"^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$"
+
+
+def arrow_type(column_type: str) -> pa.DataType:
+    return _ARROW_TYPES[column_type]
+
+
+@dataclass(frozen=True)
+class RecastResult:
+    table: pa.Table
+    cast_failures: dict[str, int] = field(default_factory=dict)
+    missing_columns: list[str] = field(default_factory=list)
+
+    @property
+    def total_cast_failures(self) -> int:
+        return sum(self.cast_failures.values())
+
+
+def _cast_strings(values: pa.Array, column_type: str) -> pa.Array:
+    """Cast one string column; values that do not parse become null."""
+    trimmed = pc.utf8_trim_whitespace(values)
+    blank = pc.equal(trimmed, "")
+    trimmed = pc.if_else(blank, pa.scalar(None, pa.string()), trimmed)
+    target = _ARROW_TYPES[column_type]
+    if column_type in ("integer", "long"):
+        valid = pc.match_substring_regex(trimmed, _INT_RE)
+        candidates = pc.if_else(valid, trimmed, pa.scalar(None, pa.string()))
+        # Longer than 19 digits cannot be an int64; keep them out of the cast.
+        too_long = pc.greater(pc.utf8_length(candidates), 19)
+        candidates = pc.if_else(too_long, pa.scalar(None, pa.string()), candidates)
+        wide = pc.cast(candidates, pa.int64(), safe=False)
+        if column_type == "integer":
+            lo, hi = -(2**31), 2**31 - 1
+            in_range = pc.and_(pc.greater_equal(wide, lo), pc.less_equal(wide, hi))
+            wide = pc.if_else(in_range, wide, pa.scalar(None, pa.int64()))
+        return wide.cast(target)
+    if column_type in ("float", "double"):
+        valid = pc.match_substring_regex(trimmed, _FLOAT_RE)
+        candidates = pc.if_else(valid, trimmed, pa.scalar(None, pa.string()))
+        return pc.cast(candidates, pa.float64())
+    if column_type == "boolean":
+        lowered = pc.utf8_lower(trimmed)
+        is_true = pc.is_in(lowered, value_set=pa.array(_TRUE))
+        is_false = pc.is_in(lowered, value_set=pa.array(_FALSE))
+        return pc.if_else(
+            is_true, True, pc.if_else(is_false, False, pa.scalar(None, pa.bool_()))
+        )
+    if column_type in ("timestamp", "date"):
+        zero = pc.is_in(trimmed, value_set=pa.array(_NULL_DATES))
+        trimmed = pc.if_else(zero, pa.scalar(None, pa.string()), trimmed)
+        if column_type == "date":
+            # A timestamp-shaped value carries a date in its first ten characters.
+            day = pc.utf8_slice_codeunits(trimmed, 0, 10)
+            parsed = pc.strptime(day, format="%Y-%m-%d", unit="s", error_is_null=True)
+            long_enough = pc.or_(pc.equal(pc.utf8_length(trimmed), 10),
+                                 pc.match_substring_regex(trimmed, r"^.{10}[ T]"))
+            parsed = pc.if_else(long_enough, parsed, pa.scalar(None, parsed.type))
+            return parsed.cast(pa.date32())
+        iso = pc.replace_substring_regex(trimmed, r"^(\d{4}-\d{2}-\d{2})T", r"\1 ")
+        whole = pc.replace_substring_regex(iso, r"\.\d+$", "")
+        with_time = pc.if_else(pc.equal(pc.utf8_length(whole), 10),
+                               pc.binary_join_element_wise(whole, " 00:00:00", ""), whole)
+        return pc.strptime(with_time, format="%Y-%m-%d %H:%M:%S", unit="us", error_is_null=True)
+    raise ValueError(f"unknown column type {column_type!r}")
+
+
+def recast(table: pa.Table, column_types: Mapping[str, str]) -> RecastResult:
+    """Cast catalogue columns; count (never hide) values that could not be cast.
+
+    A value that cannot be cast becomes null and is counted per column. A catalogue column
+    missing from the data is reported, not fatal. Blank strings and all-zero dates are
+    treated as null, not as failures.
+    """
+    failures: dict[str, int] = {}
+    missing = [c for c in column_types if c not in table.column_names]
+    if table.num_rows == 0:
+        missing = []
+    arrays = []
+    for name, column in zip(table.column_names, table.columns, strict=True):
+        column_type = column_types.get(name)
+        if column_type is None or not (
+            pa.types.is_string(column.type) or pa.types.is_null(column.type)
+        ):
+            arrays.append(column)
+            continue
+        source = column.combine_chunks().cast(pa.string())
+        cast = _cast_strings(source, column_type)
+        blank = pc.fill_null(
+            pc.or_(
+                pc.equal(pc.utf8_trim_whitespace(source), ""),
+                pc.is_in(pc.utf8_trim_whitespace(source), value_set=pa.array(_NULL_DATES))
+                if column_type in ("timestamp", "date")
+                else pc.equal(source, "\x00never"),
+            ),
+            False,
+        )
+        lost = pc.and_(pc.and_(pc.is_valid(source), pc.is_null(cast)), pc.invert(blank))
+        count = pc.sum(lost).as_py() or 0
+        if count:
+            failures[name] = count
+        arrays.append(cast)
+    return RecastResult(pa.table(dict(zip(table.column_names, arrays, strict=True))), failures, missing)
+
+
+# --------------------------------------------------------------------------- snapshot
+
+
+def unify(tables: Sequence[pa.Table], what: str) -> pa.Table:
+    """Concatenate tables whose columns may differ (new or missing columns become null)."""
+    tables = [t for t in tables if t is not None]
+    if not tables:
+        return pa.table({})
+    if len(tables) == 1:
+        return tables[0]
+    try:
+        return pa.concat_tables(tables, promote_options="permissive")
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+        raise DataError(f"{what}: column types differ between the inputs: {exc}") from exc
+
+
+def dedupe_latest(increments: pa.Table, id_column: str) -> tuple[pa.Table, int]:
+    """Latest ``last_updated`` per id (null is oldest); ties go to the newest import_date.
+
+    Returns the deduplicated rows and how many rows had no id (they cannot be applied).
+    """
+    if increments.num_rows == 0:
+        return increments, 0
+    if id_column not in increments.column_names:
+        raise DataError(f"increments have no id column {id_column!r}")
+    with_id = increments.filter(pc.is_valid(increments[id_column]))
+    without_id = increments.num_rows - with_id.num_rows
+    if with_id.num_rows == 0:
+        return with_id, without_id
+    keys = [(id_column, "ascending", "at_end")]
+    if LAST_UPDATED in with_id.column_names:
+        keys.append((LAST_UPDATED, "descending", "at_end"))
+    if "import_date" in with_id.column_names:
+        keys.append(("import_date", "descending", "at_end"))
+    order = pc.sort_indices(with_id, sort_keys=keys)
+    ordered = with_id.take(order)
+    ids = ordered[id_column].combine_chunks()
+    if len(ids) > 1:
+        changed = pc.not_equal(ids.slice(1), ids.slice(0, len(ids) - 1))
+        first = pa.concat_arrays([pa.array([True]), changed.cast(pa.bool_())])
+    else:
+        first = pa.array([True])
+    return ordered.filter(first), without_id
+
+
+@dataclass(frozen=True)
+class SnapshotResult:
+    table: pa.Table
+    base_rows: int
+    increment_rows: int
+    replaced_rows: int
+    inserted_rows: int
+    rows_without_id: int
+
+
+def apply_increment(
+    base: pa.Table | None, increments: pa.Table, id_column: str, snapshot_day: date
+) -> SnapshotResult:
+    """New snapshot = base rows whose id is not in the increment, plus the increment.
+
+    An anti-join then a union, as the original; ``snapshot_*`` columns are set for the day.
+    """
+    latest, without_id = dedupe_latest(increments, id_column)
+    base_rows = 0 if base is None else base.num_rows
+    if base is not None:
+        base = base.drop_columns([c for c in SNAPSHOT_COLUMNS if c in base.column_names])
+    if base is not None and base.num_rows and latest.num_rows:
+        if id_column not in base.column_names:
+            raise DataError(f"previous snapshot has no id column {id_column!r}")
+        ids = latest[id_column].combine_chunks()
+        base_ids = base[id_column]
+        if base_ids.type != ids.type:
+            try:
+                ids = ids.cast(base_ids.type)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+                raise DataError(
+                    f"id column {id_column!r} is {base_ids.type} in the snapshot but "
+                    f"{latest[id_column].type} in the increment"
+                ) from exc
+        replaced_mask = pc.is_in(base_ids, value_set=ids)
+        replaced = pc.sum(replaced_mask).as_py() or 0
+        kept = base.filter(pc.invert(replaced_mask))
+    else:
+        replaced = 0
+        kept = base
+    latest = latest.drop_columns([c for c in SNAPSHOT_COLUMNS if c in latest.column_names])
+    parts = [t for t in (kept, latest) if t is not None and (t.num_rows or t.num_columns)]
+    merged = unify(parts, "snapshot") if parts else latest
+    n = merged.num_rows
+    stamp = {
+        "snapshot_year": f"{snapshot_day.year:04d}",
+        "snapshot_month": f"{snapshot_day.month:02d}",
+        "snapshot_day": f"{snapshot_day.day:02d}",
+        "snapshot_date": yyyymmdd(snapshot_day),
+    }
+    for name, value in stamp.items():
+        merged = merged.append_column(name, pa.array([value] * n, pa.string()))
+    return SnapshotResult(
+        table=merged,
+        base_rows=base_rows,
+        increment_rows=increments.num_rows,
+        replaced_rows=replaced,
+        inserted_rows=latest.num_rows - replaced,
+        rows_without_id=without_id,
+    )
