@@ -45,8 +45,11 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         public = public or SIMULATOR_PUBLIC_KEY
         private = private or SIMULATOR_PRIVATE_KEY
     elif not public or not private:
-        missing = [n for n, v in (("TASCOMI_PUBLIC_KEY", public), ("TASCOMI_PRIVATE_KEY", private))
-                   if not v]
+        missing = [
+            n
+            for n, v in (("TASCOMI_PUBLIC_KEY", public), ("TASCOMI_PRIVATE_KEY", private))
+            if not v
+        ]
         raise ConfigurationError(
             f"TASCOMI_API_URL is set to a real API but {' and '.join(missing)} "
             "is not set: export the Tascomi API keys (or unset TASCOMI_API_URL to use the "

@@ -15,8 +15,12 @@ def lake(tmp_path):
 def test_layout_is_the_originals_hive_style_paths(lake, tmp_path):
     lake.tascomi("api_response", "appeals").write("20240101", pa.table({"a": [1]}))
     lake.tascomi("snapshot", "appeals").write("20240101", pa.table({"a": [1]}))
-    assert (tmp_path / "raw/planning/tascomi/api-responses/appeals/import_date=20240101" / DATA_FILE).is_file()
-    assert (tmp_path / "refined/planning/tascomi/snapshot/appeals/snapshot_date=20240101" / DATA_FILE).is_file()
+    assert (
+        tmp_path / "raw/planning/tascomi/api-responses/appeals/import_date=20240101" / DATA_FILE
+    ).is_file()
+    assert (
+        tmp_path / "refined/planning/tascomi/snapshot/appeals/snapshot_date=20240101" / DATA_FILE
+    ).is_file()
 
 
 def test_rewrite_replaces_never_appends_and_partition_column_comes_back(lake):
@@ -29,12 +33,17 @@ def test_rewrite_replaces_never_appends_and_partition_column_comes_back(lake):
     assert table.read("20240102", columns=["x", "missing"]).column_names == ["x"]
 
 
-def test_failed_write_leaves_previous_partition_readable_and_no_debris(lake, tmp_path):
+def test_failed_write_leaves_previous_partition_readable_and_no_debris(lake, tmp_path, monkeypatch):
     table = lake.tascomi("increment", "t")
     table.write("20240101", pa.table({"x": [1]}))
 
-    with pytest.raises(Exception):
-        table.write("20240101", "not a table")  # type: ignore[arg-type]
+    def crash_mid_write(data, sink, **kwargs):
+        sink.write(b"PAR1 half a file")
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr("lbh_platform.storage.partitioned_table.pq.write_table", crash_mid_write)
+    with pytest.raises(RuntimeError, match="disk full"):
+        table.write("20240101", pa.table({"x": [2, 3]}))
     assert table.read("20240101")["x"].to_pylist() == [1]
     folder = tmp_path / "refined/planning/tascomi/increment/t/import_date=20240101"
     assert sorted(p.name for p in folder.iterdir()) == [DATA_FILE]

@@ -32,7 +32,8 @@ class FakeApi:
 
     def add(self, day: date, record_id: int, n: str = "1"):
         self.by_day.setdefault(day, []).append(
-            {"id": str(record_id), "last_updated": f"{day} 12:00:00", "n": n})
+            {"id": str(record_id), "last_updated": f"{day} 12:00:00", "n": n}
+        )
 
     def fetch(self, resource: str, last_updated: date | None):
         self.asked.append(last_updated)
@@ -78,7 +79,8 @@ def test_missed_day_loses_nothing_and_snapshot_builds_on_newest_earlier(lake):
     assert api.asked == [date(2024, 1, 3), date(2024, 1, 4)]
     assert report.metadata["base_snapshot_date"] == "20240103"
     snap = lake.tascomi("snapshot", "appeals").read("20240105")
-    assert sorted(zip(snap["id"].to_pylist(), snap["n"].to_pylist())) == [(1, 2), (2, 1), (3, 1)]
+    pairs = zip(snap["id"].to_pylist(), snap["n"].to_pylist(), strict=True)
+    assert sorted(pairs) == [(1, 2), (2, 1), (3, 1)]
 
 
 def test_rerunning_a_partition_replaces_it_exactly(lake):
@@ -91,7 +93,9 @@ def test_rerunning_a_partition_replaces_it_exactly(lake):
 
 
 def test_snapshot_without_its_increment_names_table_and_partition(lake):
-    with pytest.raises(DataError, match=r"appeals partition 20240102.*increment is not materialised"):
+    with pytest.raises(
+        DataError, match=r"appeals partition 20240102.*increment is not materialised"
+    ):
         stages.snapshot(lake, TABLE, date(2024, 1, 2))
 
 

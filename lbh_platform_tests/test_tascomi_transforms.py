@@ -25,13 +25,15 @@ class Page:
 
 
 def raw(records, resource="things", day=date(2024, 3, 10), status=200):
-    table, _ = raw_response_table(resource, [Page(1, "http://api/things?page=1", status, records)], day)
+    table, _ = raw_response_table(
+        resource, [Page(1, "http://api/things?page=1", status, records)], day
+    )
     return table
 
 
 def test_raw_rows_hold_json_and_import_columns_and_hold_back_today():
     records = [
-        {"id": "1", "last_updated": "2024-03-09 23:59:59", "gis_map_image_base64": "QUJD"},
+        {"id": "1", "last_updated": "2024-03-09 23:59:59"},
         {"id": "2", "last_updated": "2024-03-10 00:00:01"},
     ]
     table, held_back = raw_response_table(
@@ -43,16 +45,31 @@ def test_raw_rows_hold_json_and_import_columns_and_hold_back_today():
     assert json.loads(row["things"]) == {"id": "1", "last_updated": "2024-03-09 23:59:59"}
     assert row["page_number"] == 3
     assert (row["import_year"], row["import_month"], row["import_day"], row["import_date"]) == (
-        "2024", "03", "10", "20240310")
+        "2024",
+        "03",
+        "10",
+        "20240310",
+    )
     assert row["import_api_status_code"] == 200
 
 
 def test_parse_makes_every_key_a_string_column_nested_as_json_text():
-    table = parse_responses(raw([
-        {"id": 7, "name": "a", "flag": True, "size": 1.5, "tags": ["x", "y"],
-         "last_updated": "2024-03-01 10:00:00"},
-        {"id": "8", "other": None, "extra": {"k": 1}},
-    ]), "things").table
+    table = parse_responses(
+        raw(
+            [
+                {
+                    "id": 7,
+                    "name": "a",
+                    "flag": True,
+                    "size": 1.5,
+                    "tags": ["x", "y"],
+                    "last_updated": "2024-03-01 10:00:00",
+                },
+                {"id": "8", "other": None, "extra": {"k": 1}},
+            ]
+        ),
+        "things",
+    ).table
     rows = table.to_pylist()
     assert rows[0]["id"] == "7" and rows[1]["id"] == "8"
     assert rows[0]["flag"] == "true" and rows[0]["size"] == "1.5"
@@ -90,12 +107,28 @@ def test_recast_types_and_counts_every_bad_value():
         l=["99999999999", "-3", "1.5", "", None],
         f=["1.5", "2", "1e3", "abc", None],
         b=["t", "F", "yes", "maybe", "0"],
-        ts=["2024-01-02 03:04:05", "0000-00-00 00:00:00", "2024-13-01 00:00:00", "2024-01-02", None],
+        ts=[
+            "2024-01-02 03:04:05",
+            "0000-00-00 00:00:00",
+            "2024-13-01 00:00:00",
+            "2024-01-02",
+            None,
+        ],
         d=["2024-01-02", "2024-01-02 10:00:00", "nope", None, ""],
         s=["keep", "as", "string", None, "x"],
     )
-    result = recast(table, {"i": "integer", "l": "long", "f": "float", "b": "boolean",
-                            "ts": "timestamp", "d": "date", "gone": "integer"})
+    result = recast(
+        table,
+        {
+            "i": "integer",
+            "l": "long",
+            "f": "float",
+            "b": "boolean",
+            "ts": "timestamp",
+            "d": "date",
+            "gone": "integer",
+        },
+    )
     out = result.table
     assert out["i"].to_pylist() == [1, 2, None, None, None]
     assert out.schema.field("i").type == pa.int32()
@@ -103,8 +136,13 @@ def test_recast_types_and_counts_every_bad_value():
     assert out["f"].to_pylist() == [1.5, 2.0, 1000.0, None, None]
     assert out.schema.field("f").type == pa.float64()
     assert out["b"].to_pylist() == [True, False, True, None, False]
-    assert out["ts"].to_pylist() == [datetime(2024, 1, 2, 3, 4, 5), None, None,
-                                     datetime(2024, 1, 2), None]
+    assert out["ts"].to_pylist() == [
+        datetime(2024, 1, 2, 3, 4, 5),
+        None,
+        None,
+        datetime(2024, 1, 2),
+        None,
+    ]
     assert out["d"].to_pylist() == [date(2024, 1, 2), date(2024, 1, 2), None, None, None]
     assert out["s"].to_pylist() == ["keep", "as", "string", None, "x"]
     assert result.cast_failures == {"i": 2, "l": 1, "f": 1, "b": 1, "ts": 1, "d": 1}
@@ -118,31 +156,39 @@ def test_recast_with_no_rows_reports_no_missing_columns():
 
 def inc(ids, updated, import_date, value):
     n = len(ids)
-    return pa.table({
-        "id": pa.array(ids, pa.int32()),
-        "last_updated": pa.array(updated, pa.timestamp("us")),
-        "value": pa.array(value, pa.string()),
-        "import_date": pa.array([import_date] * n, pa.string()),
-    })
+    return pa.table(
+        {
+            "id": pa.array(ids, pa.int32()),
+            "last_updated": pa.array(updated, pa.timestamp("us")),
+            "value": pa.array(value, pa.string()),
+            "import_date": pa.array([import_date] * n, pa.string()),
+        }
+    )
 
 
 def test_dedupe_keeps_latest_update_with_ties_to_newest_import_and_null_oldest():
     t1, t2 = datetime(2024, 1, 1), datetime(2024, 1, 2)
-    increments = pa.concat_tables([
-        inc([1, 2, 3, None], [t2, t1, None, t1], "20240102", ["1-new", "2-old", "3-null", "x"]),
-        inc([1, 2, 3], [t1, t1, t1], "20240103", ["1-old", "2-tie-newer", "3-dated"]),
-    ])
+    increments = pa.concat_tables(
+        [
+            inc([1, 2, 3, None], [t2, t1, None, t1], "20240102", ["1-new", "2-old", "3-null", "x"]),
+            inc([1, 2, 3], [t1, t1, t1], "20240103", ["1-old", "2-tie-newer", "3-dated"]),
+        ]
+    )
     latest, without_id = dedupe_latest(increments, "id")
     assert without_id == 1
     assert dict(zip(latest["id"].to_pylist(), latest["value"].to_pylist(), strict=True)) == {
-        1: "1-new", 2: "2-tie-newer", 3: "3-dated"}
+        1: "1-new",
+        2: "2-tie-newer",
+        3: "3-dated",
+    }
 
 
 def test_apply_increment_replaces_by_id_and_adds_new_and_new_columns():
     base = inc([1, 2], [datetime(2024, 1, 1)] * 2, "20240101", ["a", "b"])
     base = apply_increment(None, base, "id", date(2024, 1, 1)).table
     increment = inc([2, 3], [datetime(2024, 1, 2)] * 2, "20240102", ["b2", "c"]).append_column(
-        "new_col", pa.array(["n", "n"]))
+        "new_col", pa.array(["n", "n"])
+    )
     result = apply_increment(base, increment, "id", date(2024, 1, 2))
     rows = {r["id"]: r for r in result.table.to_pylist()}
     assert {k: v["value"] for k, v in rows.items()} == {1: "a", 2: "b2", 3: "c"}
@@ -152,8 +198,9 @@ def test_apply_increment_replaces_by_id_and_adds_new_and_new_columns():
 
 
 def test_apply_increment_is_idempotent():
-    base = apply_increment(None, inc([1], [datetime(2024, 1, 1)], "1", ["a"]), "id",
-                           date(2024, 1, 1)).table
+    base = apply_increment(
+        None, inc([1], [datetime(2024, 1, 1)], "1", ["a"]), "id", date(2024, 1, 1)
+    ).table
     increment = inc([1, 2], [datetime(2024, 1, 2)] * 2, "2", ["a2", "b"])
     once = apply_increment(base, increment, "id", date(2024, 1, 2)).table
     twice = apply_increment(once, increment, "id", date(2024, 1, 2)).table

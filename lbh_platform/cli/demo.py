@@ -11,7 +11,8 @@ import os
 import sys
 import time
 from collections import Counter
-from datetime import date, datetime, time as dtime, timedelta
+from datetime import date, datetime, timedelta
+from datetime import time as dtime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -20,15 +21,26 @@ LONDON = ZoneInfo("Europe/London")
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="lbh-demo", description=__doc__)
-    parser.add_argument("--days", type=int, default=int(os.environ.get("LBH_DEMO_DAYS", "4")),
-                        help="consecutive days to materialise (default 4, env LBH_DEMO_DAYS)")
-    parser.add_argument("--end", type=date.fromisoformat, default=None,
-                        help="last partition date (default: today)")
-    parser.add_argument("--scale", type=float,
-                        default=float(os.environ.get("LBH_SIM_SCALE", "1")),
-                        help="simulator data scale (default 1, env LBH_SIM_SCALE)")
-    parser.add_argument("--tables", default=os.environ.get("LBH_DEMO_TABLES", ""),
-                        help="comma-separated subset of Tascomi tables (default: all)")
+    parser.add_argument(
+        "--days",
+        type=int,
+        default=int(os.environ.get("LBH_DEMO_DAYS", "4")),
+        help="consecutive days to materialise (default 4, env LBH_DEMO_DAYS)",
+    )
+    parser.add_argument(
+        "--end", type=date.fromisoformat, default=None, help="last partition date (default: today)"
+    )
+    parser.add_argument(
+        "--scale",
+        type=float,
+        default=float(os.environ.get("LBH_SIM_SCALE", "1")),
+        help="simulator data scale (default 1, env LBH_SIM_SCALE)",
+    )
+    parser.add_argument(
+        "--tables",
+        default=os.environ.get("LBH_DEMO_TABLES", ""),
+        help="comma-separated subset of Tascomi tables (default: all)",
+    )
     return parser.parse_args(argv)
 
 
@@ -65,8 +77,11 @@ def main(argv: list[str] | None = None) -> int:
         tables = [t for t in tables if t.name in wanted]
     settings = load_settings()
     simulator = TascomiSimulator(
-        tables, ColumnTypeCatalogue.load(), scale=args.scale,
-        public_key=settings.tascomi_public_key, private_key=settings.tascomi_private_key,
+        tables,
+        ColumnTypeCatalogue.load(),
+        scale=args.scale,
+        public_key=settings.tascomi_public_key,
+        private_key=settings.tascomi_private_key,
         epoch=days[0] - timedelta(days=30),
         port=int(DEFAULT_TASCOMI_URL.split(":")[2].split("/")[0]) if settings.uses_simulator else 0,
     )
@@ -121,8 +136,16 @@ def _run_days(days, tables, home: Path, simulator, started: float) -> int:
                 f"{'success' if result.success else 'FAILED'} in {time.monotonic() - t0:.1f}s",
                 flush=True,
             )
-    _summary(tables, Lake({"raw": settings.raw_zone, "refined": settings.refined_zone}),
-             days[-1], settings, home, checks, failed_checks, started)
+    _summary(
+        tables,
+        Lake({"raw": settings.raw_zone, "refined": settings.refined_zone}),
+        days[-1],
+        settings,
+        home,
+        checks,
+        failed_checks,
+        started,
+    )
     return 0 if ok else 1
 
 
@@ -135,16 +158,20 @@ def _summary(tables, lake, last_day, settings, home, checks, failed_checks, star
     from lbh_platform.tascomi.stages import partition_value
 
     print()
-    print(f"{'table':34} {'cadence':7} {'api_response':>12} {'parsed':>8} "
-          f"{'increment':>9} {'snapshot':>8}")
+    print(
+        f"{'table':34} {'cadence':7} {'api_response':>12} {'parsed':>8} "
+        f"{'increment':>9} {'snapshot':>8}"
+    )
     for table in tables:
         counts = []
         for stage in ("api_response", "parsed", "increment", "snapshot"):
             store = lake.tascomi(stage, table.name)
             values = [v for v in store.partitions() if v <= partition_value(last_day)]
             counts.append(store.read(values[-1], columns=[]).num_rows if values else 0)
-        print(f"{table.name:34} {table.cadence:7} {counts[0]:>12} {counts[1]:>8} "
-              f"{counts[2]:>9} {counts[3]:>8}")
+        print(
+            f"{table.name:34} {table.cadence:7} {counts[0]:>12} {counts[1]:>8} "
+            f"{counts[2]:>9} {counts[3]:>8}"
+        )
     print()
     print(f"rows are those of each table's newest partition up to {last_day}")
     print(f"checks: {checks['passed']} passed, {checks['failed']} failed")

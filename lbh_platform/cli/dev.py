@@ -28,15 +28,29 @@ def main() -> int:
     if settings.uses_simulator:
         port = int(DEFAULT_TASCOMI_URL.split(":")[2].split("/")[0])
         simulator = TascomiSimulator(
-            load_tables(), ColumnTypeCatalogue.load(),
-            public_key=settings.tascomi_public_key, private_key=settings.tascomi_private_key,
+            load_tables(),
+            ColumnTypeCatalogue.load(),
+            public_key=settings.tascomi_public_key,
+            private_key=settings.tascomi_private_key,
             scale=float(os.environ.get("LBH_SIM_SCALE", "1")),
-            epoch=date.today() - timedelta(days=60), port=port,
+            epoch=date.today() - timedelta(days=60),
+            port=port,
         )
         print(f"Tascomi simulator at {simulator.start()}", flush=True)
     host = os.environ.get("LBH_DEV_HOST", "127.0.0.1")
     port = os.environ.get("LBH_DEV_PORT", "3000")
-    command = [sys.executable, "-m", "dagster", "dev", "-w", "workspace.yaml", "-h", host, "-p", port]
+    command = [
+        sys.executable,
+        "-m",
+        "dagster",
+        "dev",
+        "-w",
+        "workspace.yaml",
+        "-h",
+        host,
+        "-p",
+        port,
+    ]
     process = subprocess.Popen(command)
     try:
         return process.wait()

@@ -7,6 +7,7 @@ disk, a server-side copy on S3. A run killed before the move leaves the previous
 in place and readable; re-running a partition replaces it, never appends.
 """
 
+import contextlib
 import os
 import posixpath
 import uuid
@@ -65,7 +66,7 @@ class PartitionedTable:
         for info in self.fs.get_file_info(selector):
             name = posixpath.basename(info.path.rstrip("/"))
             if info.type == pafs.FileType.Directory and name.startswith(prefix):
-                value = name[len(prefix):]
+                value = name[len(prefix) :]
                 if self.exists(value):
                     values.append(value)
         return sorted(values)
@@ -84,10 +85,8 @@ class PartitionedTable:
             size = self.fs.get_file_info(temporary).size or 0
             self.fs.move(temporary, final)
         except BaseException:
-            try:
+            with contextlib.suppress(OSError, FileNotFoundError):
                 self.fs.delete_file(temporary)
-            except (OSError, FileNotFoundError):
-                pass
             raise
         return WriteResult(self.location(value), table.num_rows, size)
 

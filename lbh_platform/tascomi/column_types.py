@@ -15,7 +15,13 @@ from lbh_platform.config import CONFIG_DIR
 
 ColumnType = Literal["integer", "long", "float", "double", "boolean", "timestamp", "date"]
 COLUMN_TYPES: tuple[str, ...] = (
-    "integer", "long", "float", "double", "boolean", "timestamp", "date"
+    "integer",
+    "long",
+    "float",
+    "double",
+    "boolean",
+    "timestamp",
+    "date",
 )
 DEFAULT_CATALOGUE_FILE = CONFIG_DIR / "tascomi_column_types.yaml"
 
@@ -30,7 +36,9 @@ class ColumnTypeCatalogue:
     def load(cls, path: Path | str = DEFAULT_CATALOGUE_FILE) -> "ColumnTypeCatalogue":
         path = Path(path)
         try:
-            document = yaml.load(path.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+            document = yaml.load(
+                path.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+            )
         except FileNotFoundError as exc:
             raise ConfigurationError(f"column-type catalogue not found: {path}") from exc
         except yaml.YAMLError as exc:

@@ -41,8 +41,10 @@ def uniqueness(table: pa.Table, columns: Sequence[str]) -> RuleOutcome:
     duplicates = duplicate_count(table, columns)
     sample: list[object] = []
     if duplicates:
-        counts = table.select(list(columns)).group_by(list(columns)).aggregate(
-            [(columns[0], "count", pc.CountOptions(mode="all"))]
+        counts = (
+            table.select(list(columns))
+            .group_by(list(columns))
+            .aggregate([(columns[0], "count", pc.CountOptions(mode="all"))])
         )
         repeated = counts.filter(pc.greater(counts[f"{columns[0]}_count"], 1))
         sample = repeated.slice(0, 5).select(list(columns)).to_pylist()
@@ -50,17 +52,23 @@ def uniqueness(table: pa.Table, columns: Sequence[str]) -> RuleOutcome:
     return RuleOutcome(
         duplicates == 0,
         f"({label}) unique" if not duplicates else f"{duplicates} duplicate ({label}) rows",
-        {"rows": table.num_rows, "duplicate_rows": duplicates,
-         "duplicate_examples": [str(s) for s in sample]},
+        {
+            "rows": table.num_rows,
+            "duplicate_rows": duplicates,
+            "duplicate_examples": [str(s) for s in sample],
+        },
     )
 
 
-def completeness(table: pa.Table, column: str, threshold: float = COMPLETENESS_THRESHOLD) -> RuleOutcome:
+def completeness(
+    table: pa.Table, column: str, threshold: float = COMPLETENESS_THRESHOLD
+) -> RuleOutcome:
     if table.num_rows == 0:
         return RuleOutcome(True, "no rows", {"rows": 0, "completeness": 1.0})
     if column not in table.column_names:
-        return RuleOutcome(False, f"column {column!r} not found", {"rows": table.num_rows,
-                                                                  "completeness": 0.0})
+        return RuleOutcome(
+            False, f"column {column!r} not found", {"rows": table.num_rows, "completeness": 0.0}
+        )
     present = table.num_rows - table[column].null_count
     ratio = present / table.num_rows
     return RuleOutcome(
@@ -92,8 +100,10 @@ def validate_types(table: pa.Table, column_types: Mapping[str, str]) -> RuleOutc
     except pdr.errors.SchemaErrors as exc:
         wrong = sorted(set(exc.failure_cases["column"].dropna().astype(str)))
         return RuleOutcome(
-            False, f"{len(wrong)} column(s) not of their catalogue type",
+            False,
+            f"{len(wrong)} column(s) not of their catalogue type",
             {"typed_columns": len(typed), "wrong_columns": wrong[:50]},
         )
-    return RuleOutcome(True, f"{len(typed)} typed columns match the catalogue",
-                       {"typed_columns": len(typed)})
+    return RuleOutcome(
+        True, f"{len(typed)} typed columns match the catalogue", {"typed_columns": len(typed)}
+    )

@@ -60,8 +60,12 @@ class ImportWindow:
 
     def describe(self) -> str:
         if self.days is None:
-            return "full load (no earlier import)" if self.previous_import is None else (
-                f"full load (gap since {self.previous_import} exceeds {MAX_WINDOW_DAYS} days)"
+            return (
+                "full load (no earlier import)"
+                if self.previous_import is None
+                else (
+                    f"full load (gap since {self.previous_import} exceeds {MAX_WINDOW_DAYS} days)"
+                )
             )
         if not self.days:
             return "nothing to ask for"
@@ -102,12 +106,19 @@ def ingest(
         pages.extend(got)
         log.info(
             "tascomi %s %s: %s -> %d pages, %d records",
-            table.name, day, asked or "all", len(got), sum(len(p.records) for p in got),
+            table.name,
+            day,
+            asked or "all",
+            len(got),
+            sum(len(p.records) for p in got),
         )
     raw, held_back = raw_response_table(table.name, pages, day, imported_at)
     written = target.write(partition_value(day), raw)
     return StageReport(
-        table.name, "api_response", partition_value(day), raw.num_rows,
+        table.name,
+        "api_response",
+        partition_value(day),
+        raw.num_rows,
         {
             "window": window.describe(),
             "previous_import_date": window.previous_import or "none",
@@ -141,7 +152,10 @@ def parse(lake: Lake, table: TascomiTable, day: date) -> StageReport:
         raise DataError(f"tascomi {table.name} partition {value}: cannot parse: {exc}") from exc
     written = lake.tascomi("parsed", table.name).write(value, result.table)
     return StageReport(
-        table.name, "parsed", value, result.table.num_rows,
+        table.name,
+        "parsed",
+        value,
+        result.table.num_rows,
         {
             "raw_rows": result.rows_in,
             "non_200_rows_dropped": result.non_200_rows,
@@ -156,9 +170,7 @@ def parse(lake: Lake, table: TascomiTable, day: date) -> StageReport:
 # --------------------------------------------------------------------------- increment
 
 
-def refine(
-    lake: Lake, table: TascomiTable, day: date, column_types: dict[str, str]
-) -> StageReport:
+def refine(lake: Lake, table: TascomiTable, day: date, column_types: dict[str, str]) -> StageReport:
     value = partition_value(day)
     parsed = _read_required(lake, "parsed", table.name, value)
     types = column_types if table.recast else {}
@@ -166,7 +178,10 @@ def refine(
     written = lake.tascomi("increment", table.name).write(value, result.table)
     untyped = [c for c in parsed.column_names if c not in types]
     return StageReport(
-        table.name, "increment", value, result.table.num_rows,
+        table.name,
+        "increment",
+        value,
+        result.table.num_rows,
         {
             "cast_failures_total": result.total_cast_failures,
             "cast_failures_by_column": result.cast_failures,
@@ -206,7 +221,10 @@ def snapshot(lake: Lake, table: TascomiTable, day: date) -> StageReport:
         raise DataError(f"tascomi {table.name} snapshot {value}: {exc}") from exc
     written = snapshots.write(value, result.table)
     return StageReport(
-        table.name, "snapshot", value, result.table.num_rows,
+        table.name,
+        "snapshot",
+        value,
+        result.table.num_rows,
         {
             "base_snapshot_date": base_value or "none (first snapshot)",
             "increments_applied": pending,

@@ -38,7 +38,9 @@ class TascomiTable:
 def _parse_entry(entry: object, source: Path, position: int) -> TascomiTable:
     where = f"{source} entry {position}"
     if not isinstance(entry, dict):
-        raise ConfigurationError(f"{where}: expected a mapping like {{name: appeals}}, got {entry!r}")
+        raise ConfigurationError(
+            f"{where}: expected a mapping like {{name: appeals}}, got {entry!r}"
+        )
     unknown = set(entry) - _FIELDS
     if unknown:
         raise ConfigurationError(
@@ -49,7 +51,9 @@ def _parse_entry(entry: object, source: Path, position: int) -> TascomiTable:
         raise ConfigurationError(f"{where}: 'name' must be a lower-case identifier, got {name!r}")
     cadence = entry.get("cadence", "daily")
     if cadence not in ("daily", "weekly"):
-        raise ConfigurationError(f"{where} ({name}): cadence must be daily or weekly, got {cadence!r}")
+        raise ConfigurationError(
+            f"{where} ({name}): cadence must be daily or weekly, got {cadence!r}"
+        )
     recast = entry.get("recast", True)
     if not isinstance(recast, bool):
         raise ConfigurationError(f"{where} ({name}): recast must be true or false, got {recast!r}")

@@ -29,8 +29,12 @@ IMPORT_COLUMNS: tuple[str, ...] = (
     "import_day",
     "import_date",
 )
-SNAPSHOT_COLUMNS: tuple[str, ...] = ("snapshot_year", "snapshot_month", "snapshot_day", "snapshot_date")
-DROPPED_FIELDS = frozenset({"gis_map_image_base64"})
+SNAPSHOT_COLUMNS: tuple[str, ...] = (
+    "snapshot_year",
+    "snapshot_month",
+    "snapshot_day",
+    "snapshot_date",
+)
 LAST_UPDATED = "last_updated"
 
 
@@ -74,8 +78,7 @@ def raw_response_table(
             if isinstance(updated, str) and updated[:10] >= cutoff:
                 held_back += 1
                 continue
-            clean = {k: v for k, v in record.items() if k not in DROPPED_FIELDS}
-            texts.append(json.dumps(clean, separators=(",", ":"), ensure_ascii=False))
+            texts.append(json.dumps(record, separators=(",", ":"), ensure_ascii=False))
             page_numbers.append(page.number)
             urls.append(page.url)
             statuses.append(page.status)
@@ -119,7 +122,9 @@ def _python_string_columns(texts: list[str], only: set[str] | None = None) -> di
         values = []
         for record in records:
             v = record.get(name)
-            values.append(v if v is None or isinstance(v, str) else json.dumps(v, separators=(",", ":")))
+            values.append(
+                v if v is None or isinstance(v, str) else json.dumps(v, separators=(",", ":"))
+            )
         columns[name] = pa.array(values, pa.string())
     return columns
 
@@ -128,7 +133,9 @@ def _read_json_lines(payload: bytes, schema: pa.Schema | None = None) -> pa.Tabl
     return pa_json.read_json(
         io.BytesIO(payload),
         read_options=pa_json.ReadOptions(block_size=max(1 << 20, len(payload) + 1)),
-        parse_options=pa_json.ParseOptions(explicit_schema=schema, unexpected_field_behavior="infer"),
+        parse_options=pa_json.ParseOptions(
+            explicit_schema=schema, unexpected_field_behavior="infer"
+        ),
     )
 
 
@@ -147,8 +154,10 @@ def _records_to_string_columns(texts: list[str]) -> dict[str, pa.Array]:
         parsed = _read_json_lines(payload)
         if any(pa.types.is_temporal(f.type) for f in parsed.schema):
             schema = pa.schema(
-                [pa.field(f.name, pa.string()) if pa.types.is_temporal(f.type) else f
-                 for f in parsed.schema]
+                [
+                    pa.field(f.name, pa.string()) if pa.types.is_temporal(f.type) else f
+                    for f in parsed.schema
+                ]
             )
             parsed = _read_json_lines(payload, schema)
     except pa.ArrowInvalid:
@@ -263,9 +272,7 @@ def _cast_strings(values: pa.Array, column_type: str) -> pa.Array:
         lowered = pc.utf8_lower(trimmed)
         is_true = pc.is_in(lowered, value_set=pa.array(_TRUE))
         is_false = pc.is_in(lowered, value_set=pa.array(_FALSE))
-        return pc.if_else(
-            is_true, True, pc.if_else(is_false, False, pa.scalar(None, pa.bool_()))
-        )
+        return pc.if_else(is_true, True, pc.if_else(is_false, False, pa.scalar(None, pa.bool_())))
     if column_type in ("timestamp", "date"):
         zero = pc.is_in(trimmed, value_set=pa.array(_NULL_DATES))
         trimmed = pc.if_else(zero, pa.scalar(None, pa.string()), trimmed)
@@ -273,14 +280,19 @@ def _cast_strings(values: pa.Array, column_type: str) -> pa.Array:
             # A timestamp-shaped value carries a date in its first ten characters.
             day = pc.utf8_slice_codeunits(trimmed, 0, 10)
             parsed = pc.strptime(day, format="%Y-%m-%d", unit="s", error_is_null=True)
-            long_enough = pc.or_(pc.equal(pc.utf8_length(trimmed), 10),
-                                 pc.match_substring_regex(trimmed, r"^.{10}[ T]"))
+            long_enough = pc.or_(
+                pc.equal(pc.utf8_length(trimmed), 10),
+                pc.match_substring_regex(trimmed, r"^.{10}[ T]"),
+            )
             parsed = pc.if_else(long_enough, parsed, pa.scalar(None, parsed.type))
             return parsed.cast(pa.date32())
         iso = pc.replace_substring_regex(trimmed, r"^(\d{4}-\d{2}-\d{2})T", r"\1 ")
         whole = pc.replace_substring_regex(iso, r"\.\d+$", "")
-        with_time = pc.if_else(pc.equal(pc.utf8_length(whole), 10),
-                               pc.binary_join_element_wise(whole, " 00:00:00", ""), whole)
+        with_time = pc.if_else(
+            pc.equal(pc.utf8_length(whole), 10),
+            pc.binary_join_element_wise(whole, " 00:00:00", ""),
+            whole,
+        )
         return pc.strptime(with_time, format="%Y-%m-%d %H:%M:%S", unit="us", error_is_null=True)
     raise ValueError(f"unknown column type {column_type!r}")
 
@@ -320,7 +332,9 @@ def recast(table: pa.Table, column_types: Mapping[str, str]) -> RecastResult:
         if count:
             failures[name] = count
         arrays.append(cast)
-    return RecastResult(pa.table(dict(zip(table.column_names, arrays, strict=True))), failures, missing)
+    return RecastResult(
+        pa.table(dict(zip(table.column_names, arrays, strict=True))), failures, missing
+    )
 
 
 # --------------------------------------------------------------------------- snapshot

@@ -61,8 +61,7 @@ def _result(report: stages.StageReport) -> dg.MaterializeResult:
 def _downstream_condition() -> dg.AutomationCondition:
     """Run as soon as the upstream partition lands and its blocking checks passed."""
     return (
-        dg.AutomationCondition.eager()
-        & dg.AutomationCondition.all_deps_blocking_checks_passed()
+        dg.AutomationCondition.eager() & dg.AutomationCondition.all_deps_blocking_checks_passed()
     ).with_label("eager, after blocking checks")
 
 

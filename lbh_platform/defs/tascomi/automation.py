@@ -6,7 +6,6 @@ partition lands (declarative automation), so there is no timed second pass.
 
 import dagster as dg
 
-from lbh_platform.defs.partitions import daily_partitions, weekly_partitions
 from lbh_platform.defs.tascomi.assets import asset_key
 from lbh_platform.tascomi.tables import TascomiTable
 
@@ -23,46 +22,39 @@ def _stage_keys(tables: list[TascomiTable], stages: tuple[str, ...]) -> list[dg.
 def build_jobs_and_schedules(
     tables: list[TascomiTable],
 ) -> tuple[list, list[dg.ScheduleDefinition]]:
-    daily = [t for t in tables if not t.is_static]
-    weekly = [t for t in tables if t.is_static]
+    jobs: list = []
+    schedules: list[dg.ScheduleDefinition] = []
     all_stages = ("api_response", "parsed", "increment", "snapshot")
-    ingest_daily = dg.define_asset_job(
-        DAILY_INGEST_JOB,
-        selection=dg.AssetSelection.assets(*_stage_keys(daily, ("api_response",))),
-        partitions_def=daily_partitions,
-        description="Fetch the day's Tascomi increments for every daily table.",
-    )
-    ingest_weekly = dg.define_asset_job(
-        WEEKLY_INGEST_JOB,
-        selection=dg.AssetSelection.assets(*_stage_keys(weekly, ("api_response",))),
-        partitions_def=weekly_partitions,
-        description="Fetch the week's Tascomi increments for every static lookup table.",
-    )
-    # Whole pipelines (all four stages and their checks) for manual runs and `make run`.
-    pipeline_daily = dg.define_asset_job(
-        DAILY_PIPELINE_JOB,
-        selection=dg.AssetSelection.assets(*_stage_keys(daily, all_stages)),
-        partitions_def=daily_partitions,
-        description="All four stages of every daily Tascomi table, with their checks.",
-    )
-    pipeline_weekly = dg.define_asset_job(
-        WEEKLY_PIPELINE_JOB,
-        selection=dg.AssetSelection.assets(*_stage_keys(weekly, all_stages)),
-        partitions_def=weekly_partitions,
-        description="All four stages of every static Tascomi table, with their checks.",
-    )
-    schedules = [
-        dg.build_schedule_from_partitioned_job(
-            ingest_daily, hour_of_day=3, minute_of_hour=0, name="tascomi_daily_0300",
-            default_status=dg.DefaultScheduleStatus.STOPPED,
-        ),
-        dg.build_schedule_from_partitioned_job(
-            ingest_weekly, hour_of_day=3, minute_of_hour=0, day_of_week=0,
-            name="tascomi_weekly_static_sunday_0300",
-            default_status=dg.DefaultScheduleStatus.STOPPED,
-        ),
-    ]
-    return [ingest_daily, ingest_weekly, pipeline_daily, pipeline_weekly], schedules
+    for cadence, ingest_name, pipeline_name, schedule_name, day_of_week in (
+        ("daily", DAILY_INGEST_JOB, DAILY_PIPELINE_JOB, "tascomi_daily_0300", None),
+        ("weekly", WEEKLY_INGEST_JOB, WEEKLY_PIPELINE_JOB, "tascomi_weekly_static_sunday_0300", 0),
+    ):
+        chosen = [t for t in tables if t.cadence == cadence]
+        if not chosen:
+            continue
+        ingest = dg.define_asset_job(
+            ingest_name,
+            selection=dg.AssetSelection.assets(*_stage_keys(chosen, ("api_response",))),
+            description=f"Fetch the Tascomi increments of every {cadence} table.",
+        )
+        # The whole pipeline (four stages and their checks) for manual runs and `make run`.
+        pipeline = dg.define_asset_job(
+            pipeline_name,
+            selection=dg.AssetSelection.assets(*_stage_keys(chosen, all_stages)),
+            description=f"All four stages of every {cadence} Tascomi table, with their checks.",
+        )
+        jobs += [ingest, pipeline]
+        schedules.append(
+            dg.build_schedule_from_partitioned_job(
+                ingest,
+                hour_of_day=3,
+                minute_of_hour=0,
+                name=schedule_name,
+                default_status=dg.DefaultScheduleStatus.STOPPED,
+                **({} if day_of_week is None else {"day_of_week": day_of_week}),
+            )
+        )
+    return jobs, schedules
 
 
 automation_sensor = dg.AutomationConditionSensorDefinition(

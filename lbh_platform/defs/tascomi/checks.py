@@ -10,9 +10,9 @@ from datetime import datetime
 
 import dagster as dg
 
+from lbh_platform.defs.partitions import partitions_for
 from lbh_platform.defs.resources import LakeResource
 from lbh_platform.defs.tascomi.assets import asset_key
-from lbh_platform.defs.partitions import partitions_for
 from lbh_platform.storage.lake import Lake
 from lbh_platform.tascomi import quality
 from lbh_platform.tascomi.stages import partition_value
@@ -38,19 +38,30 @@ def _run_rules(
             metadata = {"partition": value, **outcome.metadata}
             if len(keys) == 1:
                 yield dg.AssetCheckResult(
-                    asset_key=spec.asset_key, check_name=spec.name, passed=outcome.passed,
-                    severity=severity, description=outcome.description, metadata=metadata,
+                    asset_key=spec.asset_key,
+                    check_name=spec.name,
+                    passed=outcome.passed,
+                    severity=severity,
+                    description=outcome.description,
+                    metadata=metadata,
                 )
             else:
                 yield dg.AssetCheckEvaluation(
-                    asset_key=spec.asset_key, check_name=spec.name, passed=outcome.passed,
-                    severity=severity, description=outcome.description, partition=key,
-                    metadata=metadata, blocking=spec.blocking,
+                    asset_key=spec.asset_key,
+                    check_name=spec.name,
+                    passed=outcome.passed,
+                    severity=severity,
+                    description=outcome.description,
+                    partition=key,
+                    metadata=metadata,
+                    blocking=spec.blocking,
                 )
     if len(keys) > 1:  # the op still owes Dagster one output per check
         assets_def = context.op_execution_context.assets_def
         for spec, _, _ in rules:
-            yield dg.Output(None, output_name=assets_def.get_output_name_for_asset_check_key(spec.key))
+            yield dg.Output(
+                None, output_name=assets_def.get_output_name_for_asset_check_key(spec.key)
+            )
 
 
 def _materialization_metadata(
@@ -78,17 +89,22 @@ def build_table_checks(
 
     def spec(key: dg.AssetKey, check: str, description: str, blocking: bool = False):
         return dg.AssetCheckSpec(
-            check, asset=key, description=description, blocking=blocking,
+            check,
+            asset=key,
+            description=description,
+            blocking=blocking,
             partitions_def=partitions,
         )
 
     unique_spec = spec(
-        parsed_key, "id_import_date_unique",
+        parsed_key,
+        "id_import_date_unique",
         f"({id_col}, import_date) is unique. Blocking: a failure stops increment and snapshot.",
         blocking=True,
     )
     complete_spec = spec(
-        parsed_key, f"{table.completeness_column}_complete",
+        parsed_key,
+        f"{table.completeness_column}_complete",
         f"{table.completeness_column} is at least 99% non-null.",
     )
 
@@ -98,25 +114,48 @@ def build_table_checks(
         )
 
     @dg.multi_asset_check(
-        specs=[unique_spec, complete_spec], name=f"tascomi_parsed_{name}_checks",
+        specs=[unique_spec, complete_spec],
+        name=f"tascomi_parsed_{name}_checks",
         can_subset=False,
     )
     def parsed_checks(context: dg.AssetCheckExecutionContext, lake: LakeResource):
         store = lake.lake()
-        yield from _run_rules(context, store, [
-            (unique_spec, dg.AssetCheckSeverity.ERROR,
-             lambda lk, v, _: quality.uniqueness(parsed_rows(lk, v), [id_col, "import_date"])),
-            (complete_spec, dg.AssetCheckSeverity.WARN,
-             lambda lk, v, _: quality.completeness(parsed_rows(lk, v), table.completeness_column)),
-        ])
+        yield from _run_rules(
+            context,
+            store,
+            [
+                (
+                    unique_spec,
+                    dg.AssetCheckSeverity.ERROR,
+                    lambda lk, v, _: quality.uniqueness(
+                        parsed_rows(lk, v), [id_col, "import_date"]
+                    ),
+                ),
+                (
+                    complete_spec,
+                    dg.AssetCheckSeverity.WARN,
+                    lambda lk, v, _: quality.completeness(
+                        parsed_rows(lk, v), table.completeness_column
+                    ),
+                ),
+            ],
+        )
 
-    cast_spec = spec(increment_key, "no_cast_failures",
-                     "Every catalogue value could be cast (failures are null and counted).")
-    drift_spec = spec(increment_key, "catalogue_drift",
-                      "No catalogue column is missing and no column is new since the previous "
-                      "increment.")
-    types_spec = spec(increment_key, "column_types_match_catalogue",
-                      "Pandera: every catalogue column present has its catalogue type.")
+    cast_spec = spec(
+        increment_key,
+        "no_cast_failures",
+        "Every catalogue value could be cast (failures are null and counted).",
+    )
+    drift_spec = spec(
+        increment_key,
+        "catalogue_drift",
+        "No catalogue column is missing and no column is new since the previous increment.",
+    )
+    types_spec = spec(
+        increment_key,
+        "column_types_match_catalogue",
+        "Pandera: every catalogue column present has its catalogue type.",
+    )
 
     def cast_rule(lake: Lake, value: str, context) -> quality.RuleOutcome:
         metadata = _materialization_metadata(context, increment_key, value)
@@ -126,9 +165,12 @@ def build_table_checks(
         return quality.RuleOutcome(
             total == 0,
             "no cast failures" if not total else f"{total} values could not be cast (now null)",
-            {"cast_failures_total": total,
-             "cast_failures_by_column": dg.MetadataValue.json(
-                 metadata.get("cast_failures_by_column") or {})},
+            {
+                "cast_failures_total": total,
+                "cast_failures_by_column": dg.MetadataValue.json(
+                    metadata.get("cast_failures_by_column") or {}
+                ),
+            },
         )
 
     def drift_rule(lake: Lake, value: str, _context) -> quality.RuleOutcome:
@@ -149,22 +191,33 @@ def build_table_checks(
         passed = not (missing or new or gone)
         return quality.RuleOutcome(
             passed,
-            "no drift" if passed else
-            f"{len(missing)} catalogue columns missing, {len(new)} new, {len(gone)} gone",
+            "no drift"
+            if passed
+            else f"{len(missing)} catalogue columns missing, {len(new)} new, {len(gone)} gone",
             {"catalogue_columns_missing": missing, "new_columns": new, "columns_gone": gone},
         )
 
     @dg.multi_asset_check(
-        specs=[cast_spec, drift_spec, types_spec], name=f"tascomi_increment_{name}_checks",
+        specs=[cast_spec, drift_spec, types_spec],
+        name=f"tascomi_increment_{name}_checks",
         can_subset=False,
     )
     def increment_checks(context: dg.AssetCheckExecutionContext, lake: LakeResource):
-        yield from _run_rules(context, lake.lake(), [
-            (cast_spec, dg.AssetCheckSeverity.WARN, cast_rule),
-            (drift_spec, dg.AssetCheckSeverity.WARN, drift_rule),
-            (types_spec, dg.AssetCheckSeverity.ERROR,
-             lambda lk, v, _: quality.validate_types(lk.tascomi("increment", name).read(v), types)),
-        ])
+        yield from _run_rules(
+            context,
+            lake.lake(),
+            [
+                (cast_spec, dg.AssetCheckSeverity.WARN, cast_rule),
+                (drift_spec, dg.AssetCheckSeverity.WARN, drift_rule),
+                (
+                    types_spec,
+                    dg.AssetCheckSeverity.ERROR,
+                    lambda lk, v, _: quality.validate_types(
+                        lk.tascomi("increment", name).read(v), types
+                    ),
+                ),
+            ],
+        )
 
     snapshot_spec = spec(snapshot_key, f"{id_col}_unique", f"{id_col} is unique in the snapshot.")
 
@@ -172,13 +225,18 @@ def build_table_checks(
         specs=[snapshot_spec], name=f"tascomi_snapshot_{name}_checks", can_subset=False
     )
     def snapshot_checks(context: dg.AssetCheckExecutionContext, lake: LakeResource):
-        yield from _run_rules(context, lake.lake(), [
-            (snapshot_spec, dg.AssetCheckSeverity.ERROR,
-             lambda lk, v, _: quality.uniqueness(
-                 lk.tascomi("snapshot", name).read(v, columns=[id_col]), [id_col])),
-        ])
+        yield from _run_rules(
+            context,
+            lake.lake(),
+            [
+                (
+                    snapshot_spec,
+                    dg.AssetCheckSeverity.ERROR,
+                    lambda lk, v, _: quality.uniqueness(
+                        lk.tascomi("snapshot", name).read(v, columns=[id_col]), [id_col]
+                    ),
+                ),
+            ],
+        )
 
     return [parsed_checks, increment_checks, snapshot_checks]
-
-
-

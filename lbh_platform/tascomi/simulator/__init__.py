@@ -1,0 +1,5 @@
+"""A loopback Tascomi API (real HTTP) with deterministic data and fault injection."""
+
+from lbh_platform.tascomi.simulator.server import FAULT_KINDS, TascomiSimulator
+
+__all__ = ["FAULT_KINDS", "TascomiSimulator"]
