@@ -17,6 +17,8 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 LONDON = ZoneInfo("Europe/London")
+# Dagster's console logger would print every event; the demo prints its own progress.
+QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -119,7 +121,10 @@ def _run_days(days, tables, home: Path, simulator, started: float) -> int:
             partition = _weekly_key(day) if job_name == WEEKLY_PIPELINE_JOB else day.isoformat()
             t0 = time.monotonic()
             result = job.execute_in_process(
-                instance=instance, partition_key=partition, raise_on_error=False
+                instance=instance,
+                partition_key=partition,
+                raise_on_error=False,
+                run_config=QUIET,
             )
             for event in result.all_events:
                 if event.event_type_value == "ASSET_CHECK_EVALUATION":
@@ -131,6 +136,11 @@ def _run_days(days, tables, home: Path, simulator, started: float) -> int:
                             f"[{partition}]"
                         )
             ok &= result.success
+            if not result.success:
+                for event in result.all_events:
+                    if event.event_type_value == "STEP_FAILURE":
+                        error = event.event_specific_data.error
+                        print(f"    {event.step_key}: {error.message.strip()[:300]}")
             print(
                 f"  {day} {job_name} partition {partition}: "
                 f"{'success' if result.success else 'FAILED'} in {time.monotonic() - t0:.1f}s",

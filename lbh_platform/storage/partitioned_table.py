@@ -93,7 +93,11 @@ class PartitionedTable:
     def read(self, value: str, columns: Sequence[str] | None = None) -> pa.Table:
         """Read one partition, with the partition column added back as a string."""
         path = f"{self.partition_dir(value)}/{DATA_FILE}"
-        wanted = None if columns is None else [c for c in columns if c != self.partition_column]
+        wanted = (
+            None
+            if columns is None
+            else list(dict.fromkeys(c for c in columns if c != self.partition_column))
+        )
         with self.fs.open_input_file(path) as source:
             if wanted is not None:
                 present = set(pq.read_schema(source).names)
@@ -104,6 +108,13 @@ class PartitionedTable:
                 self.partition_column, pa.array([value] * table.num_rows, pa.string())
             )
         return table
+
+    def file_metadata(self, value: str) -> dict[str, str]:
+        """Key-value metadata stored in the partition's parquet footer (e.g. cast failures)."""
+        path = f"{self.partition_dir(value)}/{DATA_FILE}"
+        with self.fs.open_input_file(path) as source:
+            raw = pq.read_schema(source).metadata or {}
+        return {k.decode(): v.decode() for k, v in raw.items() if not k.startswith(b"ARROW")}
 
     def delete(self, value: str) -> None:
         self.fs.delete_dir(self.partition_dir(value))

@@ -6,6 +6,7 @@ from what is actually published in the lake, so a missed day, a gap or a re-run 
 resolve the same way whether run by Dagster, a test or a script.
 """
 
+import json
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -28,6 +29,8 @@ from lbh_platform.tascomi.transforms import (
 )
 
 log = logging.getLogger(__name__)
+CAST_FAILURES_KEY = "lbh.cast_failures"
+MISSING_COLUMNS_KEY = "lbh.catalogue_columns_missing"
 MAX_WINDOW_DAYS = 60  # longer gaps are refetched with one unfiltered (full) load
 
 
@@ -37,6 +40,12 @@ def partition_value(day: date) -> str:
 
 def day_of(value: str) -> date:
     return datetime.strptime(value, "%Y%m%d").date()
+
+
+def cast_failures(lake: Lake, table: str, value: str) -> dict[str, int]:
+    """Per-column cast failures recorded with an increment partition."""
+    notes = lake.tascomi("increment", table).file_metadata(value)
+    return json.loads(notes.get(CAST_FAILURES_KEY, "{}"))
 
 
 @dataclass
@@ -175,7 +184,15 @@ def refine(lake: Lake, table: TascomiTable, day: date, column_types: dict[str, s
     parsed = _read_required(lake, "parsed", table.name, value)
     types = column_types if table.recast else {}
     result = recast(parsed, types)
-    written = lake.tascomi("increment", table.name).write(value, result.table)
+    # The counts travel with the data, so checks read them per partition in any run.
+    quality_notes = {
+        CAST_FAILURES_KEY: json.dumps(result.cast_failures),
+        MISSING_COLUMNS_KEY: json.dumps(result.missing_columns),
+    }
+    refined = result.table.replace_schema_metadata(
+        {**(result.table.schema.metadata or {}), **quality_notes}
+    )
+    written = lake.tascomi("increment", table.name).write(value, refined)
     untyped = [c for c in parsed.column_names if c not in types]
     return StageReport(
         table.name,
@@ -219,7 +236,7 @@ def snapshot(lake: Lake, table: TascomiTable, day: date) -> StageReport:
         result = apply_increment(base, applied, table.id_column, day)
     except DataError as exc:
         raise DataError(f"tascomi {table.name} snapshot {value}: {exc}") from exc
-    written = snapshots.write(value, result.table)
+    written = snapshots.write(value, result.table.replace_schema_metadata(None))
     return StageReport(
         table.name,
         "snapshot",

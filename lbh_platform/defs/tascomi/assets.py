@@ -4,6 +4,7 @@ The assets write their own partitions through the lake (no IO manager), so the s
 process a whole backfill range in one run, in date order, writing each day's partition.
 """
 
+from collections.abc import Callable
 from datetime import date, datetime
 
 import dagster as dg
@@ -58,6 +59,30 @@ def _result(report: stages.StageReport) -> dg.MaterializeResult:
     return dg.MaterializeResult(metadata=metadata)
 
 
+def _run_partitions(
+    context: dg.AssetExecutionContext, build: Callable[[date], stages.StageReport]
+) -> dg.MaterializeResult:
+    """Build every partition of the run in date order (a backfill range is one run)."""
+    keys = list(context.partition_keys)
+    reports = []
+    for position, key in enumerate(keys, start=1):
+        report = build(_day(key))
+        reports.append(report)
+        context.log.info(
+            f"{report.table} {report.stage} {report.partition} ({position}/{len(keys)}): "
+            f"{report.rows} rows"
+        )
+    if len(reports) == 1:
+        return _result(reports[0])
+    return dg.MaterializeResult(
+        metadata={
+            "partitions_built": len(reports),
+            "rows_by_partition": dg.MetadataValue.json({r.partition: r.rows for r in reports}),
+            "dagster/row_count": reports[-1].rows,
+        }
+    )
+
+
 def _downstream_condition() -> dg.AutomationCondition:
     """Run as soon as the upstream partition lands and its blocking checks passed."""
     return (
@@ -76,6 +101,9 @@ def build_table_assets(
         owners=OWNERS,
         tags={"source": "tascomi", "cadence": table.cadence},
         pool=f"tascomi_{table.name}",
+        kinds={"python", "parquet"},
+        # A backfill range is one run that builds its days in order, not one run per day.
+        backfill_policy=dg.BackfillPolicy.single_run(),
     )
 
     def describe(stage: str) -> str:
@@ -88,79 +116,63 @@ def build_table_assets(
     @dg.asset(
         key=asset_key("api_response", table.name),
         description=describe("api_response"),
-        kinds={"python", "parquet"},
         metadata=meta("api_response"),
         **common,
     )
     def api_response(
         context: dg.AssetExecutionContext, lake: LakeResource, tascomi_api: TascomiApiResource
     ) -> dg.MaterializeResult:
-        report = stages.ingest(lake.lake(), table, _day(context.partition_key), tascomi_api.fetch)
-        context.log.info(f"{table.name} {report.partition}: {report.rows} records imported")
-        return _result(report)
+        store = lake.lake()
+        return _run_partitions(
+            context, lambda day: stages.ingest(store, table, day, tascomi_api.fetch)
+        )
 
     @dg.asset(
         key=asset_key("parsed", table.name),
         description=describe("parsed"),
         deps=[api_response],
-        kinds={"python", "parquet"},
         metadata=meta("parsed"),
         automation_condition=_downstream_condition(),
         **common,
     )
     def parsed(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
-        return _result(stages.parse(lake.lake(), table, _day(context.partition_key)))
+        store = lake.lake()
+        return _run_partitions(context, lambda day: stages.parse(store, table, day))
 
     @dg.asset(
         key=asset_key("increment", table.name),
         description=describe("increment"),
         deps=[parsed],
-        kinds={"python", "parquet"},
         metadata=meta("increment"),
         automation_condition=_downstream_condition(),
         **common,
     )
     def increment(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
-        report = stages.refine(lake.lake(), table, _day(context.partition_key), column_types)
-        failures = report.metadata["cast_failures_total"]
-        if failures:
-            context.log.warning(
-                f"{table.name} {report.partition}: {failures} values could not be cast and "
-                f"are null: {report.metadata['cast_failures_by_column']}"
-            )
-        return _result(report)
+        store = lake.lake()
+
+        def build(day: date) -> stages.StageReport:
+            report = stages.refine(store, table, day, column_types)
+            failures = report.metadata["cast_failures_total"]
+            if failures:
+                context.log.warning(
+                    f"{table.name} {report.partition}: {failures} values could not be cast "
+                    f"and are null: {report.metadata['cast_failures_by_column']}"
+                )
+            return report
+
+        return _run_partitions(context, build)
 
     @dg.asset(
         key=asset_key("snapshot", table.name),
         description=describe("snapshot"),
         deps=[increment],
-        kinds={"python", "parquet"},
         metadata=meta("snapshot"),
         automation_condition=_downstream_condition(),
-        backfill_policy=dg.BackfillPolicy.single_run(),
         **common,
     )
     def snapshot(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
-        """A backfill range arrives as one run; days are built in order, each on the last."""
-        keys = list(context.partition_keys)
-        reports = []
-        for position, key in enumerate(keys, start=1):
-            report = stages.snapshot(lake.lake(), table, _day(key))
-            reports.append(report)
-            context.log.info(
-                f"{table.name} snapshot {report.partition} ({position}/{len(keys)}): "
-                f"{report.rows} rows on base {report.metadata['base_snapshot_date']}"
-            )
-        if len(reports) == 1:
-            return _result(reports[0])
-        return dg.MaterializeResult(
-            metadata={
-                "partitions_built": len(reports),
-                "rows_by_snapshot_date": dg.MetadataValue.json(
-                    {r.partition: r.rows for r in reports}
-                ),
-                "dagster/row_count": reports[-1].rows,
-            }
-        )
+        """Each day is built on the newest earlier snapshot, so a range runs in order."""
+        store = lake.lake()
+        return _run_partitions(context, lambda day: stages.snapshot(store, table, day))
 
     return [api_response, parsed, increment, snapshot]

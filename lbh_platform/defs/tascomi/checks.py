@@ -14,11 +14,11 @@ from lbh_platform.defs.partitions import partitions_for
 from lbh_platform.defs.resources import LakeResource
 from lbh_platform.defs.tascomi.assets import asset_key
 from lbh_platform.storage.lake import Lake
-from lbh_platform.tascomi import quality
+from lbh_platform.tascomi import quality, stages
 from lbh_platform.tascomi.stages import partition_value
 from lbh_platform.tascomi.tables import TascomiTable
 
-Rule = Callable[[Lake, str, dg.AssetCheckExecutionContext], quality.RuleOutcome]
+Rule = Callable[[Lake, str], quality.RuleOutcome]
 
 
 def _value(key: str) -> str:
@@ -34,7 +34,7 @@ def _run_rules(
     for key in keys:
         value = _value(key)
         for spec, severity, rule in rules:
-            outcome = rule(lake, value, context)
+            outcome = rule(lake, value)
             metadata = {"partition": value, **outcome.metadata}
             if len(keys) == 1:
                 yield dg.AssetCheckResult(
@@ -62,18 +62,6 @@ def _run_rules(
             yield dg.Output(
                 None, output_name=assets_def.get_output_name_for_asset_check_key(spec.key)
             )
-
-
-def _materialization_metadata(
-    context: dg.AssetCheckExecutionContext, key: dg.AssetKey, value: str
-) -> dict[str, object]:
-    partition = f"{value[:4]}-{value[4:6]}-{value[6:]}"
-    records = context.instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=key, asset_partitions=[partition]), limit=1
-    ).records
-    if not records or records[0].asset_materialization is None:
-        return {}
-    return {k: v.value for k, v in records[0].asset_materialization.metadata.items()}
 
 
 def build_table_checks(
@@ -127,14 +115,12 @@ def build_table_checks(
                 (
                     unique_spec,
                     dg.AssetCheckSeverity.ERROR,
-                    lambda lk, v, _: quality.uniqueness(
-                        parsed_rows(lk, v), [id_col, "import_date"]
-                    ),
+                    lambda lk, v: quality.uniqueness(parsed_rows(lk, v), [id_col, "import_date"]),
                 ),
                 (
                     complete_spec,
                     dg.AssetCheckSeverity.WARN,
-                    lambda lk, v, _: quality.completeness(
+                    lambda lk, v: quality.completeness(
                         parsed_rows(lk, v), table.completeness_column
                     ),
                 ),
@@ -157,23 +143,19 @@ def build_table_checks(
         "Pandera: every catalogue column present has its catalogue type.",
     )
 
-    def cast_rule(lake: Lake, value: str, context) -> quality.RuleOutcome:
-        metadata = _materialization_metadata(context, increment_key, value)
-        if not metadata:
-            return quality.RuleOutcome(False, "no materialization metadata for this partition")
-        total = int(metadata.get("cast_failures_total", 0))
+    def cast_rule(lake: Lake, value: str) -> quality.RuleOutcome:
+        by_column = stages.cast_failures(lake, name, value)
+        total = sum(by_column.values())
         return quality.RuleOutcome(
             total == 0,
             "no cast failures" if not total else f"{total} values could not be cast (now null)",
             {
                 "cast_failures_total": total,
-                "cast_failures_by_column": dg.MetadataValue.json(
-                    metadata.get("cast_failures_by_column") or {}
-                ),
+                "cast_failures_by_column": dg.MetadataValue.json(by_column),
             },
         )
 
-    def drift_rule(lake: Lake, value: str, _context) -> quality.RuleOutcome:
+    def drift_rule(lake: Lake, value: str) -> quality.RuleOutcome:
         store = lake.tascomi("increment", name)
         current = store.read(value)
         if current.num_rows == 0:
@@ -212,7 +194,7 @@ def build_table_checks(
                 (
                     types_spec,
                     dg.AssetCheckSeverity.ERROR,
-                    lambda lk, v, _: quality.validate_types(
+                    lambda lk, v: quality.validate_types(
                         lk.tascomi("increment", name).read(v), types
                     ),
                 ),
@@ -232,7 +214,7 @@ def build_table_checks(
                 (
                     snapshot_spec,
                     dg.AssetCheckSeverity.ERROR,
-                    lambda lk, v, _: quality.uniqueness(
+                    lambda lk, v: quality.uniqueness(
                         lk.tascomi("snapshot", name).read(v, columns=[id_col]), [id_col]
                     ),
                 ),
