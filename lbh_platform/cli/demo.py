@@ -16,6 +16,8 @@ from datetime import time as dtime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from lbh_platform.cli.local import prepare_local_environment, simulator_port
+
 LONDON = ZoneInfo("Europe/London")
 # Dagster's console logger would print every event; the demo prints its own progress.
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
@@ -46,27 +48,13 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def _prepare_environment() -> Path:
-    """Local defaults for zones and DAGSTER_HOME (kept if already set)."""
-    cwd = Path.cwd()
-    os.environ.setdefault("LBH_RAW_ZONE", str(cwd / "data" / "raw-zone"))
-    os.environ.setdefault("LBH_REFINED_ZONE", str(cwd / "data" / "refined-zone"))
-    home = Path(os.environ.setdefault("DAGSTER_HOME", str(cwd / ".dagster_home")))
-    home.mkdir(parents=True, exist_ok=True)
-    (home / "dagster.yaml").touch(exist_ok=True)
-    return home
-
-
 def main(argv: list[str] | None = None) -> int:
     args = _parse_args(argv)
-    home = _prepare_environment()
+    home = prepare_local_environment()
     end = args.end or datetime.now(LONDON).date()
     days = [end - timedelta(days=n) for n in range(args.days - 1, -1, -1)]
 
     # Imported late: definitions read the environment prepared above.
-    from lbh_platform.settings import DEFAULT_TASCOMI_URL, load_settings
-    from lbh_platform.tascomi.column_types import ColumnTypeCatalogue
-    from lbh_platform.tascomi.simulator import TascomiSimulator
     from lbh_platform.tascomi.tables import load_tables
 
     tables = load_tables()
@@ -77,21 +65,40 @@ def main(argv: list[str] | None = None) -> int:
             print(f"unknown table(s): {sorted(unknown)}", file=sys.stderr)
             return 2
         tables = [t for t in tables if t.name in wanted]
-    settings = load_settings()
-    simulator = TascomiSimulator(
-        tables,
-        ColumnTypeCatalogue.load(),
-        scale=args.scale,
-        public_key=settings.tascomi_public_key,
-        private_key=settings.tascomi_private_key,
-        epoch=days[0] - timedelta(days=30),
-        port=int(DEFAULT_TASCOMI_URL.split(":")[2].split("/")[0]) if settings.uses_simulator else 0,
-    )
+    simulator = _start_simulator(tables, args.scale, epoch=days[0] - timedelta(days=30))
     started = time.monotonic()
     with simulator:
-        os.environ["TASCOMI_API_URL"] = simulator.base_url
         print(f"Tascomi simulator at {simulator.base_url} (scale {args.scale})", flush=True)
         return _run_days(days, tables, home, simulator, started)
+
+
+def _start_simulator(tables, scale: float, epoch: date):
+    """The demo always runs against the simulator: on its usual port, else on a free one."""
+    from lbh_platform.settings import SIMULATOR_PRIVATE_KEY, SIMULATOR_PUBLIC_KEY
+    from lbh_platform.tascomi.column_types import ColumnTypeCatalogue
+    from lbh_platform.tascomi.simulator import TascomiSimulator
+
+    for port in (simulator_port(), 0):
+        simulator = TascomiSimulator(
+            tables,
+            ColumnTypeCatalogue.load(),
+            scale=scale,
+            epoch=epoch,
+            port=port,
+            public_key=SIMULATOR_PUBLIC_KEY,
+            private_key=SIMULATOR_PRIVATE_KEY,
+        )
+        try:
+            url = simulator.start()
+        except OSError:
+            continue
+        os.environ.update(
+            TASCOMI_API_URL=url,
+            TASCOMI_PUBLIC_KEY=SIMULATOR_PUBLIC_KEY,
+            TASCOMI_PRIVATE_KEY=SIMULATOR_PRIVATE_KEY,
+        )
+        return simulator
+    raise RuntimeError("could not start the Tascomi simulator on any port")
 
 
 def _run_days(days, tables, home: Path, simulator, started: float) -> int:

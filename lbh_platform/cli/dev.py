@@ -9,24 +9,19 @@ import signal
 import subprocess
 import sys
 from datetime import date, timedelta
-from pathlib import Path
 
 
 def main() -> int:
-    from lbh_platform.settings import DEFAULT_TASCOMI_URL, load_settings
+    from lbh_platform.cli.local import prepare_local_environment, simulator_port
+    from lbh_platform.settings import load_settings
     from lbh_platform.tascomi.column_types import ColumnTypeCatalogue
     from lbh_platform.tascomi.simulator import TascomiSimulator
     from lbh_platform.tascomi.tables import load_tables
 
-    cwd = Path.cwd()
-    os.environ.setdefault("LBH_RAW_ZONE", str(cwd / "data" / "raw-zone"))
-    os.environ.setdefault("LBH_REFINED_ZONE", str(cwd / "data" / "refined-zone"))
-    os.environ.setdefault("DAGSTER_HOME", str(cwd / ".dagster_home"))
-    Path(os.environ["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
+    prepare_local_environment()
     settings = load_settings()
     simulator = None
     if settings.uses_simulator:
-        port = int(DEFAULT_TASCOMI_URL.split(":")[2].split("/")[0])
         simulator = TascomiSimulator(
             load_tables(),
             ColumnTypeCatalogue.load(),
@@ -34,7 +29,7 @@ def main() -> int:
             private_key=settings.tascomi_private_key,
             scale=float(os.environ.get("LBH_SIM_SCALE", "1")),
             epoch=date.today() - timedelta(days=60),
-            port=port,
+            port=simulator_port(),
         )
         print(f"Tascomi simulator at {simulator.start()}", flush=True)
     host = os.environ.get("LBH_DEV_HOST", "127.0.0.1")

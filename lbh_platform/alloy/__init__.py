@@ -1,0 +1,1 @@
+"""Alloy (environmental services) ingestion: datasets, export client, transforms, simulator."""
