@@ -78,18 +78,32 @@ def _ids(table: pa.Table, id_column: str, what: str) -> pa.Array:
 
 
 def upsert_snapshot(
-    base: pa.Table | None, day_rows: pa.Table, id_column: str = "item_id"
+    base: pa.Table | None,
+    day_rows: pa.Table,
+    id_column: str = "item_id",
+    *,
+    one_row_per_id: bool = True,
 ) -> tuple[pa.Table, dict[str, int]]:
     """New snapshot = base rows whose id is not in ``day_rows``, plus ``day_rows``.
 
     Latest import wins: an anti-join then a union, as the original. Within ``day_rows`` one
-    row per id is kept (the newest ``import_date`` if present). Rows without an id cannot be
-    applied and are counted, not kept. Counts: ``base_rows``, ``day_rows``, ``replaced``,
-    ``inserted``, ``rows_without_id``, ``rows``.
+    row per id is kept (the newest ``import_date`` if present). A joined-design table has one
+    row per linked item, so upsert it on ``primary_item`` with ``one_row_per_id=False``: an
+    exported root item's rows then replace all its previous ones. Rows without an id cannot be
+    applied and are counted, not kept. Counts: ``base_rows``, ``day_rows``, ``replaced`` (base
+    rows superseded), ``inserted`` (rows with a new id), ``rows_without_id``, ``rows``.
     """
-    latest, without_id = dedupe_latest(day_rows, id_column) if day_rows.num_rows else (day_rows, 0)
+    if not day_rows.num_rows:
+        latest, without_id = day_rows, 0
+    elif one_row_per_id:
+        latest, without_id = dedupe_latest(day_rows, id_column)
+    else:
+        has_id = pc.is_valid(_ids(day_rows, id_column, "export rows"))
+        latest = day_rows.filter(has_id)
+        without_id = day_rows.num_rows - latest.num_rows
     base_rows = 0 if base is None else base.num_rows
     replaced = 0
+    inserted = latest.num_rows
     kept = base
     if base is not None and base.num_rows and latest.num_rows:
         base_ids = _ids(base, id_column, "previous snapshot")
@@ -99,13 +113,14 @@ def upsert_snapshot(
         replaced_mask = pc.fill_null(pc.is_in(base_ids, value_set=new_ids), False)
         replaced = pc.sum(replaced_mask).as_py() or 0
         kept = base.filter(pc.invert(replaced_mask))
+        inserted = pc.sum(pc.invert(pc.is_in(new_ids, value_set=base_ids))).as_py() or 0
     parts = [t for t in (kept, latest) if t is not None and (t.num_rows or t.num_columns)]
     merged = unify(parts, "alloy snapshot") if parts else latest
     counts = {
         "base_rows": base_rows,
         "day_rows": day_rows.num_rows,
         "replaced": replaced,
-        "inserted": latest.num_rows - replaced,
+        "inserted": inserted,
         "rows_without_id": without_id,
         "rows": merged.num_rows,
     }
@@ -129,9 +144,7 @@ def full_snapshot(
     old_ids: set[str] = set()
     if base is not None and base.num_rows:
         old_ids = {
-            str(v)
-            for v in _ids(base, id_column, "previous snapshot").to_pylist()
-            if v is not None
+            str(v) for v in _ids(base, id_column, "previous snapshot").to_pylist() if v is not None
         }
     deletions = sorted(old_ids - new_ids)
     counts = {

@@ -9,13 +9,14 @@ resolve the same way whether run by Dagster, a test or a script.
 import json
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any
 
 import pyarrow as pa
 
 from lbh_platform.common.errors import DataError
+from lbh_platform.common.import_columns import yyyymmdd
+from lbh_platform.common.stage_report import StageReport
 from lbh_platform.storage.lake import Lake
 from lbh_platform.tascomi.tables import TascomiTable
 from lbh_platform.tascomi.transforms import (
@@ -25,7 +26,6 @@ from lbh_platform.tascomi.transforms import (
     raw_response_table,
     recast,
     unify,
-    yyyymmdd,
 )
 
 log = logging.getLogger(__name__)
@@ -46,15 +46,6 @@ def cast_failures(lake: Lake, table: str, value: str) -> dict[str, int]:
     """Per-column cast failures recorded with an increment partition."""
     notes = lake.tascomi("increment", table).file_metadata(value)
     return json.loads(notes.get(CAST_FAILURES_KEY, "{}"))
-
-
-@dataclass
-class StageReport:
-    table: str
-    stage: str
-    partition: str
-    rows: int
-    metadata: dict[str, Any] = field(default_factory=dict)
 
 
 # --------------------------------------------------------------------------- api_response
@@ -124,8 +115,7 @@ def ingest(
     raw, held_back = raw_response_table(table.name, pages, day, imported_at)
     written = target.write(partition_value(day), raw)
     return StageReport(
-        table.name,
-        "api_response",
+        ("tascomi", "api_response", table.name),
         partition_value(day),
         raw.num_rows,
         {
@@ -161,8 +151,7 @@ def parse(lake: Lake, table: TascomiTable, day: date) -> StageReport:
         raise DataError(f"tascomi {table.name} partition {value}: cannot parse: {exc}") from exc
     written = lake.tascomi("parsed", table.name).write(value, result.table)
     return StageReport(
-        table.name,
-        "parsed",
+        ("tascomi", "parsed", table.name),
         value,
         result.table.num_rows,
         {
@@ -195,8 +184,7 @@ def refine(lake: Lake, table: TascomiTable, day: date, column_types: dict[str, s
     written = lake.tascomi("increment", table.name).write(value, refined)
     untyped = [c for c in parsed.column_names if c not in types]
     return StageReport(
-        table.name,
-        "increment",
+        ("tascomi", "increment", table.name),
         value,
         result.table.num_rows,
         {
@@ -238,8 +226,7 @@ def snapshot(lake: Lake, table: TascomiTable, day: date) -> StageReport:
         raise DataError(f"tascomi {table.name} snapshot {value}: {exc}") from exc
     written = snapshots.write(value, result.table.replace_schema_metadata(None))
     return StageReport(
-        table.name,
-        "snapshot",
+        ("tascomi", "snapshot", table.name),
         value,
         result.table.num_rows,
         {

@@ -16,6 +16,7 @@ import pyarrow.compute as pc
 import pyarrow.json as pa_json
 
 from lbh_platform.common.errors import DataError
+from lbh_platform.common.import_columns import import_columns, snapshot_columns
 
 IMPORT_COLUMNS: tuple[str, ...] = (
     "page_number",
@@ -36,10 +37,6 @@ SNAPSHOT_COLUMNS: tuple[str, ...] = (
     "snapshot_date",
 )
 LAST_UPDATED = "last_updated"
-
-
-def yyyymmdd(day: date) -> str:
-    return day.strftime("%Y%m%d")
 
 
 # --------------------------------------------------------------------------- raw rows
@@ -83,19 +80,13 @@ def raw_response_table(
             urls.append(page.url)
             statuses.append(page.status)
     n = len(texts)
-    stamp = imported_at.astimezone(UTC)
     columns = {
         resource: pa.array(texts, pa.string()),
         "page_number": pa.array(page_numbers, pa.int32()),
         "import_api_url_requested": pa.array(urls, pa.string()),
         "import_api_status_code": pa.array(statuses, pa.int32()),
         "import_exception_thrown": pa.nulls(n, pa.string()),
-        "import_datetime": pa.array([stamp] * n, pa.timestamp("us", tz="UTC")),
-        "import_timestamp": pa.array([str(int(stamp.timestamp()))] * n, pa.string()),
-        "import_year": pa.array([f"{import_date.year:04d}"] * n, pa.string()),
-        "import_month": pa.array([f"{import_date.month:02d}"] * n, pa.string()),
-        "import_day": pa.array([f"{import_date.day:02d}"] * n, pa.string()),
-        "import_date": pa.array([yyyymmdd(import_date)] * n, pa.string()),
+        **import_columns(n, import_date, imported_at),
     }
     return pa.table(columns), held_back
 
@@ -425,15 +416,8 @@ def apply_increment(
     latest = latest.drop_columns([c for c in SNAPSHOT_COLUMNS if c in latest.column_names])
     parts = [t for t in (kept, latest) if t is not None and (t.num_rows or t.num_columns)]
     merged = unify(parts, "snapshot") if parts else latest
-    n = merged.num_rows
-    stamp = {
-        "snapshot_year": f"{snapshot_day.year:04d}",
-        "snapshot_month": f"{snapshot_day.month:02d}",
-        "snapshot_day": f"{snapshot_day.day:02d}",
-        "snapshot_date": yyyymmdd(snapshot_day),
-    }
-    for name, value in stamp.items():
-        merged = merged.append_column(name, pa.array([value] * n, pa.string()))
+    for name, values in snapshot_columns(merged.num_rows, snapshot_day).items():
+        merged = merged.append_column(name, values)
     return SnapshotResult(
         table=merged,
         base_rows=base_rows,

@@ -4,11 +4,13 @@ The assets write their own partitions through the lake (no IO manager), so the s
 process a whole backfill range in one run, in date order, writing each day's partition.
 """
 
-from collections.abc import Callable
-from datetime import date, datetime
+from collections.abc import Iterator
+from datetime import date
 
 import dagster as dg
 
+from lbh_platform.common.stage_report import StageReport
+from lbh_platform.defs.common import OWNERS, downstream_condition, run_partitions
 from lbh_platform.defs.partitions import partitions_for
 from lbh_platform.defs.resources import LakeResource, TascomiApiResource
 from lbh_platform.storage.lake import TASCOMI_LOCATIONS
@@ -16,7 +18,6 @@ from lbh_platform.tascomi import stages
 from lbh_platform.tascomi.tables import TascomiTable
 
 STAGES = ("api_response", "parsed", "increment", "snapshot")
-OWNERS = ["team:data-platform"]
 GROUP = "tascomi"
 
 DESCRIPTIONS = {
@@ -41,53 +42,6 @@ DESCRIPTIONS = {
 
 def asset_key(stage: str, table: str) -> dg.AssetKey:
     return dg.AssetKey(["tascomi", stage, table])
-
-
-def _day(key: str) -> date:
-    return datetime.strptime(key, "%Y-%m-%d").date()
-
-
-def _result(report: stages.StageReport) -> dg.MaterializeResult:
-    metadata: dict[str, object] = {"dagster/row_count": report.rows, "partition": report.partition}
-    for name, value in report.metadata.items():
-        if name == "path":
-            metadata[name] = dg.MetadataValue.path(value)
-        elif isinstance(value, (dict, list)):
-            metadata[name] = dg.MetadataValue.json(value)
-        else:
-            metadata[name] = value
-    return dg.MaterializeResult(metadata=metadata)
-
-
-def _run_partitions(
-    context: dg.AssetExecutionContext, build: Callable[[date], stages.StageReport]
-) -> dg.MaterializeResult:
-    """Build every partition of the run in date order (a backfill range is one run)."""
-    keys = list(context.partition_keys)
-    reports = []
-    for position, key in enumerate(keys, start=1):
-        report = build(_day(key))
-        reports.append(report)
-        context.log.info(
-            f"{report.table} {report.stage} {report.partition} ({position}/{len(keys)}): "
-            f"{report.rows} rows"
-        )
-    if len(reports) == 1:
-        return _result(reports[0])
-    return dg.MaterializeResult(
-        metadata={
-            "partitions_built": len(reports),
-            "rows_by_partition": dg.MetadataValue.json({r.partition: r.rows for r in reports}),
-            "dagster/row_count": reports[-1].rows,
-        }
-    )
-
-
-def _downstream_condition() -> dg.AutomationCondition:
-    """Run as soon as the upstream partition lands and its blocking checks passed."""
-    return (
-        dg.AutomationCondition.eager() & dg.AutomationCondition.all_deps_blocking_checks_passed()
-    ).with_label("eager, after blocking checks")
 
 
 def build_table_assets(
@@ -121,10 +75,10 @@ def build_table_assets(
     )
     def api_response(
         context: dg.AssetExecutionContext, lake: LakeResource, tascomi_api: TascomiApiResource
-    ) -> dg.MaterializeResult:
+    ) -> Iterator[dg.MaterializeResult]:
         store = lake.lake()
-        return _run_partitions(
-            context, lambda day: stages.ingest(store, table, day, tascomi_api.fetch)
+        yield from run_partitions(
+            context, lambda day: [stages.ingest(store, table, day, tascomi_api.fetch)]
         )
 
     @dg.asset(
@@ -132,25 +86,29 @@ def build_table_assets(
         description=describe("parsed"),
         deps=[api_response],
         metadata=meta("parsed"),
-        automation_condition=_downstream_condition(),
+        automation_condition=downstream_condition(),
         **common,
     )
-    def parsed(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
+    def parsed(
+        context: dg.AssetExecutionContext, lake: LakeResource
+    ) -> Iterator[dg.MaterializeResult]:
         store = lake.lake()
-        return _run_partitions(context, lambda day: stages.parse(store, table, day))
+        yield from run_partitions(context, lambda day: [stages.parse(store, table, day)])
 
     @dg.asset(
         key=asset_key("increment", table.name),
         description=describe("increment"),
         deps=[parsed],
         metadata=meta("increment"),
-        automation_condition=_downstream_condition(),
+        automation_condition=downstream_condition(),
         **common,
     )
-    def increment(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
+    def increment(
+        context: dg.AssetExecutionContext, lake: LakeResource
+    ) -> Iterator[dg.MaterializeResult]:
         store = lake.lake()
 
-        def build(day: date) -> stages.StageReport:
+        def build(day: date) -> list[StageReport]:
             report = stages.refine(store, table, day, column_types)
             failures = report.metadata["cast_failures_total"]
             if failures:
@@ -158,21 +116,23 @@ def build_table_assets(
                     f"{table.name} {report.partition}: {failures} values could not be cast "
                     f"and are null: {report.metadata['cast_failures_by_column']}"
                 )
-            return report
+            return [report]
 
-        return _run_partitions(context, build)
+        yield from run_partitions(context, build)
 
     @dg.asset(
         key=asset_key("snapshot", table.name),
         description=describe("snapshot"),
         deps=[increment],
         metadata=meta("snapshot"),
-        automation_condition=_downstream_condition(),
+        automation_condition=downstream_condition(),
         **common,
     )
-    def snapshot(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
+    def snapshot(
+        context: dg.AssetExecutionContext, lake: LakeResource
+    ) -> Iterator[dg.MaterializeResult]:
         """Each day is built on the newest earlier snapshot, so a range runs in order."""
         store = lake.lake()
-        return _run_partitions(context, lambda day: stages.snapshot(store, table, day))
+        yield from run_partitions(context, lambda day: [stages.snapshot(store, table, day)])
 
     return [api_response, parsed, increment, snapshot]
