@@ -1,7 +1,8 @@
 """Dagster definitions for the whole platform: ``defs``.
 
 Built from configuration at load time: the Tascomi table list and column-type catalogue
-(``LBH_TASCOMI_TABLES_FILE`` / ``LBH_TASCOMI_COLUMN_TYPES_FILE`` override the shipped ones).
+(``LBH_TASCOMI_TABLES_FILE`` / ``LBH_TASCOMI_COLUMN_TYPES_FILE`` override the shipped ones) and
+the Alloy AQS query files (``LBH_ALLOY_DATASETS_DIR``).
 """
 
 import os
@@ -9,7 +10,11 @@ from pathlib import Path
 
 import dagster as dg
 
-from lbh_platform.defs.resources import LakeResource, TascomiApiResource
+from lbh_platform.alloy.datasets import DEFAULT_DATASETS_DIR, AlloyDataset, load_datasets
+from lbh_platform.defs.alloy.assets import build_dataset_assets
+from lbh_platform.defs.alloy.automation import build_alloy_automation
+from lbh_platform.defs.alloy.checks import build_dataset_checks
+from lbh_platform.defs.resources import AlloyApiResource, LakeResource, TascomiApiResource
 from lbh_platform.defs.tascomi.assets import build_table_assets
 from lbh_platform.defs.tascomi.automation import automation_sensor, build_jobs_and_schedules
 from lbh_platform.defs.tascomi.checks import build_table_checks
@@ -26,6 +31,11 @@ def _secret(name: str, value: str) -> str | dg.EnvVar:
 def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
     return {
         "lake": LakeResource(raw_zone=settings.raw_zone, refined_zone=settings.refined_zone),
+        "alloy_api": AlloyApiResource(
+            base_url=settings.alloy_api_url,
+            api_key=_secret("ALLOY_API_KEY", settings.alloy_api_key),
+            poll_interval_seconds=settings.alloy_poll_seconds,
+        ),
         "tascomi_api": TascomiApiResource(
             base_url=settings.tascomi_api_url,
             public_key=_secret("TASCOMI_PUBLIC_KEY", settings.tascomi_public_key),
@@ -38,14 +48,21 @@ def build_definitions(
     tables: list[TascomiTable],
     catalogue: ColumnTypeCatalogue,
     settings: Settings,
+    alloy_datasets: list[AlloyDataset] | None = None,
 ) -> dg.Definitions:
+    """Everything from configuration: each pipeline's factory per table or dataset."""
     assets: list[dg.AssetsDefinition] = []
     checks: list[dg.AssetChecksDefinition] = []
     for table in tables:
         types = catalogue.columns(table.name)
         assets.extend(build_table_assets(table, types))
         checks.extend(build_table_checks(table, types))
+    for dataset in alloy_datasets or []:
+        assets.extend(build_dataset_assets(dataset))
+        checks.extend(build_dataset_checks(dataset))
     jobs, schedules = build_jobs_and_schedules(tables)
+    alloy_jobs, alloy_schedules = build_alloy_automation(alloy_datasets or [])
+    jobs, schedules = jobs + alloy_jobs, schedules + alloy_schedules
     return dg.Definitions(
         assets=assets,
         asset_checks=checks,
@@ -59,8 +76,12 @@ def build_definitions(
 def load_definitions() -> dg.Definitions:
     tables_file = Path(os.environ.get("LBH_TASCOMI_TABLES_FILE") or DEFAULT_TABLES_FILE)
     types_file = Path(os.environ.get("LBH_TASCOMI_COLUMN_TYPES_FILE") or DEFAULT_CATALOGUE_FILE)
+    alloy_dir = Path(os.environ.get("LBH_ALLOY_DATASETS_DIR") or DEFAULT_DATASETS_DIR)
     return build_definitions(
-        load_tables(tables_file), ColumnTypeCatalogue.load(types_file), load_settings()
+        load_tables(tables_file),
+        ColumnTypeCatalogue.load(types_file),
+        load_settings(),
+        load_datasets(alloy_dir),
     )
 
 

@@ -13,6 +13,9 @@ SIMULATOR_PORT = 8765
 SIMULATOR_PUBLIC_KEY = "sim-public-key"
 SIMULATOR_PRIVATE_KEY = "sim-private-key"  # the built-in simulator's key, not a secret
 DEFAULT_TASCOMI_URL = f"http://127.0.0.1:{SIMULATOR_PORT}/rest/v1/"
+ALLOY_SIMULATOR_PORT = 8766
+ALLOY_SIMULATOR_KEY = "sim-alloy-key"  # the built-in simulator's key, not a secret
+DEFAULT_ALLOY_URL = f"http://127.0.0.1:{ALLOY_SIMULATOR_PORT}/api/"
 
 
 def _default_zone(name: str) -> str:
@@ -27,6 +30,9 @@ class Settings:
     tascomi_api_url: str
     tascomi_public_key: str
     tascomi_private_key: str = field(repr=False)
+    alloy_api_url: str = DEFAULT_ALLOY_URL
+    alloy_api_key: str = field(default=ALLOY_SIMULATOR_KEY, repr=False)
+    alloy_poll_seconds: float = 2.0
 
     @property
     def uses_simulator(self) -> bool:
@@ -55,6 +61,17 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
             "is not set: export the Tascomi API keys (or unset TASCOMI_API_URL to use the "
             "built-in simulator)"
         )
+    alloy_url = env.get("ALLOY_API_URL") or DEFAULT_ALLOY_URL
+    if not alloy_url.endswith("/"):
+        alloy_url += "/"
+    alloy_key = env.get("ALLOY_API_KEY") or (
+        ALLOY_SIMULATOR_KEY if alloy_url == DEFAULT_ALLOY_URL else ""
+    )
+    if not alloy_key:
+        raise ConfigurationError(
+            "ALLOY_API_URL is set to a real API but ALLOY_API_KEY is not set: export the Alloy "
+            "API key (or unset ALLOY_API_URL to use the built-in simulator)"
+        )
     environment = env.get("LBH_ENVIRONMENT", "stg")
     if environment not in ("stg", "prod"):
         raise ConfigurationError(f"LBH_ENVIRONMENT must be stg or prod, got {environment!r}")
@@ -65,4 +82,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         tascomi_api_url=url,
         tascomi_public_key=public,
         tascomi_private_key=private,
+        alloy_api_url=alloy_url,
+        alloy_api_key=alloy_key,
+        alloy_poll_seconds=float(env.get("ALLOY_POLL_SECONDS") or 2.0),
     )

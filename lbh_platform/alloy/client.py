@@ -8,6 +8,7 @@ wall-clock limit stops a stuck task from hanging a run. All HTTP goes through
 """
 
 import copy
+import email.utils
 import html
 import io
 import json
@@ -16,7 +17,7 @@ import time
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import PurePosixPath
 from typing import Any
 
@@ -168,6 +169,17 @@ def _json_object(response: requests.Response) -> dict[str, Any] | None:
     return body if isinstance(body, dict) else None
 
 
+def _server_time(response: requests.Response) -> datetime | None:
+    """The server's ``Date`` header (whole seconds), or None."""
+    header = response.headers.get("Date")
+    if not header:
+        return None
+    try:
+        return email.utils.parsedate_to_datetime(header).astimezone(UTC)
+    except (TypeError, ValueError):
+        return None
+
+
 def _reported_count(task: dict[str, Any]) -> int | None:
     """A row count from the task, if it reports one anywhere we know to look."""
     for holder in (task, task.get("result"), task.get("output")):
@@ -224,6 +236,7 @@ class AlloyClient:
         self._clock = clock
         self._log = log if log is not None else _DEFAULT_LOG
         self._now = now
+        self._last_server_time: datetime | None = None
 
     def __repr__(self) -> str:
         return f"AlloyClient(base_url={self.base_url!r}, max_wait={self.max_wait})"
@@ -333,9 +346,14 @@ class AlloyClient:
         if dataset.mode == "incremental" and watermark is not None:
             query = incremental_query(query, watermark)
         requested_at = self._now().astimezone(UTC)
+        self._last_server_time = None
         task_id = self.start_export(
             query, dataset.file_name, dataset.header_type, dataset.parameter_values
         )
+        if self._last_server_time is not None:
+            # Alloy's own clock decides what "edited after" means; one second earlier covers
+            # the header's whole-second precision (an item taken twice, never lost).
+            requested_at = self._last_server_time - timedelta(seconds=1)
         self._log.info(
             "alloy %s: export task %s requested (%s%s)",
             dataset.name,
@@ -407,5 +425,6 @@ class AlloyClient:
             parsed.update(body)
             return None
 
-        self._send(method, path, describe, json_body=json_body, validate=validate)
+        response = self._send(method, path, describe, json_body=json_body, validate=validate)
+        self._last_server_time = _server_time(response)
         return parsed

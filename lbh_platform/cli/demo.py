@@ -16,7 +16,7 @@ from datetime import time as dtime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from lbh_platform.cli.local import prepare_local_environment, simulator_port
+from lbh_platform.cli.local import Simulators, prepare_local_environment
 
 LONDON = ZoneInfo("Europe/London")
 # Dagster's console logger would print every event; the demo prints its own progress.
@@ -53,8 +53,10 @@ def main(argv: list[str] | None = None) -> int:
     home = prepare_local_environment()
     end = args.end or datetime.now(LONDON).date()
     days = [end - timedelta(days=n) for n in range(args.days - 1, -1, -1)]
+    os.environ.setdefault("ALLOY_POLL_SECONDS", "0.1")
 
     # Imported late: definitions read the environment prepared above.
+    from lbh_platform.alloy.datasets import load_datasets
     from lbh_platform.tascomi.tables import load_tables
 
     tables = load_tables()
@@ -65,69 +67,52 @@ def main(argv: list[str] | None = None) -> int:
             print(f"unknown table(s): {sorted(unknown)}", file=sys.stderr)
             return 2
         tables = [t for t in tables if t.name in wanted]
-    simulator = _start_simulator(tables, args.scale, epoch=days[0] - timedelta(days=30))
+    datasets = load_datasets()
     started = time.monotonic()
-    with simulator:
-        print(f"Tascomi simulator at {simulator.base_url} (scale {args.scale})", flush=True)
-        return _run_days(days, tables, home, simulator, started)
-
-
-def _start_simulator(tables, scale: float, epoch: date):
-    """The demo always runs against the simulator: on its usual port, else on a free one."""
-    from lbh_platform.settings import SIMULATOR_PRIVATE_KEY, SIMULATOR_PUBLIC_KEY
-    from lbh_platform.tascomi.column_types import ColumnTypeCatalogue
-    from lbh_platform.tascomi.simulator import TascomiSimulator
-
-    for port in (simulator_port(), 0):
-        simulator = TascomiSimulator(
-            tables,
-            ColumnTypeCatalogue.load(),
-            scale=scale,
-            epoch=epoch,
-            port=port,
-            public_key=SIMULATOR_PUBLIC_KEY,
-            private_key=SIMULATOR_PRIVATE_KEY,
+    with Simulators(tables, datasets, scale=args.scale, epoch=days[0] - timedelta(days=30)) as sims:
+        print(
+            f"Tascomi simulator at {sims.tascomi.base_url}, Alloy simulator at "
+            f"{sims.alloy.base_url} (scale {args.scale})",
+            flush=True,
         )
-        try:
-            url = simulator.start()
-        except OSError:
-            continue
-        os.environ.update(
-            TASCOMI_API_URL=url,
-            TASCOMI_PUBLIC_KEY=SIMULATOR_PUBLIC_KEY,
-            TASCOMI_PRIVATE_KEY=SIMULATOR_PRIVATE_KEY,
-        )
-        return simulator
-    raise RuntimeError("could not start the Tascomi simulator on any port")
+        return _run_days(days, tables, datasets, home, sims, started)
 
 
-def _run_days(days, tables, home: Path, simulator, started: float) -> int:
+def _jobs_for(day: date, first: bool, tables, datasets) -> list[tuple[str, str]]:
+    """(job, partition) pairs a production day would run: daily tables every day, static ones
+    on Sundays, Alloy on weekdays; the first day runs everything so the demo starts full."""
+    from lbh_platform.defs.alloy.automation import PIPELINE_JOB as ALLOY_JOB
+    from lbh_platform.defs.tascomi.automation import DAILY_PIPELINE_JOB, WEEKLY_PIPELINE_JOB
+
+    jobs = []
+    if any(not t.is_static for t in tables):
+        jobs.append((DAILY_PIPELINE_JOB, day.isoformat()))
+    if any(t.is_static for t in tables) and (day.weekday() == 6 or first):
+        jobs.append((WEEKLY_PIPELINE_JOB, _weekly_key(day)))
+    if datasets and (day.weekday() < 5 or first):
+        jobs.append((ALLOY_JOB, day.isoformat()))
+    return jobs
+
+
+def _run_days(days, tables, datasets, home: Path, sims: Simulators, started: float) -> int:
     import dagster as dg
 
     from lbh_platform.definitions import build_definitions
-    from lbh_platform.defs.tascomi.automation import DAILY_PIPELINE_JOB, WEEKLY_PIPELINE_JOB
     from lbh_platform.settings import load_settings
     from lbh_platform.storage.lake import Lake
     from lbh_platform.tascomi.column_types import ColumnTypeCatalogue
 
     settings = load_settings()
-    defs = build_definitions(tables, ColumnTypeCatalogue.load(), settings)
+    defs = build_definitions(tables, ColumnTypeCatalogue.load(), settings, datasets)
     instance = dg.DagsterInstance.get()
     checks: Counter[str] = Counter()
     failed_checks: list[str] = []
     ok = True
-    has_daily = any(not t.is_static for t in tables)
-    has_weekly = any(t.is_static for t in tables)
     for day in days:
-        simulator.set_now(datetime.combine(day, dtime(3, 0), LONDON))
-        jobs = [DAILY_PIPELINE_JOB] if has_daily else []
-        if has_weekly and (day.weekday() == 6 or day == days[0]):
-            jobs.append(WEEKLY_PIPELINE_JOB)
-        for job_name in jobs:
-            job = defs.resolve_job_def(job_name)
-            partition = _weekly_key(day) if job_name == WEEKLY_PIPELINE_JOB else day.isoformat()
+        sims.set_now(datetime.combine(day, dtime(3, 0), LONDON))
+        for job_name, partition in _jobs_for(day, day == days[0], tables, datasets):
             t0 = time.monotonic()
-            result = job.execute_in_process(
+            result = defs.resolve_job_def(job_name).execute_in_process(
                 instance=instance,
                 partition_key=partition,
                 raise_on_error=False,
@@ -153,16 +138,8 @@ def _run_days(days, tables, home: Path, simulator, started: float) -> int:
                 f"{'success' if result.success else 'FAILED'} in {time.monotonic() - t0:.1f}s",
                 flush=True,
             )
-    _summary(
-        tables,
-        Lake({"raw": settings.raw_zone, "refined": settings.refined_zone}),
-        days[-1],
-        settings,
-        home,
-        checks,
-        failed_checks,
-        started,
-    )
+    lake = Lake({"raw": settings.raw_zone, "refined": settings.refined_zone})
+    _summary(tables, datasets, lake, days[-1], settings, home, checks, failed_checks, started)
     return 0 if ok else 1
 
 
@@ -171,7 +148,7 @@ def _weekly_key(day: date) -> str:
     return (day - timedelta(days=(day.weekday() + 1) % 7)).isoformat()
 
 
-def _summary(tables, lake, last_day, settings, home, checks, failed_checks, started) -> None:
+def _summary(tables, datasets, lake, last_day, settings, home, checks, failed_checks, started):
     from lbh_platform.tascomi.stages import partition_value
 
     print()
@@ -189,6 +166,20 @@ def _summary(tables, lake, last_day, settings, home, checks, failed_checks, star
             f"{table.name:34} {table.cadence:7} {counts[0]:>12} {counts[1]:>8} "
             f"{counts[2]:>9} {counts[3]:>8}"
         )
+    if datasets:
+        print()
+        print(f"{'alloy dataset / table':45} {'mode':11} {'api_response':>12} {'snapshot':>8}")
+        for dataset in datasets:
+            for table in dataset.tables:
+                counts = []
+                for stage in ("api_response", "snapshot"):
+                    store = lake.alloy(stage, dataset.name, table)
+                    values = [v for v in store.partitions() if v <= partition_value(last_day)]
+                    counts.append(store.read(values[-1], columns=[]).num_rows if values else 0)
+                print(
+                    f"{dataset.name + ' / ' + table:45} {dataset.mode:11} {counts[0]:>12} "
+                    f"{counts[1]:>8}"
+                )
     print()
     print(f"rows are those of each table's newest partition up to {last_day}")
     print(f"checks: {checks['passed']} passed, {checks['failed']} failed")

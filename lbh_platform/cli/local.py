@@ -1,9 +1,18 @@
-"""Shared set-up for the local entry points (`make run`, `make dev`)."""
+"""Shared set-up for the local entry points (`make run`, `make dev`): zones, DAGSTER_HOME and
+the built-in API simulators."""
 
 import os
+from contextlib import ExitStack
+from datetime import date, datetime
 from pathlib import Path
 
-from lbh_platform.settings import DEFAULT_TASCOMI_URL
+from lbh_platform.settings import (
+    ALLOY_SIMULATOR_KEY,
+    ALLOY_SIMULATOR_PORT,
+    SIMULATOR_PORT,
+    SIMULATOR_PRIVATE_KEY,
+    SIMULATOR_PUBLIC_KEY,
+)
 
 
 def prepare_local_environment() -> Path:
@@ -17,6 +26,61 @@ def prepare_local_environment() -> Path:
     return home
 
 
-def simulator_port() -> int:
-    """The port of the default ``TASCOMI_API_URL`` (where the built-in simulator listens)."""
-    return int(DEFAULT_TASCOMI_URL.split(":")[2].split("/")[0])
+def _start(make, port: int):
+    """Start on the usual port; if it is taken (another demo running), on a free one."""
+    for candidate in (port, 0):
+        server = make(candidate)
+        try:
+            server.start()
+        except OSError:
+            continue
+        return server
+    raise RuntimeError("could not start a simulator on any port")
+
+
+class Simulators(ExitStack):
+    """The Tascomi and Alloy simulators, with the environment pointed at them."""
+
+    def __init__(self, tables, datasets, *, scale: float, epoch: date):
+        super().__init__()
+        from lbh_platform.alloy.simulator import AlloySimulator
+        from lbh_platform.tascomi.column_types import ColumnTypeCatalogue
+        from lbh_platform.tascomi.simulator import TascomiSimulator
+
+        catalogue = ColumnTypeCatalogue.load()
+        self.tascomi = _start(
+            lambda port: TascomiSimulator(
+                tables,
+                catalogue,
+                scale=scale,
+                epoch=epoch,
+                port=port,
+                public_key=SIMULATOR_PUBLIC_KEY,
+                private_key=SIMULATOR_PRIVATE_KEY,
+            ),
+            SIMULATOR_PORT,
+        )
+        self.callback(self.tascomi.stop)
+        self.alloy = _start(
+            lambda port: AlloySimulator(
+                datasets,
+                api_key=ALLOY_SIMULATOR_KEY,
+                scale=scale,
+                epoch=epoch,
+                port=port,
+                polls_to_complete=2,
+            ),
+            ALLOY_SIMULATOR_PORT,
+        )
+        self.callback(self.alloy.stop)
+        os.environ.update(
+            TASCOMI_API_URL=self.tascomi.base_url,
+            TASCOMI_PUBLIC_KEY=SIMULATOR_PUBLIC_KEY,
+            TASCOMI_PRIVATE_KEY=SIMULATOR_PRIVATE_KEY,
+            ALLOY_API_URL=self.alloy.base_url,
+            ALLOY_API_KEY=ALLOY_SIMULATOR_KEY,
+        )
+
+    def set_now(self, moment: datetime | None) -> None:
+        self.tascomi.set_now(moment)
+        self.alloy.set_now(moment)

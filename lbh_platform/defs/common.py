@@ -5,7 +5,10 @@ from datetime import date, datetime
 
 import dagster as dg
 
+from lbh_platform.common.import_columns import yyyymmdd
+from lbh_platform.common.quality import RuleOutcome
 from lbh_platform.common.stage_report import StageReport
+from lbh_platform.storage.lake import Lake
 
 OWNERS = ["team:data-platform"]
 
@@ -59,3 +62,42 @@ def downstream_condition() -> dg.AutomationCondition:
     return (
         dg.AutomationCondition.eager() & dg.AutomationCondition.all_deps_blocking_checks_passed()
     ).with_label("eager, after blocking checks")
+
+
+Rule = Callable[[Lake, str], RuleOutcome]
+
+
+def evaluate_partitions(
+    context: dg.AssetCheckExecutionContext,
+    lake: Lake,
+    rules: list[tuple[dg.AssetCheckSpec, dg.AssetCheckSeverity, Rule]],
+) -> Iterator[dg.AssetCheckResult | dg.AssetCheckEvaluation | dg.Output]:
+    """Evaluate each rule for every partition of the run (``YYYYMMDD`` values).
+
+    A single partition yields ordinary check results. A range (a one-run backfill) yields
+    one evaluation per partition, so results still show per partition, then the outputs the
+    check op owes Dagster.
+    """
+    keys = list(context.partition_keys)
+    for key in keys:
+        value = yyyymmdd(partition_day(key))
+        for spec, severity, rule in rules:
+            outcome = rule(lake, value)
+            fields = dict(
+                asset_key=spec.asset_key,
+                check_name=spec.name,
+                passed=outcome.passed,
+                severity=severity,
+                description=outcome.description,
+                metadata={"partition": value, **outcome.metadata},
+            )
+            if len(keys) == 1:
+                yield dg.AssetCheckResult(**fields)
+            else:
+                yield dg.AssetCheckEvaluation(**fields, partition=key, blocking=spec.blocking)
+    if len(keys) > 1:
+        assets_def = context.op_execution_context.assets_def
+        for spec, _, _ in rules:
+            yield dg.Output(
+                None, output_name=assets_def.get_output_name_for_asset_check_key(spec.key)
+            )

@@ -1,11 +1,13 @@
 """Dagster resources: thin adapters from configuration to the plain-Python clients."""
 
 from collections.abc import Sequence
-from datetime import date
+from datetime import date, datetime
 
 import dagster as dg
 from pydantic import PrivateAttr
 
+from lbh_platform.alloy.client import AlloyClient, ExportResult
+from lbh_platform.alloy.datasets import AlloyDataset
 from lbh_platform.common.http import RetryPolicy
 from lbh_platform.storage.lake import Lake
 from lbh_platform.tascomi.client import Page, TascomiClient
@@ -48,3 +50,21 @@ class TascomiApiResource(dg.ConfigurableResource):
 
     def fetch(self, resource: str, last_updated: date | None) -> Sequence[Page]:
         return self.client().fetch(resource, last_updated)
+
+
+class AlloyApiResource(dg.ConfigurableResource):
+    """The Alloy API (Bearer key from the environment, never logged or shown)."""
+
+    base_url: str
+    api_key: str
+    max_wait_seconds: float = 1800.0
+    poll_interval_seconds: float = 2.0
+
+    def export(self, dataset: AlloyDataset, watermark: datetime | None) -> ExportResult:
+        client = AlloyClient(
+            self.base_url,
+            self.api_key,
+            max_wait=self.max_wait_seconds,
+            poll_interval=self.poll_interval_seconds,
+        )
+        return client.export(dataset, watermark)

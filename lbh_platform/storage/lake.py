@@ -13,6 +13,10 @@ TASCOMI_LOCATIONS: dict[str, tuple[str, str, str]] = {
     "increment": ("refined", "planning/tascomi/increment", "import_date"),
     "snapshot": ("refined", "planning/tascomi/snapshot", "snapshot_date"),
 }
+ALLOY_LOCATIONS: dict[str, tuple[str, str, str]] = {
+    "api_response": ("raw", "env-services/alloy/api-responses", "import_date"),
+    "snapshot": ("refined", "env-services/alloy/snapshots", "snapshot_date"),
+}
 
 
 class Lake:
@@ -34,3 +38,7 @@ class Lake:
     def tascomi(self, stage: str, table: str) -> PartitionedTable:
         zone, prefix, column = TASCOMI_LOCATIONS[stage]
         return self.table(zone, prefix, table, column)
+
+    def alloy(self, stage: str, dataset: str, table: str) -> PartitionedTable:
+        zone, prefix, column = ALLOY_LOCATIONS[stage]
+        return self.table(zone, f"{prefix}/{dataset}", table, column)

@@ -5,31 +5,16 @@ the simple counting rules run on Arrow directly.
 """
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 
 import pandas as pd
 import pandera.pandas as pdr
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from lbh_platform.common.quality import RuleOutcome, duplicate_count
 from lbh_platform.tascomi.transforms import arrow_type
 
 COMPLETENESS_THRESHOLD = 0.99
-
-
-@dataclass(frozen=True)
-class RuleOutcome:
-    passed: bool
-    description: str
-    metadata: dict[str, object] = field(default_factory=dict)
-
-
-def duplicate_count(table: pa.Table, columns: Sequence[str]) -> int:
-    """Rows beyond the first for each combination of ``columns`` (nulls compare equal)."""
-    if table.num_rows == 0:
-        return 0
-    groups = table.select(list(columns)).group_by(list(columns), use_threads=False).aggregate([])
-    return table.num_rows - groups.num_rows
 
 
 def uniqueness(table: pa.Table, columns: Sequence[str]) -> RuleOutcome:

@@ -7,6 +7,7 @@ it: tasks take a set number of polls, can be told to fail, and exports honour a
 
 import contextlib
 import csv
+import email.utils
 import hmac
 import html
 import io
@@ -340,6 +341,12 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         """Quiet: ``request_log`` is the record."""
+
+    def date_time_string(self, timestamp: float | None = None) -> str:
+        """The ``Date`` header follows the simulated clock, as the real server's own clock."""
+        if timestamp is not None:
+            return super().date_time_string(timestamp)
+        return email.utils.format_datetime(self.simulator.now.astimezone(UTC), usegmt=True)
 
     def _handle(self, method: str) -> None:
         sim = self.simulator

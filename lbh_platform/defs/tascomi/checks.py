@@ -5,63 +5,15 @@ results show per partition and automation keeps them (see DAGSTER-NOTES.md). A r
 (the snapshot backfill) gets one evaluation per partition in the range.
 """
 
-from collections.abc import Callable, Iterator
-from datetime import datetime
-
 import dagster as dg
 
+from lbh_platform.defs.common import evaluate_partitions
 from lbh_platform.defs.partitions import partitions_for
 from lbh_platform.defs.resources import LakeResource
 from lbh_platform.defs.tascomi.assets import asset_key
 from lbh_platform.storage.lake import Lake
 from lbh_platform.tascomi import quality, stages
-from lbh_platform.tascomi.stages import partition_value
 from lbh_platform.tascomi.tables import TascomiTable
-
-Rule = Callable[[Lake, str], quality.RuleOutcome]
-
-
-def _value(key: str) -> str:
-    return partition_value(datetime.strptime(key, "%Y-%m-%d").date())
-
-
-def _run_rules(
-    context: dg.AssetCheckExecutionContext,
-    lake: Lake,
-    rules: list[tuple[dg.AssetCheckSpec, dg.AssetCheckSeverity, Rule]],
-) -> Iterator[dg.AssetCheckResult | dg.AssetCheckEvaluation | dg.Output]:
-    keys = list(context.partition_keys)
-    for key in keys:
-        value = _value(key)
-        for spec, severity, rule in rules:
-            outcome = rule(lake, value)
-            metadata = {"partition": value, **outcome.metadata}
-            if len(keys) == 1:
-                yield dg.AssetCheckResult(
-                    asset_key=spec.asset_key,
-                    check_name=spec.name,
-                    passed=outcome.passed,
-                    severity=severity,
-                    description=outcome.description,
-                    metadata=metadata,
-                )
-            else:
-                yield dg.AssetCheckEvaluation(
-                    asset_key=spec.asset_key,
-                    check_name=spec.name,
-                    passed=outcome.passed,
-                    severity=severity,
-                    description=outcome.description,
-                    partition=key,
-                    metadata=metadata,
-                    blocking=spec.blocking,
-                )
-    if len(keys) > 1:  # the op still owes Dagster one output per check
-        assets_def = context.op_execution_context.assets_def
-        for spec, _, _ in rules:
-            yield dg.Output(
-                None, output_name=assets_def.get_output_name_for_asset_check_key(spec.key)
-            )
 
 
 def build_table_checks(
@@ -108,7 +60,7 @@ def build_table_checks(
     )
     def parsed_checks(context: dg.AssetCheckExecutionContext, lake: LakeResource):
         store = lake.lake()
-        yield from _run_rules(
+        yield from evaluate_partitions(
             context,
             store,
             [
@@ -185,7 +137,7 @@ def build_table_checks(
         can_subset=False,
     )
     def increment_checks(context: dg.AssetCheckExecutionContext, lake: LakeResource):
-        yield from _run_rules(
+        yield from evaluate_partitions(
             context,
             lake.lake(),
             [
@@ -207,7 +159,7 @@ def build_table_checks(
         specs=[snapshot_spec], name=f"tascomi_snapshot_{name}_checks", can_subset=False
     )
     def snapshot_checks(context: dg.AssetCheckExecutionContext, lake: LakeResource):
-        yield from _run_rules(
+        yield from evaluate_partitions(
             context,
             lake.lake(),
             [

@@ -1,0 +1,73 @@
+"""Partitioned checks per Alloy dataset: snapshot keys unique and complete; export counts."""
+
+import dagster as dg
+
+from lbh_platform.alloy import stages
+from lbh_platform.alloy.datasets import AlloyDataset
+from lbh_platform.defs.alloy.assets import asset_key
+from lbh_platform.defs.common import evaluate_partitions
+from lbh_platform.defs.partitions import daily_partitions
+from lbh_platform.defs.resources import LakeResource
+
+
+def build_dataset_checks(dataset: AlloyDataset) -> list[dg.AssetChecksDefinition]:
+    def spec(key: dg.AssetKey, name: str, description: str) -> dg.AssetCheckSpec:
+        return dg.AssetCheckSpec(
+            name, asset=key, description=description, partitions_def=daily_partitions
+        )
+
+    root_export = asset_key("api_response", dataset.name, dataset.name)
+    count_spec = spec(
+        root_export,
+        "row_count_matches_task",
+        "The exported CSV has as many rows as the export task reported (when it reports one).",
+    )
+    key_specs = {
+        table: spec(
+            asset_key("snapshot", dataset.name, table),
+            "key_unique_and_complete",
+            f"{', '.join(stages.key_columns(dataset, table))} unique and never null.",
+        )
+        for table in dataset.tables
+    }
+
+    def key_rule(table: str):
+        keys = stages.key_columns(dataset, table)
+        return lambda lake, value: stages.key_outcome(
+            lake.alloy("snapshot", dataset.name, table).read(value, columns=keys), keys
+        )
+
+    @dg.multi_asset_check(
+        specs=[count_spec], name=f"alloy_export_{dataset.name}_checks", can_subset=False
+    )
+    def export_checks(context: dg.AssetCheckExecutionContext, lake: LakeResource):
+        yield from evaluate_partitions(
+            context,
+            lake.lake(),
+            [
+                (
+                    count_spec,
+                    dg.AssetCheckSeverity.WARN,
+                    lambda lk, value: stages.export_count_outcome(lk, dataset, value),
+                ),
+            ],
+        )
+
+    @dg.multi_asset_check(
+        specs=list(key_specs.values()),
+        name=f"alloy_snapshot_{dataset.name}_checks",
+        can_subset=True,
+    )
+    def snapshot_checks(context: dg.AssetCheckExecutionContext, lake: LakeResource):
+        selected = context.selected_asset_check_keys
+        yield from evaluate_partitions(
+            context,
+            lake.lake(),
+            [
+                (s, dg.AssetCheckSeverity.ERROR, key_rule(table))
+                for table, s in key_specs.items()
+                if s.key in selected
+            ],
+        )
+
+    return [export_checks, snapshot_checks]
