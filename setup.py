@@ -17,8 +17,12 @@ setup(
         "pyarrow>=15",
         "pandera>=0.20",
         "pyyaml>=6",
+        "boto3>=1.34",
+        "duckdb>=1.1",
     ],
     extras_require={
-        "dev": ["pytest>=8", "ruff>=0.6"],
+        # moto's server mode is the S3 / Glue / DynamoDB stand-in for tests and the demo;
+        # playwright drives Debian's Chromium in the UI end-to-end test.
+        "dev": ["pytest>=8", "ruff>=0.6", "moto[server]>=5", "playwright>=1.45"],
     },
 )
