@@ -17,21 +17,21 @@ import pyarrow as pa
 from lbh_platform.common.errors import DataError
 from lbh_platform.common.import_columns import yyyymmdd
 from lbh_platform.common.stage_report import StageReport
+from lbh_platform.engines.arrow_engine import ArrowEngine
+from lbh_platform.engines.base import Engine
 from lbh_platform.storage.lake import Lake
+from lbh_platform.storage.partitioned_table import PartitionedTable
 from lbh_platform.tascomi.tables import TascomiTable
 from lbh_platform.tascomi.transforms import (
     PageLike,
-    apply_increment,
-    parse_responses,
     raw_response_table,
-    recast,
-    unify,
 )
 
 log = logging.getLogger(__name__)
 CAST_FAILURES_KEY = "lbh.cast_failures"
 MISSING_COLUMNS_KEY = "lbh.catalogue_columns_missing"
-MAX_WINDOW_DAYS = 60  # longer gaps are refetched with one unfiltered (full) load
+MAX_WINDOW_DAYS = 60
+DEFAULT_ENGINE: Engine = ArrowEngine()  # longer gaps are refetched with one unfiltered (full) load
 
 
 def partition_value(day: date) -> str:
@@ -132,33 +132,36 @@ def ingest(
 # --------------------------------------------------------------------------- parsed
 
 
-def _read_required(lake: Lake, stage: str, table: str, value: str) -> pa.Table:
+def _require(lake: Lake, stage: str, table: str, value: str) -> PartitionedTable:
     source = lake.tascomi(stage, table)
     if not source.exists(value):
         raise DataError(
             f"tascomi {table} partition {value}: upstream {stage} is not materialised "
             f"({source.location(value)}); materialise it first"
         )
-    return source.read(value)
+    return source
 
 
-def parse(lake: Lake, table: TascomiTable, day: date) -> StageReport:
+def parse(
+    lake: Lake, table: TascomiTable, day: date, engine: Engine = DEFAULT_ENGINE
+) -> StageReport:
     value = partition_value(day)
-    raw = _read_required(lake, "api_response", table.name, value)
+    raw = engine.read(_require(lake, "api_response", table.name, value), [value])
     try:
-        result = parse_responses(raw, table.name)
+        result = engine.parse(raw, table.name)
     except (ValueError, pa.ArrowException) as exc:
         raise DataError(f"tascomi {table.name} partition {value}: cannot parse: {exc}") from exc
-    written = lake.tascomi("parsed", table.name).write(value, result.table)
+    written = engine.write(lake.tascomi("parsed", table.name), value, result.frame)
     return StageReport(
         ("tascomi", "parsed", table.name),
         value,
-        result.table.num_rows,
+        written.rows,
         {
             "raw_rows": result.rows_in,
             "non_200_rows_dropped": result.non_200_rows,
             "exact_duplicate_records_dropped": result.exact_duplicates_dropped,
-            "columns": result.table.num_columns,
+            "columns": len(engine.columns(result.frame)),
+            "engine": engine.name,
             "path": written.path,
             "bytes_written": written.bytes_written,
         },
@@ -168,32 +171,37 @@ def parse(lake: Lake, table: TascomiTable, day: date) -> StageReport:
 # --------------------------------------------------------------------------- increment
 
 
-def refine(lake: Lake, table: TascomiTable, day: date, column_types: dict[str, str]) -> StageReport:
+def refine(
+    lake: Lake,
+    table: TascomiTable,
+    day: date,
+    column_types: dict[str, str],
+    engine: Engine = DEFAULT_ENGINE,
+) -> StageReport:
     value = partition_value(day)
-    parsed = _read_required(lake, "parsed", table.name, value)
+    parsed = engine.read(_require(lake, "parsed", table.name, value), [value])
     types = column_types if table.recast else {}
-    result = recast(parsed, types)
+    result = engine.recast(parsed, types)
     # The counts travel with the data, so checks read them per partition in any run.
-    quality_notes = {
+    notes = {
         CAST_FAILURES_KEY: json.dumps(result.cast_failures),
         MISSING_COLUMNS_KEY: json.dumps(result.missing_columns),
     }
-    refined = result.table.replace_schema_metadata(
-        {**(result.table.schema.metadata or {}), **quality_notes}
-    )
-    written = lake.tascomi("increment", table.name).write(value, refined)
-    untyped = [c for c in parsed.column_names if c not in types]
+    written = engine.write(lake.tascomi("increment", table.name), value, result.frame, notes)
+    columns = engine.columns(parsed)
+    untyped = [c for c in columns if c not in types]
     return StageReport(
         ("tascomi", "increment", table.name),
         value,
-        result.table.num_rows,
+        written.rows,
         {
-            "cast_failures_total": result.total_cast_failures,
+            "cast_failures_total": sum(result.cast_failures.values()),
             "cast_failures_by_column": result.cast_failures,
             "catalogue_columns_missing": result.missing_columns,
-            "typed_columns": len(types) - len(result.missing_columns) if parsed.num_rows else 0,
+            "typed_columns": len([c for c in types if c in columns]),
             "untyped_columns": len(untyped),
             "recast": table.recast,
+            "engine": engine.name,
             "path": written.path,
             "bytes_written": written.bytes_written,
         },
@@ -203,7 +211,9 @@ def refine(lake: Lake, table: TascomiTable, day: date, column_types: dict[str, s
 # --------------------------------------------------------------------------- snapshot
 
 
-def snapshot(lake: Lake, table: TascomiTable, day: date) -> StageReport:
+def snapshot(
+    lake: Lake, table: TascomiTable, day: date, engine: Engine = DEFAULT_ENGINE
+) -> StageReport:
     """Newest earlier snapshot + every increment since it, applied by id."""
     value = partition_value(day)
     snapshots = lake.tascomi("snapshot", table.name)
@@ -215,20 +225,20 @@ def snapshot(lake: Lake, table: TascomiTable, day: date) -> StageReport:
         )
     earlier = [p for p in snapshots.partitions() if p < value]
     base_value = earlier[-1] if earlier else None
-    base = snapshots.read(base_value) if base_value else None
+    base = engine.read(snapshots, [base_value]) if base_value else None
     pending = [
         p for p in increments.partitions() if p <= value and (base_value is None or p > base_value)
     ]
-    applied = unify([increments.read(p) for p in pending], f"tascomi {table.name} increments")
+    applied = engine.read(increments, pending)
     try:
-        result = apply_increment(base, applied, table.id_column, day)
+        result = engine.apply_increment(base, applied, table.id_column, value)
     except DataError as exc:
         raise DataError(f"tascomi {table.name} snapshot {value}: {exc}") from exc
-    written = snapshots.write(value, result.table.replace_schema_metadata(None))
+    written = engine.write(snapshots, value, result.frame)
     return StageReport(
         ("tascomi", "snapshot", table.name),
         value,
-        result.table.num_rows,
+        written.rows,
         {
             "base_snapshot_date": base_value or "none (first snapshot)",
             "increments_applied": pending,
@@ -236,6 +246,7 @@ def snapshot(lake: Lake, table: TascomiTable, day: date) -> StageReport:
             "rows_replaced": result.replaced_rows,
             "rows_inserted": result.inserted_rows,
             "rows_without_id_skipped": result.rows_without_id,
+            "engine": engine.name,
             "path": written.path,
             "bytes_written": written.bytes_written,
         },

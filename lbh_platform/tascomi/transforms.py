@@ -215,11 +215,16 @@ _ARROW_TYPES: dict[str, pa.DataType] = {
     "timestamp": pa.timestamp("us"),
     "date": pa.date32(),
 }
-_TRUE = ["t", "true", "y", "yes", "1"]
-_FALSE = ["f", "false", "n", "no", "0"]
-_NULL_DATES = ["0000-00-00", "0000-00-00 00:00:00"]
-_INT_RE = r"^[+-]?[0-9]+$"
-_FLOAT_RE = r"^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$"
+# The cast rules, shared with the Spark engine so both give identical results.
+TRUE_TEXTS = ["t", "true", "y", "yes", "1"]
+FALSE_TEXTS = ["f", "false", "n", "no", "0"]
+NULL_DATES = ["0000-00-00", "0000-00-00 00:00:00"]
+INT_RE = r"^[+-]?[0-9]{1,19}$"
+FLOAT_RE = r"^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$"
+# YYYY-MM-DD, optionally followed by a time (space or T separated, fractions ignored).
+TEMPORAL_RE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}([ T][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?)?$"
+INT32_RANGE = (-(2**31), 2**31 - 1)
+INT64_MAX_DIGITS, INT64_MIN_DIGITS = "9223372036854775807", "9223372036854775808"
 
 
 def arrow_type(column_type: str) -> pa.DataType:
@@ -237,54 +242,64 @@ class RecastResult:
         return sum(self.cast_failures.values())
 
 
-def _cast_strings(values: pa.Array, column_type: str) -> pa.Array:
-    """Cast one string column; values that do not parse become null."""
+def _null_string() -> pa.Scalar:
+    return pa.scalar(None, pa.string())
+
+
+def _cast_strings(values: pa.Array, column_type: str) -> tuple[pa.Array, pa.Array]:
+    """Cast one string column. Returns the cast values and which inputs count as null
+    (missing, blank, or an all-zero date) rather than as cast failures."""
     trimmed = pc.utf8_trim_whitespace(values)
-    blank = pc.equal(trimmed, "")
-    trimmed = pc.if_else(blank, pa.scalar(None, pa.string()), trimmed)
-    target = _ARROW_TYPES[column_type]
+    nullish = pc.fill_null(pc.equal(trimmed, ""), True)
+    if column_type in ("timestamp", "date"):
+        nullish = pc.or_(
+            nullish, pc.fill_null(pc.is_in(trimmed, value_set=pa.array(NULL_DATES)), False)
+        )
+    trimmed = pc.if_else(nullish, _null_string(), trimmed)
     if column_type in ("integer", "long"):
-        valid = pc.match_substring_regex(trimmed, _INT_RE)
-        candidates = pc.if_else(valid, trimmed, pa.scalar(None, pa.string()))
-        # Longer than 19 digits cannot be an int64; keep them out of the cast.
-        too_long = pc.greater(pc.utf8_length(candidates), 19)
-        candidates = pc.if_else(too_long, pa.scalar(None, pa.string()), candidates)
-        wide = pc.cast(candidates, pa.int64(), safe=False)
+        valid = pc.match_substring_regex(trimmed, INT_RE)
+        digits = pc.replace_substring_regex(trimmed, r"^[+-]", "")
+        negative = pc.starts_with(trimmed, "-")
+        limit = pc.if_else(negative, pa.scalar(INT64_MIN_DIGITS), pa.scalar(INT64_MAX_DIGITS))
+        overflow = pc.and_(pc.equal(pc.utf8_length(digits), 19), pc.greater(digits, limit))
+        valid = pc.and_(valid, pc.invert(pc.fill_null(overflow, False)))
+        unsigned = pc.replace_substring_regex(trimmed, r"^\+", "")
+        wide = pc.cast(pc.if_else(valid, unsigned, _null_string()), pa.int64())
         if column_type == "integer":
-            lo, hi = -(2**31), 2**31 - 1
+            lo, hi = INT32_RANGE
             in_range = pc.and_(pc.greater_equal(wide, lo), pc.less_equal(wide, hi))
             wide = pc.if_else(in_range, wide, pa.scalar(None, pa.int64()))
-        return wide.cast(target)
+        return wide.cast(_ARROW_TYPES[column_type]), nullish
     if column_type in ("float", "double"):
-        valid = pc.match_substring_regex(trimmed, _FLOAT_RE)
-        candidates = pc.if_else(valid, trimmed, pa.scalar(None, pa.string()))
-        return pc.cast(candidates, pa.float64())
+        valid = pc.match_substring_regex(trimmed, FLOAT_RE)
+        return pc.cast(pc.if_else(valid, trimmed, _null_string()), pa.float64()), nullish
     if column_type == "boolean":
         lowered = pc.utf8_lower(trimmed)
-        is_true = pc.is_in(lowered, value_set=pa.array(_TRUE))
-        is_false = pc.is_in(lowered, value_set=pa.array(_FALSE))
-        return pc.if_else(is_true, True, pc.if_else(is_false, False, pa.scalar(None, pa.bool_())))
+        is_true = pc.is_in(lowered, value_set=pa.array(TRUE_TEXTS))
+        is_false = pc.is_in(lowered, value_set=pa.array(FALSE_TEXTS))
+        cast = pc.if_else(is_true, True, pc.if_else(is_false, False, pa.scalar(None, pa.bool_())))
+        return cast, nullish
     if column_type in ("timestamp", "date"):
-        zero = pc.is_in(trimmed, value_set=pa.array(_NULL_DATES))
-        trimmed = pc.if_else(zero, pa.scalar(None, pa.string()), trimmed)
-        if column_type == "date":
-            # A timestamp-shaped value carries a date in its first ten characters.
-            day = pc.utf8_slice_codeunits(trimmed, 0, 10)
-            parsed = pc.strptime(day, format="%Y-%m-%d", unit="s", error_is_null=True)
-            long_enough = pc.or_(
-                pc.equal(pc.utf8_length(trimmed), 10),
-                pc.match_substring_regex(trimmed, r"^.{10}[ T]"),
-            )
-            parsed = pc.if_else(long_enough, parsed, pa.scalar(None, parsed.type))
-            return parsed.cast(pa.date32())
-        iso = pc.replace_substring_regex(trimmed, r"^(\d{4}-\d{2}-\d{2})T", r"\1 ")
-        whole = pc.replace_substring_regex(iso, r"\.\d+$", "")
-        with_time = pc.if_else(
-            pc.equal(pc.utf8_length(whole), 10),
-            pc.binary_join_element_wise(whole, " 00:00:00", ""),
-            whole,
+        candidates = pc.if_else(
+            pc.match_substring_regex(trimmed, TEMPORAL_RE), trimmed, _null_string()
         )
-        return pc.strptime(with_time, format="%Y-%m-%d %H:%M:%S", unit="us", error_is_null=True)
+        day = pc.utf8_slice_codeunits(candidates, 0, 10)
+        parsed_day = pc.strptime(day, format="%Y-%m-%d", unit="s", error_is_null=True)
+        # strptime rolls impossible dates over (2024-02-30 -> 2024-03-01); they are failures.
+        real_day = pc.equal(pc.strftime(parsed_day, format="%Y-%m-%d"), day)
+        candidates = pc.if_else(real_day, candidates, _null_string())
+        if column_type == "date":
+            return pc.if_else(real_day, parsed_day, pa.scalar(None, parsed_day.type)).cast(
+                pa.date32()
+            ), nullish
+        clock = pc.if_else(
+            pc.greater(pc.utf8_length(candidates), 10),
+            pc.utf8_slice_codeunits(candidates, 11, 19),
+            pa.scalar("00:00:00"),
+        )
+        moment = pc.binary_join_element_wise(day, clock, " ")
+        cast = pc.strptime(moment, format="%Y-%m-%d %H:%M:%S", unit="us", error_is_null=True)
+        return cast, nullish
     raise ValueError(f"unknown column type {column_type!r}")
 
 
@@ -308,17 +323,8 @@ def recast(table: pa.Table, column_types: Mapping[str, str]) -> RecastResult:
             arrays.append(column)
             continue
         source = column.combine_chunks().cast(pa.string())
-        cast = _cast_strings(source, column_type)
-        blank = pc.fill_null(
-            pc.or_(
-                pc.equal(pc.utf8_trim_whitespace(source), ""),
-                pc.is_in(pc.utf8_trim_whitespace(source), value_set=pa.array(_NULL_DATES))
-                if column_type in ("timestamp", "date")
-                else pc.equal(source, "\x00never"),
-            ),
-            False,
-        )
-        lost = pc.and_(pc.and_(pc.is_valid(source), pc.is_null(cast)), pc.invert(blank))
+        cast, nullish = _cast_strings(source, column_type)
+        lost = pc.and_(pc.invert(nullish), pc.is_null(cast))
         count = pc.sum(lost).as_py() or 0
         if count:
             failures[name] = count

@@ -1,0 +1,56 @@
+"""The embedded single-machine engine: pyarrow tables and the transforms in
+``lbh_platform.tascomi.transforms``."""
+
+from datetime import datetime
+
+import pyarrow as pa
+
+from lbh_platform.engines.base import Parsed, Recast, Snapshot
+from lbh_platform.storage.partitioned_table import PartitionedTable, WriteResult
+from lbh_platform.tascomi import transforms
+
+
+class ArrowEngine:
+    name = "pandas"  # the documented name of the single-machine engine (LBH_ENGINE=pandas)
+
+    def read(self, table: PartitionedTable, values: list[str]) -> pa.Table:
+        return transforms.unify([table.read(v) for v in values], table.display)
+
+    def write(
+        self,
+        table: PartitionedTable,
+        value: str,
+        frame: pa.Table,
+        notes: dict[str, str] | None = None,
+    ) -> WriteResult:
+        return table.write(value, frame.replace_schema_metadata(notes or None))
+
+    def count(self, frame: pa.Table) -> int:
+        return frame.num_rows
+
+    def columns(self, frame: pa.Table) -> list[str]:
+        return list(frame.column_names)
+
+    def parse(self, raw: pa.Table, resource: str) -> Parsed:
+        result = transforms.parse_responses(raw, resource)
+        return Parsed(
+            result.table, result.rows_in, result.non_200_rows, result.exact_duplicates_dropped
+        )
+
+    def recast(self, parsed: pa.Table, column_types: dict[str, str]) -> Recast:
+        result = transforms.recast(parsed, column_types)
+        return Recast(result.table, result.cast_failures, result.missing_columns)
+
+    def apply_increment(
+        self, base: pa.Table | None, increments: pa.Table, id_column: str, snapshot_value: str
+    ) -> Snapshot:
+        day = datetime.strptime(snapshot_value, "%Y%m%d").date()
+        result = transforms.apply_increment(base, increments, id_column, day)
+        return Snapshot(
+            result.table,
+            result.base_rows,
+            result.increment_rows,
+            result.replaced_rows,
+            result.inserted_rows,
+            result.rows_without_id,
+        )
