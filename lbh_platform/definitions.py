@@ -14,6 +14,7 @@ from lbh_platform.alloy.datasets import DEFAULT_DATASETS_DIR, AlloyDataset, load
 from lbh_platform.defs.alloy.assets import build_dataset_assets
 from lbh_platform.defs.alloy.automation import build_alloy_automation
 from lbh_platform.defs.alloy.checks import build_dataset_checks
+from lbh_platform.defs.engine import build_engine_resources
 from lbh_platform.defs.resources import AlloyApiResource, LakeResource, TascomiApiResource
 from lbh_platform.defs.tascomi.assets import build_table_assets
 from lbh_platform.defs.tascomi.automation import automation_sensor, build_jobs_and_schedules
@@ -30,6 +31,7 @@ def _secret(name: str, value: str) -> str | dg.EnvVar:
 
 def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
     return {
+        **build_engine_resources(),
         "lake": LakeResource(raw_zone=settings.raw_zone, refined_zone=settings.refined_zone),
         "alloy_api": AlloyApiResource(
             base_url=settings.alloy_api_url,

@@ -11,6 +11,7 @@ import dagster as dg
 
 from lbh_platform.common.stage_report import StageReport
 from lbh_platform.defs.common import OWNERS, downstream_condition, run_partitions
+from lbh_platform.defs.engine import EngineResource
 from lbh_platform.defs.partitions import partitions_for
 from lbh_platform.defs.resources import LakeResource, TascomiApiResource
 from lbh_platform.storage.lake import TASCOMI_LOCATIONS
@@ -90,10 +91,10 @@ def build_table_assets(
         **common,
     )
     def parsed(
-        context: dg.AssetExecutionContext, lake: LakeResource
+        context: dg.AssetExecutionContext, lake: LakeResource, engine: EngineResource
     ) -> Iterator[dg.MaterializeResult]:
-        store = lake.lake()
-        yield from run_partitions(context, lambda day: [stages.parse(store, table, day)])
+        store, runner = lake.lake(), engine.get()
+        yield from run_partitions(context, lambda day: [stages.parse(store, table, day, runner)])
 
     @dg.asset(
         key=asset_key("increment", table.name),
@@ -104,12 +105,12 @@ def build_table_assets(
         **common,
     )
     def increment(
-        context: dg.AssetExecutionContext, lake: LakeResource
+        context: dg.AssetExecutionContext, lake: LakeResource, engine: EngineResource
     ) -> Iterator[dg.MaterializeResult]:
-        store = lake.lake()
+        store, runner = lake.lake(), engine.get()
 
         def build(day: date) -> list[StageReport]:
-            report = stages.refine(store, table, day, column_types)
+            report = stages.refine(store, table, day, column_types, runner)
             failures = report.metadata["cast_failures_total"]
             if failures:
                 context.log.warning(
@@ -129,10 +130,10 @@ def build_table_assets(
         **common,
     )
     def snapshot(
-        context: dg.AssetExecutionContext, lake: LakeResource
+        context: dg.AssetExecutionContext, lake: LakeResource, engine: EngineResource
     ) -> Iterator[dg.MaterializeResult]:
         """Each day is built on the newest earlier snapshot, so a range runs in order."""
-        store = lake.lake()
-        yield from run_partitions(context, lambda day: [stages.snapshot(store, table, day)])
+        store, runner = lake.lake(), engine.get()
+        yield from run_partitions(context, lambda day: [stages.snapshot(store, table, day, runner)])
 
     return [api_response, parsed, increment, snapshot]
