@@ -4,10 +4,12 @@ Every variable is documented in README.md. Secrets are kept out of ``repr``.
 """
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from lbh_platform.common.errors import ConfigurationError
+from lbh_platform.storage.aws import aws_region
 
 SIMULATOR_PORT = 8765
 SIMULATOR_PUBLIC_KEY = "sim-public-key"
@@ -22,6 +24,34 @@ def _default_zone(name: str) -> str:
     return str(Path.cwd() / "data" / name)
 
 
+def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
+    value = (env.get(name) or "").strip().lower()
+    if not value:
+        return default
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ConfigurationError(f"{name} must be true or false, got {value!r}")
+
+
+def _is_local(zone: str) -> bool:
+    return "://" not in zone or zone.startswith("file://")
+
+
+def duckdb_path(environ: Mapping[str, str] | None = None) -> str:
+    """The local SQL catalogue file: ``LBH_DUCKDB_PATH``, else next to the raw zone
+    (``./data/catalog.duckdb`` for the default zones). Needs no API configuration, so the
+    SQL command line can use it on its own."""
+    from lbh_platform.catalog.duckdb_catalog import default_duckdb_path
+
+    env = os.environ if environ is None else environ
+    if env.get("LBH_DUCKDB_PATH"):
+        return str(Path(env["LBH_DUCKDB_PATH"]).expanduser().resolve())
+    raw = env.get("LBH_RAW_ZONE") or _default_zone("raw-zone")
+    return default_duckdb_path(raw if _is_local(raw) else _default_zone("raw-zone"))
+
+
 @dataclass(frozen=True)
 class Settings:
     raw_zone: str
@@ -33,13 +63,23 @@ class Settings:
     alloy_api_url: str = DEFAULT_ALLOY_URL
     alloy_api_key: str = field(default=ALLOY_SIMULATOR_KEY, repr=False)
     alloy_poll_seconds: float = 2.0
+    tascomi_secret_id: str | None = None
+    alloy_secret_id: str | None = None
+    glue_catalog: bool = False
+    duckdb_catalog: bool = True
+    duckdb_path: str = ""
+    aws_region: str = "eu-west-2"
 
     @property
     def uses_simulator(self) -> bool:
         return self.tascomi_api_url == DEFAULT_TASCOMI_URL
 
+    @property
+    def zones(self) -> dict[str, str]:
+        return {"raw": self.raw_zone, "refined": self.refined_zone}
 
-def load_settings(environ: dict[str, str] | None = None) -> Settings:
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Build settings from the environment; explains what to set when something is missing."""
     env = os.environ if environ is None else environ
     url = env.get("TASCOMI_API_URL") or DEFAULT_TASCOMI_URL
@@ -47,9 +87,13 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         url += "/"
     public = env.get("TASCOMI_PUBLIC_KEY")
     private = env.get("TASCOMI_PRIVATE_KEY")
-    if url == DEFAULT_TASCOMI_URL:
+    # Plain variables win; the secret is read at run time by the API resource, never here.
+    tascomi_secret = None if public and private else env.get("TASCOMI_SECRET_ID") or None
+    if url == DEFAULT_TASCOMI_URL and not tascomi_secret:
         public = public or SIMULATOR_PUBLIC_KEY
         private = private or SIMULATOR_PRIVATE_KEY
+    elif tascomi_secret:
+        public, private = "", ""
     elif not public or not private:
         missing = [
             n
@@ -58,26 +102,32 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         ]
         raise ConfigurationError(
             f"TASCOMI_API_URL is set to a real API but {' and '.join(missing)} "
-            "is not set: export the Tascomi API keys (or unset TASCOMI_API_URL to use the "
-            "built-in simulator)"
+            "is not set: export the Tascomi API keys, or TASCOMI_SECRET_ID naming a Secrets "
+            "Manager secret that holds them (or unset TASCOMI_API_URL to use the built-in "
+            "simulator)"
         )
     alloy_url = env.get("ALLOY_API_URL") or DEFAULT_ALLOY_URL
     if not alloy_url.endswith("/"):
         alloy_url += "/"
+    alloy_secret = None if env.get("ALLOY_API_KEY") else env.get("ALLOY_SECRET_ID") or None
     alloy_key = env.get("ALLOY_API_KEY") or (
-        ALLOY_SIMULATOR_KEY if alloy_url == DEFAULT_ALLOY_URL else ""
+        ALLOY_SIMULATOR_KEY if alloy_url == DEFAULT_ALLOY_URL and not alloy_secret else ""
     )
-    if not alloy_key:
+    if not alloy_key and not alloy_secret:
         raise ConfigurationError(
             "ALLOY_API_URL is set to a real API but ALLOY_API_KEY is not set: export the Alloy "
-            "API key (or unset ALLOY_API_URL to use the built-in simulator)"
+            "API key, or ALLOY_SECRET_ID naming a Secrets Manager secret that holds it (or "
+            "unset ALLOY_API_URL to use the built-in simulator)"
         )
     environment = env.get("LBH_ENVIRONMENT", "stg")
     if environment not in ("stg", "prod"):
         raise ConfigurationError(f"LBH_ENVIRONMENT must be stg or prod, got {environment!r}")
+    raw_zone = env.get("LBH_RAW_ZONE") or _default_zone("raw-zone")
+    refined_zone = env.get("LBH_REFINED_ZONE") or _default_zone("refined-zone")
+    all_local = _is_local(raw_zone) and _is_local(refined_zone)
     return Settings(
-        raw_zone=env.get("LBH_RAW_ZONE") or _default_zone("raw-zone"),
-        refined_zone=env.get("LBH_REFINED_ZONE") or _default_zone("refined-zone"),
+        raw_zone=raw_zone,
+        refined_zone=refined_zone,
         environment=environment,
         tascomi_api_url=url,
         tascomi_public_key=public,
@@ -85,4 +135,10 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         alloy_api_url=alloy_url,
         alloy_api_key=alloy_key,
         alloy_poll_seconds=float(env.get("ALLOY_POLL_SECONDS") or 2.0),
+        tascomi_secret_id=tascomi_secret,
+        alloy_secret_id=alloy_secret,
+        glue_catalog=_flag(env, "LBH_GLUE_CATALOG", False),
+        duckdb_catalog=_flag(env, "LBH_DUCKDB_CATALOG", all_local),
+        duckdb_path=duckdb_path(env),
+        aws_region=aws_region(env),
     )

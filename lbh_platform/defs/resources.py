@@ -1,26 +1,69 @@
 """Dagster resources: thin adapters from configuration to the plain-Python clients."""
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date, datetime
+from typing import Any
 
 import dagster as dg
 from pydantic import PrivateAttr
 
 from lbh_platform.alloy.client import AlloyClient, ExportResult
 from lbh_platform.alloy.datasets import AlloyDataset
+from lbh_platform.catalog.duckdb_catalog import default_duckdb_path
 from lbh_platform.common.http import RetryPolicy
-from lbh_platform.storage.lake import Lake
+from lbh_platform.settings import Settings
+from lbh_platform.storage.lake import Lake, catalogs_for
+from lbh_platform.storage.secrets import read_secret
 from lbh_platform.tascomi.client import Page, TascomiClient
 
 
 class LakeResource(dg.ConfigurableResource):
-    """The data lake's zones: local folders (the embedded default) or ``s3://`` URIs."""
+    """The data lake's zones (local folders, the embedded default, or ``s3://`` URIs) and the
+    catalogues every published partition registers in (Glue; the local DuckDB file)."""
 
     raw_zone: str
     refined_zone: str
+    environment: str = "stg"
+    glue_catalog: bool = False
+    # None: on when both zones are local folders (DuckDB views cover local zones only).
+    duckdb_catalog: bool | None = None
+    # None: ``catalog.duckdb`` next to the raw zone.
+    duckdb_path: str | None = None
+    aws_region: str | None = None
+
+    _lake: Lake | None = PrivateAttr(default=None)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "LakeResource":
+        return cls(
+            raw_zone=settings.raw_zone,
+            refined_zone=settings.refined_zone,
+            environment=settings.environment,
+            glue_catalog=settings.glue_catalog,
+            duckdb_catalog=settings.duckdb_catalog,
+            duckdb_path=settings.duckdb_path or None,
+            aws_region=settings.aws_region,
+        )
 
     def lake(self) -> Lake:
-        return Lake({"raw": self.raw_zone, "refined": self.refined_zone})
+        """One lake per resource instance, so catalogue clients and memos are reused."""
+        if self._lake is None:
+            zones = {"raw": self.raw_zone, "refined": self.refined_zone}
+            local = all("://" not in z or z.startswith("file://") for z in zones.values())
+            use_duckdb = local if self.duckdb_catalog is None else self.duckdb_catalog
+            self._lake = Lake(
+                zones,
+                environment=self.environment,
+                catalogs=catalogs_for(
+                    glue_catalog=self.glue_catalog,
+                    duckdb_path=(self.duckdb_path or default_duckdb_path(self.raw_zone))
+                    if use_duckdb
+                    else None,
+                    aws_region=self.aws_region,
+                ),
+                aws_region=self.aws_region,
+            )
+        return self._lake
 
 
 class TascomiApiResource(dg.ConfigurableResource):
@@ -68,3 +111,90 @@ class AlloyApiResource(dg.ConfigurableResource):
             poll_interval=self.poll_interval_seconds,
         )
         return client.export(dataset, watermark)
+
+
+class SecretsManagerTascomiApiResource(TascomiApiResource):
+    """Tascomi keys read from AWS Secrets Manager when the client is first needed.
+
+    Only the secret id is configuration (shown in the UI); the keys stay in memory. The
+    secret is JSON ``{"public_key": ..., "private_key": ...}``.
+    """
+
+    secret_id: str
+    public_key: str = ""
+    private_key: str = ""
+    aws_region: str | None = None
+
+    def client(self) -> TascomiClient:
+        if self._client is None:
+            keys = read_secret(
+                self.secret_id,
+                ("public_key", "private_key"),
+                variable="TASCOMI_SECRET_ID",
+                region=self.aws_region,
+            )
+            self._client = TascomiClient(
+                self.base_url,
+                keys["public_key"],
+                keys["private_key"],
+                policy=RetryPolicy(
+                    max_attempts=self.max_attempts, read_timeout=self.read_timeout_seconds
+                ),
+                max_pages_in_flight=self.max_pages_in_flight,
+            )
+        return self._client
+
+
+class SecretsManagerAlloyApiResource(AlloyApiResource):
+    """The Alloy key read from AWS Secrets Manager (JSON ``{"api_key": ...}``) at run time."""
+
+    secret_id: str
+    api_key: str = ""
+    aws_region: str | None = None
+
+    _key: str | None = PrivateAttr(default=None)
+
+    def export(self, dataset: AlloyDataset, watermark: datetime | None) -> ExportResult:
+        if self._key is None:
+            self._key = read_secret(
+                self.secret_id, ("api_key",), variable="ALLOY_SECRET_ID", region=self.aws_region
+            )["api_key"]
+        client = AlloyClient(
+            self.base_url,
+            self._key,
+            max_wait=self.max_wait_seconds,
+            poll_interval=self.poll_interval_seconds,
+        )
+        return client.export(dataset, watermark)
+
+
+def api_resources(settings: Settings, plain: Callable[[str, str], Any]) -> dict[str, Any]:
+    """``tascomi_api`` and ``alloy_api``: from Secrets Manager when a secret id is configured,
+    else from the plain keys, each passed through ``plain(variable, value)`` (definitions
+    uses ``dg.EnvVar`` there so the UI shows variable names, never values)."""
+    if settings.tascomi_secret_id:
+        tascomi: TascomiApiResource = SecretsManagerTascomiApiResource(
+            base_url=settings.tascomi_api_url,
+            secret_id=settings.tascomi_secret_id,
+            aws_region=settings.aws_region,
+        )
+    else:
+        tascomi = TascomiApiResource(
+            base_url=settings.tascomi_api_url,
+            public_key=plain("TASCOMI_PUBLIC_KEY", settings.tascomi_public_key),
+            private_key=plain("TASCOMI_PRIVATE_KEY", settings.tascomi_private_key),
+        )
+    if settings.alloy_secret_id:
+        alloy: AlloyApiResource = SecretsManagerAlloyApiResource(
+            base_url=settings.alloy_api_url,
+            secret_id=settings.alloy_secret_id,
+            poll_interval_seconds=settings.alloy_poll_seconds,
+            aws_region=settings.aws_region,
+        )
+    else:
+        alloy = AlloyApiResource(
+            base_url=settings.alloy_api_url,
+            api_key=plain("ALLOY_API_KEY", settings.alloy_api_key),
+            poll_interval_seconds=settings.alloy_poll_seconds,
+        )
+    return {"tascomi_api": tascomi, "alloy_api": alloy}

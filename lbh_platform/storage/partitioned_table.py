@@ -1,10 +1,14 @@
 """Hive-style partitioned parquet tables on local disk or S3, written atomically.
 
 Every partition is a single parquet file ``<table>/<column>=<value>/part-0.parquet``. It is
-written under a hidden temporary name in the same folder (readers, Hive, Athena and
-pyarrow ignore names starting with ``_``) and then published by a move: a rename on local
-disk, a server-side copy on S3. A run killed before the move leaves the previous partition
-in place and readable; re-running a partition replaces it, never appends.
+written under a hidden temporary name in the same folder (readers, Hive, Athena, DuckDB's
+catalogue views and pyarrow ignore names starting with ``_``) and then published by a move:
+a rename on local disk, a server-side copy on S3 (an S3 object appears whole or not at all).
+A run killed before the move leaves the previous partition in place and readable; re-running
+a partition replaces it, never appends.
+
+A table may know its catalogue identity (database, table name): after each publish it tells
+every configured catalogue (Glue, the local DuckDB one), so nothing needs a crawler.
 """
 
 import contextlib
@@ -18,7 +22,11 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
+from lbh_platform.catalog.base import Catalog, PartitionRegistration
+from lbh_platform.storage.aws import is_s3, s3_filesystem
+
 DATA_FILE = "part-0.parquet"
+TEMPORARY_PREFIX = "_tmp-"
 
 
 @dataclass(frozen=True)
@@ -28,24 +36,64 @@ class WriteResult:
     bytes_written: int
 
 
-def filesystem_for(root: str) -> tuple[pafs.FileSystem, str]:
-    """A pyarrow filesystem and base path for a zone root (a folder or ``s3://bucket/prefix``)."""
-    if "://" in root:
+@dataclass(frozen=True)
+class CatalogIdentity:
+    """Where a table is registered: a catalogue database and a table name in it."""
+
+    database: str
+    table: str
+
+
+def filesystem_for(root: str, region: str | None = None) -> tuple[pafs.FileSystem, str]:
+    """A pyarrow filesystem and base path for a zone root (a folder or ``s3://bucket/prefix``).
+
+    S3 goes through :func:`lbh_platform.storage.aws.s3_filesystem`, so the region and the
+    endpoint (``AWS_ENDPOINT_URL_S3`` / ``AWS_ENDPOINT_URL``) are the same as boto3's.
+    """
+    if is_s3(root):
+        return s3_filesystem(region), root.split("://", 1)[1].rstrip("/")
+    if root.startswith("file://"):
+        root = root[len("file://") :]
+    elif "://" in root:
         return pafs.FileSystem.from_uri(root)
     return pafs.LocalFileSystem(), os.path.abspath(root).replace(os.sep, "/")
+
+
+def root_uri(fs: pafs.FileSystem, base: str) -> str:
+    """The location catalogues record: ``s3://bucket/key`` on S3, an absolute path locally."""
+    if isinstance(fs, pafs.S3FileSystem):
+        return f"s3://{base}"
+    if isinstance(fs, pafs.LocalFileSystem):
+        return base
+    return f"{fs.type_name}://{base}"
 
 
 class PartitionedTable:
     """One table's partitions under ``base`` in ``fs``; partition values are strings."""
 
-    def __init__(self, fs: pafs.FileSystem, base: str, partition_column: str, display: str):
+    def __init__(
+        self,
+        fs: pafs.FileSystem,
+        base: str,
+        partition_column: str,
+        display: str,
+        *,
+        catalog: CatalogIdentity | None = None,
+        catalogs: Sequence[Catalog] = (),
+    ):
         self.fs = fs
         self.base = base.rstrip("/")
         self.partition_column = partition_column
         self.display = display
+        self.catalog = catalog
+        self.catalogs = tuple(catalogs)
 
     def __repr__(self) -> str:
         return f"PartitionedTable({self.display})"
+
+    @property
+    def uri(self) -> str:
+        return root_uri(self.fs, self.base)
 
     def partition_dir(self, value: str) -> str:
         return f"{self.base}/{self.partition_column}={value}"
@@ -59,36 +107,113 @@ class PartitionedTable:
         return info.type == pafs.FileType.File
 
     def partitions(self) -> list[str]:
-        """Published partition values, sorted."""
-        selector = pafs.FileSelector(self.base, allow_not_found=True, recursive=False)
+        """Published partition values, sorted: folders holding a data file.
+
+        One recursive listing (a single paginated LIST on S3) rather than a request per
+        partition; folders holding only a temporary file do not count.
+        """
+        selector = pafs.FileSelector(self.base, allow_not_found=True, recursive=True)
         prefix = f"{self.partition_column}="
-        values = []
+        values = set()
         for info in self.fs.get_file_info(selector):
-            name = posixpath.basename(info.path.rstrip("/"))
-            if info.type == pafs.FileType.Directory and name.startswith(prefix):
-                value = name[len(prefix) :]
-                if self.exists(value):
-                    values.append(value)
+            if info.type != pafs.FileType.File or info.base_name != DATA_FILE:
+                continue
+            folder = posixpath.dirname(info.path.rstrip("/"))
+            name = posixpath.basename(folder)
+            if name.startswith(prefix) and posixpath.dirname(folder) == self.base:
+                values.add(name[len(prefix) :])
         return sorted(values)
 
     def write(self, value: str, table: pa.Table) -> WriteResult:
-        """Publish ``table`` as partition ``value`` atomically, replacing any earlier one."""
+        """Publish ``table`` as partition ``value`` atomically, replacing any earlier one,
+        then register the partition in every catalogue."""
         if self.partition_column in table.column_names:
             table = table.drop_columns([self.partition_column])
         folder = self.partition_dir(value)
-        self.fs.create_dir(folder, recursive=True)
-        temporary = f"{folder}/_tmp-{uuid.uuid4().hex}.parquet"
+        if not isinstance(self.fs, pafs.S3FileSystem):
+            # S3 has no folders; creating one would only leave marker objects behind.
+            self.fs.create_dir(folder, recursive=True)
+        temporary = f"{folder}/{TEMPORARY_PREFIX}{uuid.uuid4().hex}.parquet"
         final = f"{folder}/{DATA_FILE}"
         try:
             with self.fs.open_output_stream(temporary) as sink:
                 pq.write_table(table, sink, compression="snappy")
             size = self.fs.get_file_info(temporary).size or 0
-            self.fs.move(temporary, final)
+            self._publish(temporary, final)
         except BaseException:
             with contextlib.suppress(OSError, FileNotFoundError):
                 self.fs.delete_file(temporary)
             raise
+        self._register(value, table.schema)
         return WriteResult(self.location(value), table.num_rows, size)
+
+    def publish_file(
+        self, value: str, source: str, notes: dict[str, str] | None = None
+    ) -> WriteResult:
+        """Publish a parquet file written elsewhere in this filesystem (e.g. by Spark) as
+        partition ``value``, atomically, then register it like :meth:`write`.
+
+        Without ``notes`` the file itself is moved into place. With ``notes`` (footer
+        key-value metadata) it is streamed batch by batch into a hidden temporary file with
+        the notes added, then moved (memory stays bounded by one row group) and the source
+        is left for the caller to delete with its staging folder.
+        """
+        folder = self.partition_dir(value)
+        if not isinstance(self.fs, pafs.S3FileSystem):
+            self.fs.create_dir(folder, recursive=True)
+        final = f"{folder}/{DATA_FILE}"
+        with self.fs.open_input_file(source) as handle:
+            parquet = pq.ParquetFile(handle)
+            schema, rows = parquet.schema_arrow, parquet.metadata.num_rows
+            if not notes:
+                moving = source
+            else:
+                moving = f"{folder}/{TEMPORARY_PREFIX}{uuid.uuid4().hex}.parquet"
+                metadata = {
+                    **(schema.metadata or {}),
+                    **{k.encode(): v.encode() for k, v in notes.items()},
+                }
+                try:
+                    with (
+                        self.fs.open_output_stream(moving) as sink,
+                        pq.ParquetWriter(
+                            sink, schema.with_metadata(metadata), compression="snappy"
+                        ) as writer,
+                    ):
+                        for batch in parquet.iter_batches():
+                            writer.write_batch(batch)
+                except BaseException:
+                    with contextlib.suppress(OSError, FileNotFoundError):
+                        self.fs.delete_file(moving)
+                    raise
+        try:
+            self._publish(moving, final)
+        except BaseException:
+            if moving != source:
+                with contextlib.suppress(OSError, FileNotFoundError):
+                    self.fs.delete_file(moving)
+            raise
+        size = self.fs.get_file_info(final).size or 0
+        self._register(value, schema)
+        return WriteResult(self.location(value), rows, size)
+
+    def _publish(self, temporary: str, final: str) -> None:
+        """The one step that makes new data visible (a seam for crash tests)."""
+        self.fs.move(temporary, final)
+
+    def _register(self, value: str, schema: pa.Schema) -> None:
+        if self.catalog is None or not self.catalogs:
+            return
+        registration = PartitionRegistration(
+            database=self.catalog.database,
+            table=self.catalog.table,
+            location=self.uri,
+            schema=schema.remove_metadata(),
+            partition_column=self.partition_column,
+            partition_value=value,
+        )
+        for catalog in self.catalogs:
+            catalog.register(registration)
 
     def read(self, value: str, columns: Sequence[str] | None = None) -> pa.Table:
         """Read one partition, with the partition column added back as a string."""

@@ -1,0 +1,156 @@
+"""A local SQL catalogue for analysts: a DuckDB file with the Glue database and table names.
+
+Each database is a DuckDB schema and each table a view over its Hive-partitioned parquet
+files, so the playbook's Athena queries run unchanged on the embedded default, e.g.::
+
+    select * from "dataplatform-stg-tascomi-refined-zone"."applications"
+    where snapshot_date = (select max(snapshot_date)
+                           from "dataplatform-stg-tascomi-refined-zone"."applications")
+
+The view globs ``<table>/<column>=*/part-*.parquet``: every published partition, never a
+temporary file, new partitions and new columns without re-registration (``union_by_name``),
+and the partition column as VARCHAR like the Glue partition key.
+
+Local zones only: views over ``s3://`` would need DuckDB's httpfs extension and credentials
+in the catalogue file, so S3 partitions are skipped here (Glue/Athena serve S3).
+
+DuckDB allows one writing process per file. An analyst's open session (or a parallel step)
+holding the file is waited for briefly; if it stays locked the pipeline carries on with a
+warning and the next write to that table registers it. The local catalogue never fails a run.
+"""
+
+import logging
+import os
+import threading
+import time
+from pathlib import Path
+
+from lbh_platform.catalog.base import PartitionRegistration
+
+log = logging.getLogger(__name__)
+DEFAULT_FILE_NAME = "catalog.duckdb"
+
+
+def quote_identifier(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def quote_literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def view_sql(r: PartitionRegistration) -> str:
+    """``CREATE OR REPLACE VIEW`` over every published partition of the table."""
+    pattern = f"{r.location.rstrip('/')}/{r.partition_column}=*/part-*.parquet"
+    column = quote_literal(r.partition_column)
+    return (
+        f"CREATE OR REPLACE VIEW {quote_identifier(r.database)}.{quote_identifier(r.table)} AS "
+        f"SELECT * FROM read_parquet({quote_literal(pattern)}, hive_partitioning = true, "
+        f"union_by_name = true, hive_types = {{{column}: 'VARCHAR'}})"
+    )
+
+
+def is_local(location: str) -> bool:
+    return "://" not in location or location.startswith("file://")
+
+
+def _is_contention(exc: Exception) -> bool:
+    """A lock held by another process or a concurrent catalogue change in this one."""
+    import duckdb
+
+    if isinstance(exc, duckdb.TransactionException):
+        return True
+    message = str(exc).lower()
+    return isinstance(exc, duckdb.IOException | duckdb.ConnectionException) and (
+        "lock" in message or "different configuration" in message
+    )
+
+
+def _file_identity(path: str) -> tuple[int, int] | None:
+    try:
+        status = os.stat(path)
+    except OSError:
+        return None
+    return status.st_dev, status.st_ino
+
+
+# (file, database, table) -> (view SQL, data schema, file identity) registered by this process.
+# A view covers every partition of its table, so it is (re)created only the first time a
+# process sees the table, when the data's schema changes, or when the file was replaced;
+# opening the file costs tens of milliseconds, too much for every write.
+_registered: dict[tuple[str, str, str], tuple[str, str, tuple[int, int] | None]] = {}
+_memo_lock = threading.Lock()
+
+
+class DuckDBCatalog:
+    """Registers tables as views in the DuckDB file at ``path``.
+
+    Connections are opened per registration and closed at once, so analysts can open the file
+    between writes.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, lock_timeout: float = 3.0):
+        self.path = str(path)
+        self.lock_timeout = lock_timeout
+        self._skipped_remote = False
+
+    def __repr__(self) -> str:
+        return f"DuckDBCatalog({self.path})"
+
+    def register(self, registration: PartitionRegistration) -> None:
+        r = registration
+        if not is_local(r.location):
+            if not self._skipped_remote:
+                log.info(
+                    "local SQL catalogue %s covers local zones only; %s skipped",
+                    self.path,
+                    r.location,
+                )
+                self._skipped_remote = True
+            return
+        sql = view_sql(r)
+        key = (os.path.abspath(self.path), r.database, r.table)
+        wanted = (sql, r.schema.to_string(show_schema_metadata=False))
+        with _memo_lock:
+            known = _registered.get(key)
+            if known is not None and known[:2] == wanted and known[2] == _file_identity(key[0]):
+                return
+            if self._create_view(r, sql):
+                _registered[key] = (*wanted, _file_identity(key[0]))
+
+    def _create_view(self, r: PartitionRegistration, sql: str) -> bool:
+        import duckdb
+
+        Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        deadline = time.monotonic() + self.lock_timeout
+        delay = 0.05
+        while True:
+            try:
+                with duckdb.connect(self.path) as connection:
+                    connection.execute(
+                        f"CREATE SCHEMA IF NOT EXISTS {quote_identifier(r.database)}"
+                    )
+                    connection.execute(sql)
+                return True
+            except duckdb.Error as exc:
+                if _is_contention(exc) and time.monotonic() + delay < deadline:
+                    time.sleep(delay)
+                    delay = min(delay * 2, 0.5)
+                    continue
+                reason = "is locked by another session" if _is_contention(exc) else "failed"
+                log.warning(
+                    "local SQL catalogue %s %s; %s.%s not refreshed (the next write to it "
+                    "retries): %s",
+                    self.path,
+                    reason,
+                    r.database,
+                    r.table,
+                    str(exc).splitlines()[0],
+                )
+                return False
+
+
+def default_duckdb_path(raw_zone: str) -> str:
+    """Next to the zones: ``<raw zone>/../catalog.duckdb`` (``./data/catalog.duckdb`` for the
+    embedded default), so every set of zones, e.g. each test's, has its own catalogue."""
+    return str(Path(raw_zone).resolve().parent / DEFAULT_FILE_NAME)
