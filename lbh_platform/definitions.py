@@ -15,10 +15,11 @@ from lbh_platform.defs.alloy.assets import build_dataset_assets
 from lbh_platform.defs.alloy.automation import build_alloy_automation
 from lbh_platform.defs.alloy.checks import build_dataset_checks
 from lbh_platform.defs.engine import build_engine_resources
-from lbh_platform.defs.resources import AlloyApiResource, LakeResource, TascomiApiResource
+from lbh_platform.defs.resources import LakeResource, api_resources
 from lbh_platform.defs.tascomi.assets import build_table_assets
 from lbh_platform.defs.tascomi.automation import automation_sensor, build_jobs_and_schedules
 from lbh_platform.defs.tascomi.checks import build_table_checks
+from lbh_platform.defs.tenure import build_tenure_definitions
 from lbh_platform.settings import Settings, load_settings
 from lbh_platform.tascomi.column_types import DEFAULT_CATALOGUE_FILE, ColumnTypeCatalogue
 from lbh_platform.tascomi.tables import DEFAULT_TABLES_FILE, TascomiTable, load_tables
@@ -32,17 +33,8 @@ def _secret(name: str, value: str) -> str | dg.EnvVar:
 def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
     return {
         **build_engine_resources(),
-        "lake": LakeResource(raw_zone=settings.raw_zone, refined_zone=settings.refined_zone),
-        "alloy_api": AlloyApiResource(
-            base_url=settings.alloy_api_url,
-            api_key=_secret("ALLOY_API_KEY", settings.alloy_api_key),
-            poll_interval_seconds=settings.alloy_poll_seconds,
-        ),
-        "tascomi_api": TascomiApiResource(
-            base_url=settings.tascomi_api_url,
-            public_key=_secret("TASCOMI_PUBLIC_KEY", settings.tascomi_public_key),
-            private_key=_secret("TASCOMI_PRIVATE_KEY", settings.tascomi_private_key),
-        ),
+        "lake": LakeResource.from_settings(settings),
+        **api_resources(settings, _secret),  # tascomi_api / alloy_api (or Secrets Manager)
     }
 
 
@@ -51,6 +43,7 @@ def build_definitions(
     catalogue: ColumnTypeCatalogue,
     settings: Settings,
     alloy_datasets: list[AlloyDataset] | None = None,
+    include_tenure: bool = False,
 ) -> dg.Definitions:
     """Everything from configuration: each pipeline's factory per table or dataset."""
     assets: list[dg.AssetsDefinition] = []
@@ -64,14 +57,24 @@ def build_definitions(
         checks.extend(build_dataset_checks(dataset))
     jobs, schedules = build_jobs_and_schedules(tables)
     alloy_jobs, alloy_schedules = build_alloy_automation(alloy_datasets or [])
+    tenure = build_tenure_definitions() if include_tenure else None
     jobs, schedules = jobs + alloy_jobs, schedules + alloy_schedules
+    sensors: list = [automation_sensor]
+    resources: dict = build_resources(settings)
+    if tenure is not None:
+        assets += tenure["assets"]
+        checks += tenure["asset_checks"]
+        jobs += tenure["jobs"]
+        schedules += tenure["schedules"]
+        sensors += tenure["sensors"]
+        resources.update(tenure["resources"])
     return dg.Definitions(
         assets=assets,
         asset_checks=checks,
         jobs=jobs,
         schedules=schedules,
-        sensors=[automation_sensor],
-        resources=build_resources(settings),
+        sensors=sensors,
+        resources=resources,
     )
 
 
@@ -84,6 +87,7 @@ def load_definitions() -> dg.Definitions:
         ColumnTypeCatalogue.load(types_file),
         load_settings(),
         load_datasets(alloy_dir),
+        include_tenure=True,
     )
 
 

@@ -1,0 +1,100 @@
+"""The Tenure DynamoDB table as a Dagster resource (configuration -> a parallel scan)."""
+
+import os
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+import boto3
+import dagster as dg
+from botocore.config import Config
+
+from lbh_platform.common.errors import ConfigurationError
+from lbh_platform.tenure.dynamodb import ScanPolicy, ScanResult, parallel_scan
+
+DEFAULT_TABLE = "TenureInformation"
+DEFAULT_REGION = "eu-west-2"
+DEFAULT_SEGMENTS = 4
+_LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+
+
+class TenureDynamoResource(dg.ConfigurableResource):
+    """The ``TenureInformation`` table: AWS by default, or any endpoint (a local stand-in).
+
+    Credentials come from the standard AWS chain and are never configuration here. For a
+    loopback endpoint with no ``AWS_ACCESS_KEY_ID`` / ``AWS_PROFILE`` set, placeholder ones
+    are used (a stand-in accepts any).
+    Retries are ours alone (botocore's are off), so the attempt budget is the one configured.
+    """
+
+    table_name: str = DEFAULT_TABLE
+    endpoint_url: str | None = None
+    region_name: str | None = None
+    segments: int = DEFAULT_SEGMENTS
+    page_size: int | None = None
+    max_attempts: int = 8
+    read_timeout_seconds: float = 60.0
+
+    def policy(self) -> ScanPolicy:
+        return ScanPolicy(
+            segments=self.segments, limit=self.page_size, max_attempts=self.max_attempts
+        )
+
+    def client(self) -> Any:
+        region = (
+            self.region_name
+            or os.environ.get("AWS_REGION")
+            or os.environ.get("AWS_DEFAULT_REGION")
+            or DEFAULT_REGION
+        )
+        session = boto3.session.Session(region_name=region)
+        extra: dict[str, str] = {}
+        host = urlsplit(self.endpoint_url).hostname if self.endpoint_url else None
+        # Asking the credential chain would probe instance metadata (seconds) when nothing is
+        # set; a stand-in accepts any credentials, so look at the explicit settings only.
+        explicit = os.environ.get("AWS_ACCESS_KEY_ID") or os.environ.get("AWS_PROFILE")
+        if host in _LOOPBACK and not explicit:
+            extra = {"aws_access_key_id": "stand-in", "aws_secret_access_key": "stand-in"}
+        return session.client(
+            "dynamodb",
+            endpoint_url=self.endpoint_url or None,
+            config=Config(
+                retries={"max_attempts": 1, "mode": "standard"},
+                connect_timeout=5,
+                read_timeout=self.read_timeout_seconds,
+                max_pool_connections=max(10, self.segments),
+            ),
+            **extra,
+        )
+
+    def scan(self) -> ScanResult:
+        """Every item of the table, plain (see :mod:`lbh_platform.tenure.dynamodb`)."""
+        return parallel_scan(self.client(), self.table_name, self.policy())
+
+
+def tenure_dynamo_from_env(environ: Mapping[str, str] | None = None) -> TenureDynamoResource:
+    """``TENURE_DYNAMODB_TABLE``, ``AWS_ENDPOINT_URL_DYNAMODB`` (else ``AWS_ENDPOINT_URL``),
+    ``TENURE_DYNAMODB_SEGMENTS`` and ``TENURE_DYNAMODB_PAGE_SIZE``; region from
+    ``AWS_REGION`` / ``AWS_DEFAULT_REGION`` (default eu-west-2)."""
+    env = os.environ if environ is None else environ
+    page_size = env.get("TENURE_DYNAMODB_PAGE_SIZE")
+    return TenureDynamoResource(
+        table_name=env.get("TENURE_DYNAMODB_TABLE") or DEFAULT_TABLE,
+        endpoint_url=env.get("AWS_ENDPOINT_URL_DYNAMODB") or env.get("AWS_ENDPOINT_URL") or None,
+        region_name=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or None,
+        segments=_positive_int(env, "TENURE_DYNAMODB_SEGMENTS", DEFAULT_SEGMENTS),
+        page_size=_positive_int(env, "TENURE_DYNAMODB_PAGE_SIZE", 0) if page_size else None,
+    )
+
+
+def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
+    text = env.get(name)
+    if not text:
+        return default
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise ConfigurationError(f"{name} must be a whole number >= 1, got {text!r}")
+    return value
