@@ -32,3 +32,37 @@ def _no_leftover_dagster_state_storage():
 
     _current_storage.set(None)
     yield
+
+
+class FaultLedger:
+    """Counts for the fault-injection suite's closing summary line."""
+
+    def __init__(self) -> None:
+        self.injected = 0
+        self.survived = 0
+        self.records_lost = 0
+        self.partitions_corrupted = 0
+
+    def record(self, injected: int = 1, *, survived: bool, lost: int = 0, corrupted: int = 0):
+        self.injected += injected
+        self.survived += injected if survived else 0
+        self.records_lost += lost
+        self.partitions_corrupted += corrupted
+
+
+_LEDGER = FaultLedger()
+
+
+@pytest.fixture()
+def faults() -> FaultLedger:
+    """Each fault test records what it injected and whether the pipeline survived it."""
+    return _LEDGER
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    if _LEDGER.injected:
+        terminalreporter.write_line(
+            f"faults injected: {_LEDGER.injected}, survived: {_LEDGER.survived}, "
+            f"records lost: {_LEDGER.records_lost}, "
+            f"partitions corrupted: {_LEDGER.partitions_corrupted}"
+        )
