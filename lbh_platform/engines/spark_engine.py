@@ -224,6 +224,8 @@ class SparkEngine:
                 order.append(F.col(LAST_UPDATED).desc_nulls_last())
             if "import_date" in increments.columns:
                 order.append(F.col("import_date").desc_nulls_last())
+            if "page_number" in increments.columns:
+                order.append(F.col("page_number").desc_nulls_last())
             window = Window.partitionBy(id_column).orderBy(*(order or [F.lit(1)]))
             latest = (
                 increments.filter(F.col(id_column).isNotNull())

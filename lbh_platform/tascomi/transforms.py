@@ -351,7 +351,8 @@ def unify(tables: Sequence[pa.Table], what: str) -> pa.Table:
 
 
 def dedupe_latest(increments: pa.Table, id_column: str) -> tuple[pa.Table, int]:
-    """Latest ``last_updated`` per id (null is oldest); ties go to the newest import_date.
+    """Latest ``last_updated`` per id (null is oldest); ties go to the newest import_date, then
+    the later page.
 
     Returns the deduplicated rows and how many rows had no id (they cannot be applied).
     """
@@ -368,6 +369,8 @@ def dedupe_latest(increments: pa.Table, id_column: str) -> tuple[pa.Table, int]:
         keys.append((LAST_UPDATED, "descending", "at_end"))
     if "import_date" in with_id.column_names:
         keys.append(("import_date", "descending", "at_end"))
+    if "page_number" in with_id.column_names:  # a full tie: the later page is the later read
+        keys.append(("page_number", "descending", "at_end"))
     order = pc.sort_indices(with_id, sort_keys=keys)
     ordered = with_id.take(order)
     ids = ordered[id_column].combine_chunks()
