@@ -69,7 +69,9 @@ def main(argv: list[str] | None = None) -> int:
         tables = [t for t in tables if t.name in wanted]
     datasets = load_datasets()
     started = time.monotonic()
-    with Simulators(tables, datasets, scale=args.scale, epoch=days[0] - timedelta(days=30)) as sims:
+    with Simulators(
+        tables, datasets, scale=args.scale, epoch=days[0] - timedelta(days=30), tenure_days=days
+    ) as sims:
         print(
             f"Tascomi simulator at {sims.tascomi.base_url}, Alloy simulator at "
             f"{sims.alloy.base_url} (scale {args.scale})",
@@ -83,6 +85,8 @@ def _jobs_for(day: date, first: bool, tables, datasets) -> list[tuple[str, str]]
     on Sundays, Alloy on weekdays; the first day runs everything so the demo starts full."""
     from lbh_platform.defs.alloy.automation import PIPELINE_JOB as ALLOY_JOB
     from lbh_platform.defs.tascomi.automation import DAILY_PIPELINE_JOB, WEEKLY_PIPELINE_JOB
+    from lbh_platform.defs.tenure.automation import DAILY_JOB as TENURE_DAILY
+    from lbh_platform.defs.tenure.automation import PIPELINE_JOB as TENURE_PIPELINE
 
     jobs = []
     if any(not t.is_static for t in tables):
@@ -91,6 +95,8 @@ def _jobs_for(day: date, first: bool, tables, datasets) -> list[tuple[str, str]]
         jobs.append((WEEKLY_PIPELINE_JOB, _weekly_key(day)))
     if datasets and (day.weekday() < 5 or first):
         jobs.append((ALLOY_JOB, day.isoformat()))
+    # Tenure: the DynamoDB extract once, then each day's events applied on top.
+    jobs.append((TENURE_PIPELINE if first else TENURE_DAILY, day.isoformat()))
     return jobs
 
 
@@ -103,7 +109,9 @@ def _run_days(days, tables, datasets, home: Path, sims: Simulators, started: flo
     from lbh_platform.tascomi.column_types import ColumnTypeCatalogue
 
     settings = load_settings()
-    defs = build_definitions(tables, ColumnTypeCatalogue.load(), settings, datasets)
+    defs = build_definitions(
+        tables, ColumnTypeCatalogue.load(), settings, datasets, include_tenure=True
+    )
     instance = dg.DagsterInstance.get()
     checks: Counter[str] = Counter()
     failed_checks: list[str] = []
@@ -121,11 +129,13 @@ def _run_days(days, tables, datasets, home: Path, sims: Simulators, started: flo
             for event in result.all_events:
                 if event.event_type_value == "ASSET_CHECK_EVALUATION":
                     evaluation = event.event_specific_data
-                    checks["passed" if evaluation.passed else "failed"] += 1
+                    warning = evaluation.severity == dg.AssetCheckSeverity.WARN
+                    outcome = "passed" if evaluation.passed else "warned" if warning else "failed"
+                    checks[outcome] += 1
                     if not evaluation.passed:
                         failed_checks.append(
-                            f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name} "
-                            f"[{partition}]"
+                            f"{outcome}: {evaluation.asset_key.to_user_string()}:"
+                            f"{evaluation.check_name} [{partition}]"
                         )
             ok &= result.success
             if not result.success:
@@ -180,14 +190,26 @@ def _summary(tables, datasets, lake, last_day, settings, home, checks, failed_ch
                     f"{dataset.name + ' / ' + table:45} {dataset.mode:11} {counts[0]:>12} "
                     f"{counts[1]:>8}"
                 )
+    from lbh_platform.tenure.locations import tenure_table
+
+    print()
+    print(f"{'tenure stage':45} {'rows':>8}")
+    for stage in ("initial_state", "events", "events_quarantine", "snapshot", "deletions"):
+        store = tenure_table(lake, stage)
+        values = [v for v in store.partitions() if v <= partition_value(last_day)]
+        rows = store.read(values[-1], columns=[]).num_rows if values else 0
+        print(f"{stage:45} {rows:>8}")
     print()
     print(f"rows are those of each table's newest partition up to {last_day}")
-    print(f"checks: {checks['passed']} passed, {checks['failed']} failed")
+    print(
+        f"checks: {checks['passed']} passed, {checks['warned']} warnings, {checks['failed']} failed"
+    )
     for name in failed_checks[:20]:
-        print(f"  failed: {name}")
+        print(f"  {name}")
     print(f"raw zone:     {settings.raw_zone}")
     print(f"refined zone: {settings.refined_zone}")
     print(f"DAGSTER_HOME: {home}")
+    print("SQL: .venv/bin/python -m lbh_platform.cli.sql  (the local DuckDB catalogue)")
     print("UI: run `make dev` and open http://127.0.0.1:3000")
     print(f"finished in {time.monotonic() - started:.0f}s")
 

@@ -14,6 +14,8 @@ from lbh_platform.settings import (
     SIMULATOR_PUBLIC_KEY,
 )
 
+DYNAMODB_STAND_IN_PORT = 8767
+
 
 def prepare_local_environment() -> Path:
     """Default zones and DAGSTER_HOME under the current folder (kept if already set)."""
@@ -41,7 +43,9 @@ def _start(make, port: int):
 class Simulators(ExitStack):
     """The Tascomi and Alloy simulators, with the environment pointed at them."""
 
-    def __init__(self, tables, datasets, *, scale: float, epoch: date):
+    def __init__(
+        self, tables, datasets, *, scale: float, epoch: date, tenure_days: list[date] | None = None
+    ):
         super().__init__()
         from lbh_platform.alloy.simulator import AlloySimulator
         from lbh_platform.tascomi.column_types import ColumnTypeCatalogue
@@ -80,6 +84,27 @@ class Simulators(ExitStack):
             ALLOY_API_URL=self.alloy.base_url,
             ALLOY_API_KEY=ALLOY_SIMULATOR_KEY,
         )
+
+        if tenure_days:
+            self._start_tenure(tenure_days, scale)
+
+    def _start_tenure(self, days: list[date], scale: float) -> None:
+        """The DynamoDB stand-in seeded with the tenures as of the first day, and the event
+        files the Kafka sink would have written for every day."""
+        from lbh_platform.settings import load_settings
+        from lbh_platform.storage.lake import Lake
+        from lbh_platform.tenure.generator import generate_stream, write_day
+        from lbh_platform.tenure.stand_in import DynamoDbStandIn
+
+        stream = generate_stream(days, tenures=max(20, int(200 * scale)))
+        self.dynamodb = _start(lambda port: DynamoDbStandIn(port=port), DYNAMODB_STAND_IN_PORT)
+        self.callback(self.dynamodb.stop)
+        self.dynamodb.load(stream.initial)
+        os.environ["AWS_ENDPOINT_URL_DYNAMODB"] = self.dynamodb.endpoint_url
+        settings = load_settings()
+        lake = Lake({"raw": settings.raw_zone, "refined": settings.refined_zone})
+        for truth in stream.days:
+            write_day(lake, truth)
 
     def set_now(self, moment: datetime | None) -> None:
         self.tascomi.set_now(moment)

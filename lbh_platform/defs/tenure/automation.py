@@ -20,6 +20,7 @@ from lbh_platform.tenure.watch import DEFAULT_LOOKBACK, changed_days, load_curso
 EVENTS_JOB = "tenure_events"
 RESYNC_JOB = "tenure_resync"
 PIPELINE_JOB = "tenure_pipeline"
+DAILY_JOB = "tenure_daily"
 SENSOR = "tenure_event_files"
 
 
@@ -37,6 +38,12 @@ def build_tenure_automation() -> tuple[list, list[dg.SensorDefinition], list]:
         ),
         description="Re-read DynamoDB (with the drift check), then rebuild the day's snapshot "
         "on the fresh extract and that day's events.",
+    )
+    daily_job = dg.define_asset_job(
+        DAILY_JOB,
+        selection=dg.AssetSelection.groups(GROUP)
+        - dg.AssetSelection.assets(asset_key("initial_state")),
+        description="One day's events compacted and applied to the snapshot (no DynamoDB read).",
     )
     pipeline_job = dg.define_asset_job(
         PIPELINE_JOB,
@@ -86,4 +93,4 @@ def build_tenure_automation() -> tuple[list, list[dg.SensorDefinition], list]:
         day = context.scheduled_execution_time or datetime.now()
         return dg.RunRequest(partition_key=day.strftime("%Y-%m-%d"))
 
-    return [events_job, resync_job, pipeline_job], [event_files], [resync]
+    return [events_job, resync_job, daily_job, pipeline_job], [event_files], [resync]
