@@ -10,6 +10,7 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from lbh_platform.alloy.client import ExportResult
 from lbh_platform.alloy.datasets import AlloyDataset
@@ -19,6 +20,7 @@ from lbh_platform.alloy.transforms import (
     full_snapshot,
     upsert_snapshot,
 )
+from lbh_platform.common.deletion_guard import guard_deletions
 from lbh_platform.common.errors import DataError
 from lbh_platform.common.import_columns import import_columns, snapshot_columns, yyyymmdd
 from lbh_platform.common.quality import RuleOutcome, duplicate_count
@@ -127,8 +129,11 @@ def _with_import_columns(rows: pa.Table, day: date, imported_at: datetime) -> pa
     return rows
 
 
-def snapshot(lake: Lake, dataset: AlloyDataset, table: str, day: date) -> StageReport:
-    """Incremental: previous snapshot upserted with every export since. Full: the export."""
+def snapshot(
+    lake: Lake, dataset: AlloyDataset, table: str, day: date, *, confirm_deletions: bool = False
+) -> StageReport:
+    """Incremental: previous snapshot upserted with every export since. Full: the export,
+    unless it would delete more than the allowed share of rows (see ``deletion_guard``)."""
     value = yyyymmdd(day)
     exports = lake.alloy("api_response", dataset.name, table)
     snapshots = lake.alloy("snapshot", dataset.name, table)
@@ -152,9 +157,17 @@ def snapshot(lake: Lake, dataset: AlloyDataset, table: str, day: date) -> StageR
         else:
             merged, deleted = rows, _missing_keys(base, rows, keys[0])
             counts = {"rows": rows.num_rows, "deleted": len(deleted)}
+        before = _distinct_keys(base, keys[0])
+        share = guard_deletions(
+            f"alloy {dataset.name}/{table} snapshot {value}",
+            len(deleted),
+            before,
+            confirmed=confirm_deletions,
+        )
         metadata.update(counts)
         metadata["deleted_ids_sample"] = deleted[:20]
         metadata["deleted"] = len(deleted)
+        metadata["deleted_share"] = round(share, 6)
     else:
         pending = [
             p for p in exports.partitions() if p <= value and (base_value is None or p > base_value)
@@ -176,6 +189,12 @@ def snapshot(lake: Lake, dataset: AlloyDataset, table: str, day: date) -> StageR
     written = snapshots.write(value, merged.replace_schema_metadata(None))
     metadata.update(path=written.path, bytes_written=written.bytes_written)
     return StageReport(("alloy", "snapshot", dataset.name, table), value, merged.num_rows, metadata)
+
+
+def _distinct_keys(base: pa.Table | None, column: str) -> int:
+    if base is None or base.num_rows == 0 or column not in base.column_names:
+        return 0
+    return len(pc.unique(base[column].drop_null()))
 
 
 def _missing_keys(base: pa.Table | None, rows: pa.Table, column: str) -> list[str]:

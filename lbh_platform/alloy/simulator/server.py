@@ -16,7 +16,7 @@ import socket
 import threading
 import time
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -85,6 +85,7 @@ class _Response:
     status: int
     body: bytes
     content_type: str = "application/json"
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 def _json(status: int, body: object) -> _Response:
@@ -124,6 +125,7 @@ class AlloySimulator:
         self._tasks: dict[str, _Task] = {}
         self._files: dict[str, str] = {}
         self._fail_next: str | None = None
+        self._faults: list[list[Any]] = []
         self._lock = threading.Lock()
         self._now: datetime | None = None
         self._server: ThreadingHTTPServer | None = None
@@ -283,8 +285,31 @@ class AlloySimulator:
     def _task_done(self, task: _Task) -> bool:
         return task.polls >= task.polls_needed and task.failure is None
 
+    def inject(self, status: int, *, path: str = "", times: int = 1, retry_after: int = 0) -> None:
+        """Answer the next ``times`` requests whose path (after ``/api/``) starts with ``path``
+        with ``status`` (e.g. 503, or 429 with ``Retry-After``)."""
+        with self._lock:
+            self._faults.append([status, path, times, retry_after])
+
+    def _take_fault(self, path: str) -> _Response | None:
+        with self._lock:
+            for fault in self._faults:
+                status, prefix, times, retry_after = fault
+                if path[len(API_PREFIX) :].startswith(prefix):
+                    fault[2] -= 1
+                    if fault[2] <= 0:
+                        self._faults.remove(fault)
+                    response = _error(status, f"injected fault {status}")
+                    if retry_after:
+                        response.headers["Retry-After"] = str(retry_after)
+                    return response
+        return None
+
     def respond(self, method: str, path: str, headers: Any, body: bytes) -> _Response:
         """The answer to one request (no I/O: the handler does the socket work)."""
+        fault = self._take_fault(path)
+        if fault is not None:
+            return fault
         if not self._authorised(headers.get("Authorization")):
             return _error(401, "Unauthorised: send Authorization: Bearer <api key>")
         if not path.startswith(API_PREFIX):
@@ -361,6 +386,8 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             self.send_response(response.status)
             self.send_header("Content-Type", response.content_type)
+            for name, value in response.headers.items():
+                self.send_header(name, value)
             self.send_header("Content-Length", str(len(response.body)))
             self.end_headers()
             self.wfile.write(response.body)

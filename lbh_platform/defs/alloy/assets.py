@@ -6,6 +6,7 @@ import dagster as dg
 
 from lbh_platform.alloy import stages
 from lbh_platform.alloy.datasets import AlloyDataset
+from lbh_platform.common.deletion_guard import CONFIRM_TAG
 from lbh_platform.defs.common import OWNERS, downstream_condition, run_partitions
 from lbh_platform.defs.partitions import daily_partitions
 from lbh_platform.defs.resources import AlloyApiResource, LakeResource
@@ -82,8 +83,10 @@ def _snapshot_asset(dataset: AlloyDataset, table: str, common: dict) -> dg.Asset
         context: dg.AssetExecutionContext, lake: LakeResource
     ) -> Iterator[dg.MaterializeResult]:
         store = lake.lake()
+        confirmed = context.run.tags.get(CONFIRM_TAG, "").lower() == "true"
         yield from run_partitions(
-            context, lambda day: [stages.snapshot(store, dataset, table, day)]
+            context,
+            lambda day: [stages.snapshot(store, dataset, table, day, confirm_deletions=confirmed)],
         )
 
     return snapshot

@@ -1,0 +1,94 @@
+"""Fault injection on the Alloy side: API faults retried to a complete export, a failed task
+failing the partition without publishing, and the mass-deletion guard on full exports."""
+
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+import pyarrow as pa
+import pytest
+
+from lbh_platform.alloy import stages
+from lbh_platform.alloy.client import AlloyClient, AlloyExportError
+from lbh_platform.alloy.datasets import load_datasets
+from lbh_platform.alloy.simulator import AlloySimulator
+from lbh_platform.common.deletion_guard import MassDeletionBlocked
+from lbh_platform.common.http import RetryPolicy
+from lbh_platform.storage.lake import Lake
+
+pytestmark = pytest.mark.faults
+LONDON = ZoneInfo("Europe/London")
+DAY = date(2024, 3, 5)
+FAST = RetryPolicy(max_attempts=5, backoff_base=0.01, backoff_max=0.05, max_retry_after=0.1)
+
+
+@pytest.fixture()
+def setup(tmp_path):
+    datasets = {d.name: d for d in load_datasets()}
+    sim = AlloySimulator(list(datasets.values()), epoch=DAY - timedelta(days=10))
+    sim.start()
+    sim.set_now(datetime.combine(DAY, time(4), LONDON))
+    lake = Lake({"raw": str(tmp_path / "raw"), "refined": str(tmp_path / "refined")})
+    client = AlloyClient(
+        sim.base_url, "sim-alloy-key", policy=FAST, poll_interval=0.01, max_wait=30
+    )
+    yield sim, lake, client, datasets
+    sim.stop()
+
+
+@pytest.mark.parametrize(
+    ("status", "path", "times", "retry_after"),
+    [(503, "export", 2, 0), (500, "task", 3, 0), (429, "file", 2, 1), (502, "export/", 2, 0)],
+)
+def test_transient_alloy_faults_are_retried(setup, faults, status, path, times, retry_after):
+    sim, lake, client, datasets = setup
+    dataset = datasets["waste_service_defect"]
+    sim.inject(status, path=path, times=times, retry_after=retry_after)
+    reports = stages.export(lake, dataset, DAY, client.export)
+    truth = sim.state(dataset.name, datetime.combine(DAY, time(4), LONDON))[dataset.name]
+    root = next(r for r in reports if r.key[-1] == dataset.name)
+    lost = len(truth) - root.rows
+    faults.record(times, survived=lost == 0, lost=max(lost, 0))
+    assert lost == 0
+
+
+def test_a_failed_export_task_fails_the_partition_and_publishes_nothing(setup, faults):
+    sim, lake, client, datasets = setup
+    dataset = datasets["graffiti"]
+    sim.fail_next_task("Export failed: design locked")
+    with pytest.raises(AlloyExportError, match="design locked"):
+        stages.export(lake, dataset, DAY, client.export)
+    published = [lake.alloy("api_response", dataset.name, t).partitions() for t in dataset.tables]
+    faults.record(survived=published == [[]] * len(dataset.tables))
+    assert published == [[]] * len(dataset.tables)
+
+
+def test_mass_deletion_in_a_full_export_is_blocked_until_confirmed(setup, faults):
+    sim, lake, client, datasets = setup
+    dataset = datasets["waste_service_defect"]
+    stages.export(lake, dataset, DAY, client.export)
+    first = stages.snapshot(lake, dataset, dataset.name, DAY)
+    # The next export comes back nearly empty (a vendor-side fault, not real deletions).
+    next_day = DAY + timedelta(days=1)
+    exports = lake.alloy("api_response", dataset.name, dataset.name)
+    exports.write(next_day.strftime("%Y%m%d"), exports.read(DAY.strftime("%Y%m%d")).slice(0, 2))
+    with pytest.raises(MassDeletionBlocked, match=r"lbh/confirm_mass_deletion=true"):
+        stages.snapshot(lake, dataset, dataset.name, next_day)
+    snapshots = lake.alloy("snapshot", dataset.name, dataset.name)
+    blocked = snapshots.partitions() == [DAY.strftime("%Y%m%d")]
+    confirmed = stages.snapshot(lake, dataset, dataset.name, next_day, confirm_deletions=True)
+    faults.record(survived=blocked and confirmed.rows == 2, corrupted=int(not blocked))
+    assert blocked and first.rows > 2 and confirmed.rows == 2
+    assert confirmed.metadata["deleted"] == first.rows - 2
+
+
+def test_small_deletions_pass_the_guard(setup):
+    sim, lake, client, datasets = setup
+    dataset = datasets["waste_service_defect"]
+    stages.export(lake, dataset, DAY, client.export)
+    first = stages.snapshot(lake, dataset, dataset.name, DAY)
+    exports = lake.alloy("api_response", dataset.name, dataset.name)
+    today = exports.read(DAY.strftime("%Y%m%d"))
+    exports.write("20240306", today.slice(1))
+    report = stages.snapshot(lake, dataset, dataset.name, date(2024, 3, 6))
+    assert report.metadata["deleted"] == 1 and report.rows == first.rows - 1
+    assert isinstance(today, pa.Table)
