@@ -272,3 +272,37 @@ def test_json_output_of_the_documented_counts_is_serialisable(lake):
     reports = run(lake, D1, pages)
     for report in reports.values():
         json.dumps(report.metadata)
+
+
+def test_concurrent_runs_of_one_partition_cannot_corrupt_it(lake, faults):
+    from concurrent.futures import ThreadPoolExecutor
+
+    y = D1 - timedelta(1)
+    run(lake, D1, {"all": [Page(1, "u", 200, [record(i, y) for i in range(1, 200)])]})
+    expected = lake.tascomi("snapshot", "appeals").read("20240304")
+    with ThreadPoolExecutor(4) as pool:
+        reports = list(pool.map(lambda _: stages.snapshot(lake, TABLE, D1), range(8)))
+    final = lake.tascomi("snapshot", "appeals").read("20240304")
+    intact = final.equals(expected) and all(r.rows == 199 for r in reports)
+    faults.record(survived=intact, corrupted=int(not intact))
+    assert intact
+
+
+def test_every_asset_shares_a_pool_per_table_and_the_local_instance_limits_it(
+    tmp_path, monkeypatch
+):
+    from lbh_platform.cli.local import prepare_local_environment
+    from lbh_platform.definitions import defs
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    home = prepare_local_environment()
+    assert "default_limit: 1" in (home / "dagster.yaml").read_text()
+    graph = defs.resolve_asset_graph()
+    expected = {"tascomi": lambda path: f"tascomi_{path[2]}", "alloy": lambda p: f"alloy_{p[2]}"}
+    checked = 0
+    for key in graph.get_all_asset_keys():
+        if key.path[0] in expected:
+            assert graph.get(key).pools == {expected[key.path[0]](key.path)}, key
+            checked += 1
+    assert checked > 48 * 4

@@ -15,6 +15,13 @@ from lbh_platform.settings import (
 )
 
 DYNAMODB_STAND_IN_PORT = 8767
+# Each table's (or dataset's) assets share a pool; a limit of one means two runs of the same
+# table never interleave their steps, while different tables run side by side.
+INSTANCE_CONFIG = """\
+concurrency:
+  pools:
+    default_limit: 1
+"""
 
 
 def prepare_local_environment() -> Path:
@@ -24,7 +31,9 @@ def prepare_local_environment() -> Path:
     os.environ.setdefault("LBH_REFINED_ZONE", str(cwd / "data" / "refined-zone"))
     home = Path(os.environ.setdefault("DAGSTER_HOME", str(cwd / ".dagster_home")))
     home.mkdir(parents=True, exist_ok=True)
-    (home / "dagster.yaml").touch(exist_ok=True)
+    config = home / "dagster.yaml"
+    if not config.exists() or not config.read_text().strip():
+        config.write_text(INSTANCE_CONFIG)
     return home
 
 
