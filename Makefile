@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 
-.PHONY: install run dev test lint clean
+.PHONY: install test-deps run dev test bench lint clean
 
 $(STAMP): setup.py pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "$(PYTHON) not found: install Python 3.11"; exit 1; }
@@ -26,9 +26,17 @@ dev: $(STAMP)
 	@mkdir -p $(DAGSTER_HOME)
 	$(BIN)/python -m lbh_platform.cli.dev
 
-test: $(STAMP)
-	$(BIN)/ruff check lbh_platform lbh_platform_tests
+## System packages the tests need (Chromium for the UI test, Java 17 for Spark), if missing.
+test-deps:
+	bash scripts/install-test-deps.sh
+
+test: $(STAMP) test-deps
+	$(BIN)/ruff check lbh_platform lbh_platform_tests bench
 	$(BIN)/pytest -q -p no:cacheprovider
+
+## Benchmarks: prints a table and writes bench/results.json (about 20 minutes; --quick: 2).
+bench: $(STAMP) test-deps
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check lbh_platform lbh_platform_tests

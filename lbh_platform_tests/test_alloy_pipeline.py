@@ -41,8 +41,13 @@ def pipeline(zones, catalogue, monkeypatch):
 def truth_rows(simulator, dataset, table, moment):
     rows = simulator.state(dataset.name, moment)[table]
     renames = dataset.renames.get(table, {})
-    return [{renames.get(clean_column_name(k), clean_column_name(k)): (v or None)
-             for k, v in row.items()} for row in rows]
+    return [
+        {
+            renames.get(clean_column_name(k), clean_column_name(k)): (v or None)
+            for k, v in row.items()
+        }
+        for row in rows
+    ]
 
 
 def test_incremental_and_full_datasets_match_ground_truth(pipeline):
@@ -53,13 +58,17 @@ def test_incremental_and_full_datasets_match_ground_truth(pipeline):
         moment = datetime.combine(day, time(4, 0), LONDON)
         simulator.set_now(moment)
         result = job.execute_in_process(
-            instance=instance, partition_key=day.isoformat(), raise_on_error=False,
+            instance=instance,
+            partition_key=day.isoformat(),
+            raise_on_error=False,
             run_config=QUIET,
         )
         assert result.success, day
-        failed = [e.event_specific_data.check_name for e in result.all_events
-                  if e.event_type_value == "ASSET_CHECK_EVALUATION"
-                  and not e.event_specific_data.passed]
+        failed = [
+            e.event_specific_data.check_name
+            for e in result.all_events
+            if e.event_type_value == "ASSET_CHECK_EVALUATION" and not e.event_specific_data.passed
+        ]
         assert failed == []
         value = day.strftime("%Y%m%d")
         for dataset in datasets.values():
@@ -71,7 +80,8 @@ def test_incremental_and_full_datasets_match_ground_truth(pipeline):
             if dataset.mode == "full":
                 assert got.keys() == expected.keys(), (dataset.name, day)
                 materialization = instance.get_latest_materialization_event(
-                    dg.AssetKey(["alloy", "snapshot", dataset.name, root]))
+                    dg.AssetKey(["alloy", "snapshot", dataset.name, root])
+                )
                 deleted_seen += materialization.asset_materialization.metadata["deleted"].value
             else:
                 # Incremental exports cannot see deletions: every live item is there, newest.
