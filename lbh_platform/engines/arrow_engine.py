@@ -1,13 +1,15 @@
 """The embedded single-machine engine: pyarrow tables and the transforms in
-``lbh_platform.tascomi.transforms``."""
+``lbh_platform.tascomi.transforms`` and ``lbh_platform.tenure.apply``."""
 
 from datetime import datetime
 
 import pyarrow as pa
 
-from lbh_platform.engines.base import Parsed, Recast, Snapshot
+from lbh_platform.common.import_columns import snapshot_columns
+from lbh_platform.engines.base import AppliedEvents, Parsed, Recast, Snapshot
 from lbh_platform.storage.partitioned_table import PartitionedTable, WriteResult
 from lbh_platform.tascomi import transforms
+from lbh_platform.tenure import apply as tenure_apply
 
 
 class ArrowEngine:
@@ -53,4 +55,32 @@ class ArrowEngine:
             result.replaced_rows,
             result.inserted_rows,
             result.rows_without_id,
+        )
+
+    def apply_events(
+        self,
+        base: pa.Table,
+        events: pa.Table,
+        tombstones: pa.Table | None = None,
+        *,
+        snapshot_value: str | None = None,
+        what: str = "tenure state",
+    ) -> AppliedEvents:
+        result = tenure_apply.apply_events(
+            tenure_apply.as_state(base, what),
+            events,
+            [] if tombstones is None else [tombstones],
+        )
+        state = result.state
+        if snapshot_value is not None:
+            day = datetime.strptime(snapshot_value, "%Y%m%d").date()
+            for name, values in snapshot_columns(state.num_rows, day).items():
+                state = state.append_column(name, values)
+        return AppliedEvents(
+            state,
+            result.tombstones,
+            result.counts,
+            result.unknown_entity_events,
+            base.num_rows,
+            events.num_rows,
         )

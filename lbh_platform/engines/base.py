@@ -1,8 +1,9 @@
 """The engine seam: the transforms the asset factories call, for any dataframe engine.
 
-An engine reads partitions, runs the Tascomi transforms and publishes partitions in the
-shared layout (Hive-style folders, same column names and types), so a table can move between
-engines and a snapshot written by one can be the base of the next day's on the other.
+An engine reads partitions, runs the Tascomi transforms and the Tenure event application, and
+publishes partitions in the shared layout (Hive-style folders, same column names and types),
+so a table can move between engines and a snapshot written by one can be the base of the next
+day's on the other.
 """
 
 from dataclasses import dataclass, field
@@ -36,6 +37,25 @@ class Snapshot:
     rows_without_id: int
 
 
+@dataclass(frozen=True)
+class AppliedEvents:
+    """Tenure events applied to a state (the rules of :mod:`lbh_platform.tenure.apply`).
+
+    ``state``: the state columns (``TENURE_SCHEMA`` plus ``last_event_time/id/action``), and
+    the ``snapshot_*`` columns when a snapshot value was given; ``tombstones``: the deletions
+    this application recorded (id, deleted_at, event_id, entity_known); ``counts``: events per
+    outcome (every key of ``OUTCOMES``); ``unknown_entity_events``: (event_id, id, action) of
+    the events applied to entities the state did not know, in event order.
+    """
+
+    state: Any
+    tombstones: Any
+    counts: dict[str, int]
+    unknown_entity_events: list[dict[str, str]]
+    base_rows: int
+    event_rows: int
+
+
 class Engine(Protocol):
     """What a stage needs from an engine; ``frame`` is the engine's own table type."""
 
@@ -60,3 +80,18 @@ class Engine(Protocol):
     def apply_increment(
         self, base: Any | None, increments: Any, id_column: str, snapshot_value: str
     ) -> Snapshot: ...
+
+    def apply_events(
+        self,
+        base: Any,
+        events: Any,
+        tombstones: Any | None = None,
+        *,
+        snapshot_value: str | None = None,
+        what: str = "tenure state",
+    ) -> AppliedEvents:
+        """Apply tenure change ``events`` to ``base`` (an extract or a snapshot; other columns
+        are dropped, absent ones are null), in event-time order, skipping stale and
+        already-applied events; ``tombstones`` are earlier deletions (id, deleted_at,
+        event_id; ``None`` or an empty frame for none). With ``snapshot_value`` (YYYYMMDD) the
+        state gets the ``snapshot_year/month/day/date`` columns."""

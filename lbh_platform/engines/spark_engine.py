@@ -3,20 +3,23 @@
 Same rules as the single-machine engine (the cast regexes and sets are imported from it), same
 layout on disk. Nothing is collected to the driver but counts and the list of JSON keys; the
 snapshot is an anti-join plus a union, and deduplication is a window per id, not a sort of
-the whole table.
+the whole table. Tenure event application lives in :mod:`lbh_platform.engines.spark_events`.
 """
 
 import contextlib
 import uuid
 from typing import Any
 
+import pyarrow as pa
 import pyarrow.fs as pafs
+import pyarrow.parquet as pq
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from lbh_platform.common.errors import DataError
-from lbh_platform.engines.base import Parsed, Recast, Snapshot
+from lbh_platform.engines import spark_events
+from lbh_platform.engines.base import AppliedEvents, Parsed, Recast, Snapshot
 from lbh_platform.storage.partitioned_table import PartitionedTable, WriteResult
 from lbh_platform.tascomi.transforms import (
     FALSE_TEXTS,
@@ -54,6 +57,51 @@ def spark_uri(table: PartitionedTable, path: str) -> str:
     if table.fs.type_name == "s3":
         return f"s3a://{path}"
     return f"file://{path}"
+
+
+def _nullable(arrow: pa.DataType) -> pa.DataType:
+    """``arrow`` with every nested field nullable (names kept)."""
+    if pa.types.is_struct(arrow):
+        return pa.struct([pa.field(f.name, _nullable(f.type), True) for f in arrow])
+    if pa.types.is_list(arrow):
+        item = arrow.value_field
+        return pa.list_(pa.field(item.name, _nullable(item.type), True))
+    if pa.types.is_large_list(arrow):
+        item = arrow.value_field
+        return pa.large_list(pa.field(item.name, _nullable(item.type), True))
+    return arrow
+
+
+def nullable_copy(
+    fs: pafs.FileSystem, source: str, target: str, notes: dict[str, str] | None
+) -> bool:
+    """Copy the parquet file ``source`` to ``target`` with every field nullable, as the Arrow
+    engine writes them, adding ``notes`` to the footer; False (nothing written) when every
+    field already is.
+
+    Spark marks literals, comparisons and the like NOT NULL and stores them REQUIRED, which
+    pyarrow reads as ``not null``: without this the two engines' files would differ in schema.
+    The copy streams one row group at a time.
+    """
+    with fs.open_input_file(source) as handle:
+        parquet = pq.ParquetFile(handle)
+        schema = parquet.schema_arrow
+        wanted = pa.schema(
+            [pa.field(f.name, _nullable(f.type), True) for f in schema],
+            metadata={
+                **(schema.metadata or {}),
+                **{k.encode(): v.encode() for k, v in (notes or {}).items()},
+            },
+        )
+        if wanted.equals(schema, check_metadata=False):
+            return False
+        with (
+            fs.open_output_stream(target) as sink,
+            pq.ParquetWriter(sink, wanted, compression="snappy") as writer,
+        ):
+            for batch in parquet.iter_batches():
+                writer.write_batch(batch.cast(wanted))
+    return True
 
 
 def _null_string() -> Column:
@@ -96,7 +144,8 @@ class SparkEngine:
         notes: dict[str, str] | None = None,
     ) -> WriteResult:
         """Spark writes one file under a hidden temporary folder; it is then published by the
-        same atomic move as the other engine uses, so the layout is identical."""
+        same atomic move as the other engine uses, so the layout is identical (a file with
+        NOT NULL fields is first copied with every field nullable, see :func:`nullable_copy`)."""
         if table.partition_column in frame.columns:
             frame = frame.drop(table.partition_column)
         staging = f"{table.base}/_tmp-spark-{uuid.uuid4().hex}"
@@ -110,6 +159,9 @@ class SparkEngine:
             ]
             if len(parts) != 1:
                 raise DataError(f"{table.location(value)}: Spark wrote {len(parts)} files, not 1")
+            nullable = f"{staging}/_nullable.parquet"
+            if nullable_copy(table.fs, parts[0], nullable, notes):
+                return table.publish_file(value, nullable)  # notes already in its footer
             return table.publish_file(value, parts[0], notes)
         finally:
             with contextlib.suppress(FileNotFoundError, OSError):
@@ -269,3 +321,14 @@ class SparkEngine:
         return Snapshot(
             merged, base_rows, increment_rows, replaced, latest_rows - replaced, without_id
         )
+
+    def apply_events(
+        self,
+        base: DataFrame,
+        events: DataFrame,
+        tombstones: DataFrame | None = None,
+        *,
+        snapshot_value: str | None = None,
+        what: str = "tenure state",
+    ) -> AppliedEvents:
+        return spark_events.apply_events(self.spark, base, events, tombstones, snapshot_value)

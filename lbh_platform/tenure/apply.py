@@ -15,7 +15,8 @@ row and no tombstone) are still applied, because an event holds the whole state,
 counted and listed so a check can prove none went unreported.
 
 Only the entities touched by events leave Arrow; the rest of the state is filtered and
-concatenated in bulk.
+concatenated in bulk. The Spark engine implements the same rules with DataFrame operations
+(:mod:`lbh_platform.engines.spark_events`); both are reached through ``Engine.apply_events``.
 """
 
 from collections.abc import Iterable
@@ -26,7 +27,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from lbh_platform.tenure.events import order_events
+from lbh_platform.tenure.events import EVENT_SCHEMA, order_events
 from lbh_platform.tenure.schema import ID, TENURE_COLUMNS, TENURE_SCHEMA, TIMESTAMP, conform
 
 STATE_EXTRA_FIELDS = [
@@ -89,6 +90,28 @@ def as_state(table: pa.Table, what: str) -> pa.Table:
     return pa.Table.from_arrays(list(canonical.columns) + extras, schema=STATE_SCHEMA)
 
 
+def conform_events(events: pa.Table) -> pa.Table:
+    """Events in the compacted events schema: its columns in order and type (nested structs by
+    field name), absent ones null (an events partition written before a column existed), any
+    other column dropped."""
+    columns = []
+    for spec in EVENT_SCHEMA:
+        if spec.name not in events.column_names:
+            columns.append(pa.nulls(events.num_rows, spec.type))
+            continue
+        column = events[spec.name]
+        if column.type != spec.type:
+            try:
+                column = column.cast(spec.type)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+                raise ValueError(
+                    f"tenure events: column {spec.name} is {column.type}, expected {spec.type}: "
+                    f"{exc}"
+                ) from exc
+        columns.append(column)
+    return pa.Table.from_arrays(columns, schema=EVENT_SCHEMA)
+
+
 def _latest_tombstones(tombstones: Iterable[pa.Table], ids: set[str]) -> dict[str, _Deleted]:
     latest: dict[str, _Deleted] = {}
     for table in tombstones:
@@ -118,7 +141,7 @@ def apply_events(
     new_tombstones: list[dict[str, Any]] = []
     if events.num_rows == 0:
         return ApplyResult(_sorted(state), TOMBSTONE_SCHEMA.empty_table(), counts, unknown)
-    events = order_events(events)
+    events = order_events(conform_events(events))
     touched = set(events[ID].to_pylist())
     current: dict[str, _Present | _Deleted] = {}
     base = state.filter(pc.is_in(state[ID], pa.array(sorted(touched), pa.string())))

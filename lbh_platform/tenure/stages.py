@@ -25,12 +25,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from lbh_platform.common.errors import DataError
-from lbh_platform.common.import_columns import import_columns, snapshot_columns, yyyymmdd
+from lbh_platform.common.import_columns import import_columns, yyyymmdd
 from lbh_platform.common.quality import RuleOutcome, duplicate_count
 from lbh_platform.common.stage_report import StageReport
+from lbh_platform.engines.arrow_engine import ArrowEngine
+from lbh_platform.engines.base import Engine
 from lbh_platform.storage.lake import Lake
 from lbh_platform.tascomi.transforms import unify
-from lbh_platform.tenure.apply import apply_events, as_state, unknown_entity_events
+from lbh_platform.tenure.apply import unknown_entity_events
 from lbh_platform.tenure.dynamodb import ScanResult, arrow_column
 from lbh_platform.tenure.events import EVENT_SCHEMA, compact
 from lbh_platform.tenure.locations import TABLE, EventFiles, tenure_table
@@ -51,6 +53,7 @@ UNKNOWN_KEY = "lbh.unknown_entity_events"
 SOURCE_TABLE_KEY = "lbh.dynamodb_table"
 READ_WORKERS = 16
 SAMPLE = 20
+DEFAULT_ENGINE: Engine = ArrowEngine()
 
 Scan = Callable[[], ScanResult]
 
@@ -247,51 +250,55 @@ def _tombstones(lake: Lake, value: str) -> list[pa.Table]:
     ]
 
 
-def build_snapshot(lake: Lake, day: date) -> list[StageReport]:
+def build_snapshot(lake: Lake, day: date, engine: Engine = DEFAULT_ENGINE) -> list[StageReport]:
     """Base + pending events -> snapshot; the run's tombstones -> deletions (published first).
 
     A day without an events partition (no files landed, or not compacted yet) is not an
     error: a re-sync or a backfill may build it, and the day's events re-run it when they land.
+    The transform runs on ``engine`` (pyarrow by default, Spark when configured); both read and
+    write the same layout, so consecutive days may run on different engines.
     """
     value = yyyymmdd(day)
     base, pending = choose_base(lake, value)
-    base_rows = tenure_table(lake, base.stage).read(base.value)
-    events = _read_events(lake, pending)
-    result = apply_events(
-        as_state(base_rows, f"tenure {base.label}"), events, _tombstones(lake, value)
+    base_rows = engine.read(tenure_table(lake, base.stage), [base.value])
+    events = engine.read(tenure_table(lake, "events"), pending)
+    deletions_table = tenure_table(lake, "deletions")
+    earlier = [p for p in deletions_table.partitions() if p < value]
+    tombstones = engine.read(deletions_table, earlier) if earlier else None
+    result = engine.apply_events(
+        base_rows, events, tombstones, snapshot_value=value, what=f"tenure {base.label}"
     )
-    deletions = tenure_table(lake, "deletions").write(value, result.tombstones)
-    state = result.state
-    for name, values in snapshot_columns(state.num_rows, day).items():
-        state = state.append_column(name, values)
+    deletions = engine.write(deletions_table, value, result.tombstones)
     notes = {
         BASE_KEY: base.label,
         APPLIED_KEY: json.dumps(pending),
         UNKNOWN_KEY: json.dumps([e["event_id"] for e in result.unknown_entity_events]),
     }
-    written = tenure_table(lake, "snapshot").write(value, state.replace_schema_metadata(notes))
+    written = engine.write(tenure_table(lake, "snapshot"), value, result.state, notes)
     return [
         StageReport(
             key("deletions"),
             value,
-            result.tombstones.num_rows,
+            deletions.rows,
             {
-                "of_unknown_entities": result.tombstones["entity_known"].to_pylist().count(False),
+                "of_unknown_entities": result.counts["unknown_entity_deleted"],
+                "engine": engine.name,
                 "path": deletions.path,
             },
         ),
         StageReport(
             key("snapshot"),
             value,
-            state.num_rows,
+            written.rows,
             {
                 "base": base.label,
-                "base_rows": base_rows.num_rows,
+                "base_rows": result.base_rows,
                 "events_partitions_applied": pending,
-                "events_applied": events.num_rows,
+                "events_applied": result.event_rows,
                 "events_partition_of_the_day": "yes" if value in pending else "none yet",
                 **{f"events_{k}": v for k, v in result.counts.items()},
                 "unknown_entity_events_sample": result.unknown_entity_events[:SAMPLE],
+                "engine": engine.name,
                 "path": written.path,
                 "bytes_written": written.bytes_written,
             },

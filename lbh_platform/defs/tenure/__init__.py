@@ -5,6 +5,7 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
+from lbh_platform.defs.engine import build_engine_resources
 from lbh_platform.defs.tenure.assets import build_tenure_assets
 from lbh_platform.defs.tenure.automation import build_tenure_automation
 from lbh_platform.defs.tenure.checks import build_tenure_checks
@@ -15,7 +16,7 @@ __all__ = ["TenureDynamoResource", "build_tenure_definitions"]
 
 def build_tenure_definitions(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Assets, checks, sensors, jobs, schedules and the ``tenure_dynamo`` resource (configured
-    from the environment at load time). Needs a ``lake`` resource next to it."""
+    from the environment at load time) plus the ``engine`` resources; needs ``lake`` beside it."""
     jobs, sensors, schedules = build_tenure_automation()
     return {
         "assets": build_tenure_assets(),
@@ -24,6 +25,7 @@ def build_tenure_definitions(environ: Mapping[str, str] | None = None) -> dict[s
         "jobs": jobs,
         "schedules": schedules,
         "resources": {
-            "tenure_dynamo": tenure_dynamo_from_env(os.environ if environ is None else environ)
+            **build_engine_resources(),
+            "tenure_dynamo": tenure_dynamo_from_env(os.environ if environ is None else environ),
         },
     }

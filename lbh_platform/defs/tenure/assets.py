@@ -6,6 +6,7 @@ from collections.abc import Iterator
 import dagster as dg
 
 from lbh_platform.defs.common import OWNERS, downstream_condition, run_partitions
+from lbh_platform.defs.engine import EngineResource
 from lbh_platform.defs.partitions import daily_partitions
 from lbh_platform.defs.resources import LakeResource
 from lbh_platform.defs.tenure.resources import TenureDynamoResource
@@ -97,7 +98,8 @@ def build_tenure_assets() -> list[dg.AssetsDefinition]:
             _spec(
                 "snapshot",
                 "Every tenure as of the day: the previous snapshot (or a newer initial extract) "
-                "with the pending events applied in event-time order.",
+                "with the pending events applied in event-time order (on the configured engine, "
+                "`LBH_ENGINE`).",
                 deps=[asset_key("events"), asset_key("initial_state")],
                 automation_condition=condition,
             ),
@@ -113,9 +115,9 @@ def build_tenure_assets() -> list[dg.AssetsDefinition]:
         pool=POOL,
     )
     def snapshot(
-        context: dg.AssetExecutionContext, lake: LakeResource
+        context: dg.AssetExecutionContext, lake: LakeResource, engine: EngineResource
     ) -> Iterator[dg.MaterializeResult]:
-        store = lake.lake()
-        yield from run_partitions(context, lambda day: stages.build_snapshot(store, day))
+        store, runner = lake.lake(), engine.get()
+        yield from run_partitions(context, lambda day: stages.build_snapshot(store, day, runner))
 
     return [initial_state, events, snapshot]
