@@ -18,18 +18,15 @@ import time
 import zipfile
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from lbh_platform.alloy.datasets import AlloyDataset
 from lbh_platform.alloy.simulator.data import DEFAULT_EPOCH, DatasetData, Table, item_id
+from lbh_platform.common.loopback import LoopbackService, aware
 
 API_PREFIX = "/api/"
-
-
-def _aware(moment: datetime) -> datetime:
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def find_last_edit_after(node: Any) -> datetime | None:
@@ -53,7 +50,7 @@ def find_last_edit_after(node: Any) -> datetime | None:
                 and value.get("type") == "DateTime"
                 and isinstance(values[0], str)
             ):
-                found.append(_aware(datetime.fromisoformat(values[0].replace("Z", "+00:00"))))
+                found.append(aware(datetime.fromisoformat(values[0].replace("Z", "+00:00"))))
         walk(children)
 
     walk(node)
@@ -96,7 +93,7 @@ def _error(status: int, message: str) -> _Response:
     return _json(status, {"errorCode": status, "message": message})
 
 
-class AlloySimulator:
+class AlloySimulator(LoopbackService):
     """A loopback Alloy export API over synthetic, time-evolving items."""
 
     def __init__(
@@ -116,8 +113,6 @@ class AlloySimulator:
         self.api_key = api_key
         self.epoch = epoch
         self.polls_to_complete = polls_to_complete
-        self.host = host
-        self.port = port
         self.latency = 0.0
         self.report_counts = True
         self.request_log: list[tuple[str, str, int]] = []
@@ -127,72 +122,12 @@ class AlloySimulator:
         self._fail_next: str | None = None
         self._faults: list[list[Any]] = []
         self._lock = threading.Lock()
-        self._now: datetime | None = None
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
-        self._connections: set[socket.socket] = set()
+        self._init_service(host, port)
 
     def __repr__(self) -> str:
         return f"AlloySimulator(url={self.base_url!r}, datasets={sorted(self.datasets)})"
 
-    # --- lifecycle ----------------------------------------------------------------------------
-
-    @property
-    def base_url(self) -> str | None:
-        """``http://host:port/api/`` once started, else None."""
-        if self._server is None:
-            return None
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}{API_PREFIX}"
-
-    def start(self) -> str:
-        """Bind (port 0 picks a free port) and serve from a daemon thread; returns the base URL."""
-        if self._server is None:
-            server = ThreadingHTTPServer((self.host, self.port), _Handler)
-            server.daemon_threads = True
-            server.simulator = self  # type: ignore[attr-defined]
-            self._server = server
-            # A short poll interval makes stop() quick (shutdown waits for the next poll).
-            self._thread = threading.Thread(
-                target=server.serve_forever, args=(0.05,), name="alloy-simulator", daemon=True
-            )
-            self._thread.start()
-        url = self.base_url
-        assert url is not None
-        return url
-
-    def stop(self) -> None:
-        """Stop serving and close keep-alive connections so no handler thread lingers."""
-        server, self._server = self._server, None
-        if server is None:
-            return
-        server.shutdown()
-        server.server_close()
-        with self._lock:
-            connections = list(self._connections)
-        for connection in connections:
-            with contextlib.suppress(OSError):
-                connection.shutdown(socket.SHUT_RDWR)
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
-
-    def __enter__(self) -> "AlloySimulator":
-        self.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
-
     # --- control ------------------------------------------------------------------------------
-
-    def set_now(self, moment: datetime | None) -> None:
-        """What the API treats as now (naive = UTC); None goes back to real time."""
-        self._now = None if moment is None else _aware(moment)
-
-    @property
-    def now(self) -> datetime:
-        return self._now if self._now is not None else datetime.now(UTC)
 
     def fail_next_task(self, message: str = "Export failed: internal error") -> None:
         """The next export task will end as ``Failed`` with ``message``."""
@@ -207,7 +142,7 @@ class AlloySimulator:
         if dataset not in self.data:
             raise KeyError(f"unknown Alloy dataset {dataset!r}")
         kind = header_type or self.datasets[dataset].header_type
-        tables = self.data[dataset].tables(_aware(as_of), kind)
+        tables = self.data[dataset].tables(aware(as_of), kind)
         return {
             name: [dict(zip(header, row, strict=True)) for row in rows]
             for name, (header, rows) in tables.items()
@@ -355,12 +290,10 @@ class _Handler(BaseHTTPRequestHandler):
         super().setup()
         # Headers and body go out in separate writes; NODELAY avoids ~40 ms Nagle stalls.
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        with self.simulator._lock:
-            self.simulator._connections.add(self.connection)
+        self.simulator.track(self.connection)
 
     def finish(self) -> None:
-        with self.simulator._lock:
-            self.simulator._connections.discard(self.connection)
+        self.simulator.untrack(self.connection)
         with contextlib.suppress(OSError):
             super().finish()
 
@@ -399,3 +332,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         self._handle("POST")
+
+
+AlloySimulator.api_prefix = API_PREFIX
+AlloySimulator.handler_class = _Handler
+AlloySimulator.thread_name = "alloy-simulator"

@@ -16,10 +16,11 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from lbh_platform.common.loopback import LoopbackService, aware
 from lbh_platform.tascomi.column_types import ColumnTypeCatalogue
 from lbh_platform.tascomi.simulator.records import (
     DEFAULT_EPOCH,
@@ -48,10 +49,6 @@ def expected_hash(public_key: str, private_key: str, minute: str) -> str:
     return base64.b64encode(digest.encode()).decode()
 
 
-def _aware(moment: datetime) -> datetime:
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
-
-
 @dataclass
 class FaultRule:
     """One injected fault: fires on matching requests until ``remaining`` reaches zero."""
@@ -76,7 +73,7 @@ class _Response:
     headers: dict[str, str]
 
 
-class TascomiSimulator:
+class TascomiSimulator(LoopbackService):
     """A loopback Tascomi API with synthetic, time-evolving data and fault injection."""
 
     def __init__(
@@ -99,8 +96,6 @@ class TascomiSimulator:
         self.public_key = public_key
         self.private_key = private_key
         self.page_size = page_size
-        self.host = host
-        self.port = port
         self.epoch = epoch
         self.data = SyntheticData(
             tables, catalogue, seed=seed, scale=scale, epoch=epoch, bad_value_rate=bad_value_rate
@@ -110,72 +105,10 @@ class TascomiSimulator:
         self._log_lock = threading.Lock()
         self._faults: list[FaultRule] = []
         self._fault_lock = threading.Lock()
-        self._now: datetime | None = None
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
-        self._connections: set[socket.socket] = set()
-        self._connections_lock = threading.Lock()
+        self._init_service(host, port)
 
     def __repr__(self) -> str:
         return f"TascomiSimulator(url={self.base_url!r}, scale={self.data.scale})"
-
-    # --- lifecycle ------------------------------------------------------------------------
-
-    @property
-    def base_url(self) -> str | None:
-        """``http://host:port/rest/v1/`` once started, else None."""
-        if self._server is None:
-            return None
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}{API_PREFIX}"
-
-    def start(self) -> str:
-        """Bind (port 0 picks a free port) and serve from a daemon thread; returns the base URL."""
-        if self._server is None:
-            server = ThreadingHTTPServer((self.host, self.port), _Handler)
-            server.daemon_threads = True
-            server.simulator = self  # type: ignore[attr-defined]
-            self._server = server
-            self._thread = threading.Thread(
-                target=server.serve_forever, name="tascomi-simulator", daemon=True
-            )
-            self._thread.start()
-        url = self.base_url
-        assert url is not None
-        return url
-
-    def stop(self) -> None:
-        """Stop serving and close idle keep-alive connections so no handler thread lingers."""
-        server, self._server = self._server, None
-        if server is None:
-            return
-        server.shutdown()
-        server.server_close()
-        with self._connections_lock:
-            connections = list(self._connections)
-        for connection in connections:
-            with contextlib.suppress(OSError):
-                connection.shutdown(socket.SHUT_RDWR)
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
-
-    def __enter__(self) -> "TascomiSimulator":
-        self.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
-
-    # --- time ------------------------------------------------------------------------------
-
-    def set_now(self, moment: datetime | None) -> None:
-        """Set what the API treats as now (naive = UTC); None goes back to real time."""
-        self._now = None if moment is None else _aware(moment)
-
-    @property
-    def now(self) -> datetime:
-        return self._now if self._now is not None else datetime.now(UTC)
 
     # --- faults ----------------------------------------------------------------------------
 
@@ -223,7 +156,7 @@ class TascomiSimulator:
         if resource not in self.data:
             raise KeyError(f"unknown Tascomi resource {resource!r}")
         table = self.data.table(resource)
-        positions = table.matching(_aware(as_of).timestamp())
+        positions = table.matching(aware(as_of).timestamp())
         return [json.loads(table.fragment(position)) for position in positions]
 
     def _authorised(self, public: str | None, given_hash: str | None) -> bool:
@@ -299,12 +232,10 @@ class _Handler(BaseHTTPRequestHandler):
         # Headers and body go out in separate writes; without NODELAY, Nagle plus delayed ACKs
         # add ~40 ms to every response.
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        with self.simulator._connections_lock:
-            self.simulator._connections.add(self.connection)
+        self.simulator.track(self.connection)
 
     def finish(self) -> None:
-        with self.simulator._connections_lock:
-            self.simulator._connections.discard(self.connection)
+        self.simulator.untrack(self.connection)
         with contextlib.suppress(OSError):
             super().finish()
 
@@ -383,3 +314,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.connection.shutdown(socket.SHUT_RDWR)
         except OSError:
             pass
+
+
+TascomiSimulator.api_prefix = API_PREFIX
+TascomiSimulator.handler_class = _Handler
+TascomiSimulator.thread_name = "tascomi-simulator"
