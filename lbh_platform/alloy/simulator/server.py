@@ -5,26 +5,23 @@ it: tasks take a set number of polls, can be told to fail, and exports honour a
 ``lastEditDate GreaterThan`` filter, over deterministic items that change day by day.
 """
 
-import contextlib
 import csv
 import email.utils
 import hmac
 import html
 import io
 import json
-import socket
 import threading
 import time
 import zipfile
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from lbh_platform.alloy.datasets import AlloyDataset
 from lbh_platform.alloy.simulator.data import DEFAULT_EPOCH, DatasetData, Table, item_id
-from lbh_platform.common.loopback import LoopbackService, aware
+from lbh_platform.common.loopback import LoopbackHandler, LoopbackService, aware
 
 API_PREFIX = "/api/"
 
@@ -275,30 +272,14 @@ class AlloySimulator(LoopbackService):
         return _error(404, f"no route for {method} {path}")
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(LoopbackHandler):
     """Hands each request to the simulator and writes its answer."""
 
-    protocol_version = "HTTP/1.1"
     server_version = "AlloySimulator/1.0"
-    timeout = 30  # reap idle keep-alive connections
 
     @property
     def simulator(self) -> AlloySimulator:
         return self.server.simulator  # type: ignore[attr-defined]
-
-    def setup(self) -> None:
-        super().setup()
-        # Headers and body go out in separate writes; NODELAY avoids ~40 ms Nagle stalls.
-        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.simulator.track(self.connection)
-
-    def finish(self) -> None:
-        self.simulator.untrack(self.connection)
-        with contextlib.suppress(OSError):
-            super().finish()
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Quiet: ``request_log`` is the record."""
 
     def date_time_string(self, timestamp: float | None = None) -> str:
         """The ``Date`` header follows the simulated clock, as the real server's own clock."""

@@ -6,7 +6,6 @@ over a real socket (truncated bodies, dropped connections, slow pages) can be re
 """
 
 import base64
-import contextlib
 import hashlib
 import hmac
 import json
@@ -16,11 +15,10 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from lbh_platform.common.loopback import LoopbackService, aware
+from lbh_platform.common.loopback import LoopbackHandler, LoopbackService, aware
 from lbh_platform.tascomi.column_types import ColumnTypeCatalogue
 from lbh_platform.tascomi.simulator.records import (
     DEFAULT_EPOCH,
@@ -216,31 +214,14 @@ _NOT_JSON = (
 )
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(LoopbackHandler):
     """Routes ``GET /rest/v1/<resource>`` to the simulator, applying faults first."""
 
-    protocol_version = "HTTP/1.1"
     server_version = "TascomiSimulator/1.0"
-    timeout = 30  # reap idle keep-alive connections
 
     @property
     def simulator(self) -> TascomiSimulator:
         return self.server.simulator  # type: ignore[attr-defined]
-
-    def setup(self) -> None:
-        super().setup()
-        # Headers and body go out in separate writes; without NODELAY, Nagle plus delayed ACKs
-        # add ~40 ms to every response.
-        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.simulator.track(self.connection)
-
-    def finish(self) -> None:
-        self.simulator.untrack(self.connection)
-        with contextlib.suppress(OSError):
-            super().finish()
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Quiet: the request log is the record; stderr noise would drown test output."""
 
     def do_GET(self) -> None:
         sim = self.simulator
