@@ -7,9 +7,8 @@ from datetime import date, datetime
 import pyarrow as pa
 import pytest
 
+from lbh_platform.common.rows import apply_increment, dedupe_latest
 from lbh_platform.tascomi.transforms import (
-    apply_increment,
-    dedupe_latest,
     parse_responses,
     raw_response_table,
     recast,
