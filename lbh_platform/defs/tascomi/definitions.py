@@ -6,8 +6,12 @@ from pathlib import Path
 
 import dagster as dg
 
+from lbh_platform.common.monitoring_config import MonitoringConfig, load_monitoring_config
+from lbh_platform.defs.monitoring.freshness import build_freshness
+from lbh_platform.defs.monitoring.volume import build_volume_checks
+from lbh_platform.defs.partitions import partitions_for
 from lbh_platform.defs.resources import tascomi_api_resource
-from lbh_platform.defs.tascomi.assets import build_table_assets
+from lbh_platform.defs.tascomi.assets import asset_key, build_table_assets
 from lbh_platform.defs.tascomi.automation import build_jobs_and_schedules
 from lbh_platform.defs.tascomi.checks import build_table_checks
 from lbh_platform.settings import Settings
@@ -16,9 +20,13 @@ from lbh_platform.tascomi.tables import DEFAULT_TABLES_FILE, TascomiTable, load_
 
 
 def build_tascomi_definitions(
-    tables: list[TascomiTable], catalogue: ColumnTypeCatalogue, settings: Settings
+    tables: list[TascomiTable],
+    catalogue: ColumnTypeCatalogue,
+    settings: Settings,
+    monitoring: MonitoringConfig | None = None,
 ) -> dg.Definitions:
-    """One factory call per table entry: adding a table to the list adds all of this."""
+    """One factory call per table entry: adding a table to the list adds all of this,
+    including its freshness check (deadline from its cadence) and volume checks."""
     assets: list[dg.AssetsDefinition] = []
     checks: list[dg.AssetChecksDefinition] = []
     for table in tables:
@@ -26,11 +34,24 @@ def build_tascomi_definitions(
         assets.extend(build_table_assets(table, types))
         checks.extend(build_table_checks(table, types))
     jobs, schedules = build_jobs_and_schedules(tables)
+    monitoring = monitoring or load_monitoring_config()
+    freshness, sensors = build_freshness(
+        "tascomi", {asset_key("snapshot", t.name): t.cadence for t in tables}, monitoring
+    )
+    volume = build_volume_checks(
+        [
+            (asset_key(stage, t.name), partitions_for(t.cadence))
+            for t in tables
+            for stage in ("api_response", "increment")
+        ],
+        monitoring,
+    )
     return dg.Definitions(
         assets=assets,
-        asset_checks=checks,
+        asset_checks=[*checks, *freshness, *volume],
         jobs=jobs,
         schedules=schedules,
+        sensors=sensors,
         resources={"tascomi_api": tascomi_api_resource(settings)},
     )
 
