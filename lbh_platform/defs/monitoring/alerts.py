@@ -11,7 +11,9 @@ live in :mod:`lbh_platform.common.alerts`.
 
 import json
 import re
+import time
 from collections.abc import Iterable
+from datetime import UTC, datetime
 
 import dagster as dg
 from dagster._core.storage.tags import (  # no public aliases in 1.13
@@ -32,6 +34,12 @@ CHECK_ALERTS = "lbh_check_failure_alerts"
 CHECK_FAILED_ERROR = "DagsterAssetCheckFailedError"
 _REMEMBERED = 1000  # check failures remembered for de-duplication
 _BATCH = 500
+_OVERLAP = 120  # seconds: runs updated just before the last tick are looked at again
+FINISHED = [
+    dg.DagsterRunStatus.SUCCESS,
+    dg.DagsterRunStatus.FAILURE,
+    dg.DagsterRunStatus.CANCELED,
+]
 _EXPECTED_PARTITION = re.compile(r"expected partition (\S+?) to have arrived")
 
 
@@ -75,6 +83,25 @@ def _attempt(run: dg.DagsterRun) -> str:
     return text + (f", first run {root[:8]}" if root else "")
 
 
+def _failed_assets(instance: dg.DagsterInstance, run: dg.DagsterRun) -> list[dg.AssetKey]:
+    """The assets the run failed to materialise (else those it planned, else its selection)."""
+    found: dict[str, list[dg.AssetKey]] = {"FAILED": [], "other": []}
+    for record in instance.get_records_for_run(
+        run.run_id, of_type=dg.DagsterEventType.ASSET_FAILED_TO_MATERIALIZE
+    ).records:
+        event = record.event_log_entry.dagster_event
+        failure = event.asset_failed_to_materialize_data.asset_materialization_failure
+        kind = "FAILED" if failure.failure_type.value == "FAILED" else "other"
+        found[kind].append(failure.asset_key)
+    if found["FAILED"] or found["other"]:
+        return found["FAILED"] or found["other"]
+    planned = instance.get_records_for_run(
+        run.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION_PLANNED
+    ).records
+    keys = [r.event_log_entry.dagster_event.asset_key for r in planned]
+    return [k for k in keys if k is not None] or list(run.asset_selection or [])
+
+
 def run_failure_alert(instance: dg.DagsterInstance, run_id: str) -> tuple[Alert | None, str]:
     """The alert for a failed run, or None and why none is sent."""
     run = instance.get_run_by_id(run_id)
@@ -87,18 +114,10 @@ def run_failure_alert(instance: dg.DagsterInstance, run_id: str) -> tuple[Alert 
     errors = [f.step_failure_data.error for f in failures]
     if failures and all(e is not None and e.cls_name == CHECK_FAILED_ERROR for e in errors):
         return None, f"run {run_id} failed on blocking checks only: {CHECK_ALERTS} reports them"
-    failed_assets = []
-    for record in instance.get_records_for_run(
-        run_id, of_type=dg.DagsterEventType.ASSET_FAILED_TO_MATERIALIZE
-    ).records:
-        event = record.event_log_entry.dagster_event
-        data = event.asset_failed_to_materialize_data if event else None
-        if data and data.asset_materialization_failure.failure_type.value == "FAILED":
-            failed_assets.append(data.asset_materialization_failure.asset_key)
-    source, table = _describe_assets(failed_assets or run.asset_selection or [])
+    source, table = _describe_assets(_failed_assets(instance, run))
     if failures:
         name, message = _innermost(errors[0])
-        cause = f"{name}: {message}" if name else message
+        cause = message if not name or message.startswith(name) else f"{name}: {message}"
         subject = f"step {failures[0].step_key}" + (
             f" and {len(failures) - 1} more" if len(failures) > 1 else ""
         )
@@ -174,11 +193,25 @@ def run_failure_alerts(context: dg.RunFailureSensorContext) -> None:
         raise
 
 
-def _load_cursor(cursor: str | None) -> tuple[int | None, list[str]]:
-    if not cursor:
-        return None, []
-    state = json.loads(cursor)
-    return state["after"], list(state.get("sent", []))
+def _load_cursor(cursor: str | None) -> dict:
+    return json.loads(cursor) if cursor else {}
+
+
+def _failed_check_alerts(
+    instance: dg.DagsterInstance, run: dg.DagsterRun
+) -> Iterable[tuple[str, Alert]]:
+    """(identity, alert) for each alert-worthy check evaluation of a finished run."""
+    root = run.tags.get(ROOT_RUN_ID_TAG) or run.run_id
+    records = instance.get_records_for_run(
+        run.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION, limit=10_000
+    ).records
+    for record in records:
+        event = record.event_log_entry.dagster_event
+        evaluation = event.asset_check_evaluation_data if event else None
+        alert = check_failure_alert(evaluation, run, run.run_id) if evaluation else None
+        if alert is not None and evaluation is not None:
+            key = evaluation.asset_key.to_user_string()
+            yield "|".join((key, evaluation.check_name, alert.partition, root)), alert
 
 
 @dg.sensor(
@@ -189,47 +222,42 @@ def _load_cursor(cursor: str | None) -> tuple[int | None, list[str]]:
     "(per check, partition and first run) to LBH_ALERT_WEBHOOK_URL; logs it when unset.",
 )
 def check_failure_alerts(context: dg.SensorEvaluationContext) -> dg.SkipReason | None:
-    after, sent = _load_cursor(context.cursor)
-    records = context.instance.get_event_records(
-        dg.EventRecordsFilter(
-            event_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION, after_cursor=after
+    """Reads the check evaluations of runs finished since the last tick (per-run records
+    work on every event-log storage, the run-sharded SQLite default included)."""
+    state = _load_cursor(context.cursor)
+    now = time.time()
+    if "after" not in state:  # the first tick starts from now, not from the whole history
+        context.update_cursor(json.dumps({"after": now, "runs": [], "sent": []}))
+        return dg.SkipReason("watching finished runs' check results from now on")
+    after, done, sent = state["after"], list(state["runs"]), list(state["sent"])
+    runs = context.instance.get_runs(
+        filters=dg.RunsFilter(
+            statuses=FINISHED, updated_after=datetime.fromtimestamp(after - _OVERLAP, UTC)
         ),
-        limit=1 if after is None else _BATCH,
-        ascending=after is not None,
+        limit=_BATCH,
     )
-    if after is None:  # the first tick starts from now, not from the whole history
-        start = records[0].storage_id if records else 0
-        context.update_cursor(json.dumps({"after": start, "sent": []}))
-        return dg.SkipReason("watching check evaluations from now on")
     delivered, problem = 0, ""
-    for record in records:
-        event = record.event_log_entry.dagster_event
-        evaluation = event.asset_check_evaluation_data if event else None
-        run = context.instance.get_run_by_id(record.run_id) if evaluation else None
-        alert = check_failure_alert(evaluation, run, record.run_id) if evaluation else None
-        if alert is not None and evaluation is not None:
-            root = (run.tags.get(ROOT_RUN_ID_TAG) if run else None) or record.run_id
-            identity = "|".join(
-                (
-                    evaluation.asset_key.to_user_string(),
-                    evaluation.check_name,
-                    alert.partition,
-                    root,
-                )
-            )
+    for run in sorted(runs, key=lambda r: r.run_id not in done):
+        if run.run_id in done:
+            continue
+        for identity, alert in _failed_check_alerts(context.instance, run):
             if identity in sent:
                 context.log.info(f"already reported: {identity}")
-            else:
-                try:
-                    deliver(alert, context.log)
-                except AlertDeliveryError as exc:  # retried next tick, from this record
-                    problem = str(exc)
-                    context.log.error(problem)
-                    break
-                sent = [*sent, identity][-_REMEMBERED:]
-                delivered += 1
-        after = record.storage_id
-    context.update_cursor(json.dumps({"after": after, "sent": sent}))
+                continue
+            try:
+                deliver(alert, context.log)
+            except AlertDeliveryError as exc:  # retried next tick
+                problem = str(exc)
+                context.log.error(problem)
+                break
+            sent = [*sent, identity][-_REMEMBERED:]
+            delivered += 1
+        if problem:
+            break
+        done = [*done, run.run_id][-_REMEMBERED:]
+    context.update_cursor(
+        json.dumps({"after": after if problem else now, "runs": done, "sent": sent})
+    )
     if problem:
         return dg.SkipReason(f"{problem}; will retry")
     return None if delivered else dg.SkipReason("no new check failures to report")
