@@ -21,7 +21,13 @@ def build_freshness(
     source: str, cadence_by_asset: Mapping[dg.AssetKey, str], config: MonitoringConfig
 ) -> tuple[list[dg.AssetChecksDefinition], list[dg.SensorDefinition]]:
     """One freshness check per published asset (grouped by deadline) and the sensor that
-    evaluates them, named ``<source>_freshness``."""
+    evaluates them, named ``<source>_freshness``.
+
+    Severity WARN (Dagster's default): stale data is still readable; the alert sensor sends a
+    message for every freshness failure whatever its severity. Dagster also runs these checks
+    in every run that materialises the asset (that is how a failed check recovers), so a run
+    of an older partition reports the asset as overdue while today's partition is missing.
+    """
     by_deadline: dict[str, list[dg.AssetKey]] = {}
     for key, cadence in cadence_by_asset.items():
         cron = config.deadline(key.to_user_string(), cadence)
@@ -36,7 +42,6 @@ def build_freshness(
                     assets=keys,
                     deadline_cron=cron,
                     timezone=TIMEZONE,
-                    severity=dg.AssetCheckSeverity.ERROR,
                 )
             )
         if not checks:
