@@ -13,6 +13,7 @@ import json
 import re
 import time
 from collections.abc import Iterable
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import dagster as dg
@@ -117,7 +118,9 @@ def run_failure_alert(instance: dg.DagsterInstance, run_id: str) -> tuple[Alert 
     source, table = _describe_assets(_failed_assets(instance, run))
     if failures:
         name, message = _innermost(errors[0])
-        cause = message if not name or message.startswith(name) else f"{name}: {message}"
+        # Dagster's message may repeat the class, even with its module: keep one "Name: ".
+        message = re.sub(rf"^([\w.]*\.)?{re.escape(name)}: ", "", message) if name else message
+        cause = f"{name}: {message}" if name else message
         subject = f"step {failures[0].step_key}" + (
             f" and {len(failures) - 1} more" if len(failures) > 1 else ""
         )
@@ -214,6 +217,24 @@ def _failed_check_alerts(
             yield "|".join((key, evaluation.check_name, alert.partition, root)), alert
 
 
+def _grouped(alerts: list[tuple[str, Alert]]) -> list[tuple[list[str], Alert]]:
+    """One message for the same failure of several tables in one run (e.g. every table
+    overdue at 06:00), each table still remembered on its own."""
+    groups: dict[tuple, list[tuple[str, Alert]]] = {}
+    for identity, alert in alerts:
+        same = (alert.title, alert.source, alert.partition, alert.subject, alert.cause)
+        groups.setdefault(same, []).append((identity, alert))
+    merged = []
+    for members in groups.values():
+        first = members[0][1]
+        tables = sorted(alert.table for _, alert in members)
+        if len(tables) > 1:
+            shown = ", ".join(tables[:8]) + (", …" if len(tables) > 8 else "")
+            first = replace(first, table=f"{len(tables)} tables: {shown}")
+        merged.append(([identity for identity, _ in members], first))
+    return merged
+
+
 @dg.sensor(
     name=CHECK_ALERTS,
     default_status=dg.DefaultSensorStatus.RUNNING,
@@ -237,20 +258,18 @@ def check_failure_alerts(context: dg.SensorEvaluationContext) -> dg.SkipReason |
         limit=_BATCH,
     )
     delivered, problem = 0, ""
-    for run in sorted(runs, key=lambda r: r.run_id not in done):
+    for run in runs:
         if run.run_id in done:
             continue
-        for identity, alert in _failed_check_alerts(context.instance, run):
-            if identity in sent:
-                context.log.info(f"already reported: {identity}")
-                continue
+        fresh = [(i, a) for i, a in _failed_check_alerts(context.instance, run) if i not in sent]
+        for identities, alert in _grouped(fresh):
             try:
                 deliver(alert, context.log)
             except AlertDeliveryError as exc:  # retried next tick
                 problem = str(exc)
                 context.log.error(problem)
                 break
-            sent = [*sent, identity][-_REMEMBERED:]
+            sent = [*sent, *identities][-_REMEMBERED:]
             delivered += 1
         if problem:
             break
