@@ -20,6 +20,7 @@ import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Callable
+from datetime import date, timedelta
 from pathlib import Path
 
 from lbh_platform.alloy.datasets import DEFAULT_DATASETS_DIR, load_datasets
@@ -232,8 +233,18 @@ class DagsterDev:
         return data["assetNodes"]
 
     def run_ids(self) -> set[str]:
-        data = self.graphql("{ runsOrError(limit: 200) { ... on Runs { results { runId } } } }")
-        return {r["runId"] for r in data["runsOrError"]["results"]}
+        """Runs launched by the test (the freshness sensors' own check runs left out)."""
+        data = self.graphql(
+            "{ runsOrError(limit: 200) { ... on Runs { results { runId tags { key value } } } } }"
+        )
+        return {
+            r["runId"]
+            for r in data["runsOrError"]["results"]
+            if not any(
+                t["key"] == "dagster/sensor_name" and t["value"].endswith("_freshness")
+                for t in r["tags"]
+            )
+        }
 
     def run(self, run_id: str) -> dict:
         data = self.graphql(
@@ -284,6 +295,42 @@ class DagsterDev:
         )
         events = data["assetOrError"]["assetMaterializations"]
         return [e["partition"] for e in reversed(events)]
+
+    def row_counts(self, path: list[str]) -> dict[str, int]:
+        """``dagster/row_count`` of each partition's newest materialisation."""
+        data = self.graphql(
+            """query($path: [String!]!) { assetOrError(assetKey: {path: $path}) {
+                ... on Asset { assetMaterializations(limit: 500) { partition
+                    metadataEntries { label ... on IntMetadataEntry { intValue } } } } } }""",
+            {"path": path},
+        )
+        counts: dict[str, int] = {}
+        for event in data["assetOrError"]["assetMaterializations"]:  # newest first
+            for entry in event["metadataEntries"]:
+                if entry["label"] == "dagster/row_count" and event["partition"] not in counts:
+                    counts[event["partition"]] = entry["intValue"]
+        return counts
+
+    def check_partition_statuses(self, path: list[str], check: str) -> dict[str, str]:
+        """What a check's Partitions tab shows per partition (the UI's own query); partitions
+        without a current result are absent (the tab shows them as Missing)."""
+        data = self.graphql(
+            """query($path: [String!]!, $check: String!) {
+                assetNodeOrError(assetKey: {path: $path}) { ... on AssetNode {
+                    assetCheckOrError(checkName: $check) { ... on AssetCheck {
+                    partitionStatuses { ... on AssetCheckTimePartitionStatuses {
+                        ranges { startKey endKey status } } } } } } } }""",
+            {"path": path, "check": check},
+        )
+        statuses: dict[str, str] = {}
+        ranges = data["assetNodeOrError"]["assetCheckOrError"]["partitionStatuses"]["ranges"]
+        for span in ranges:
+            day = date.fromisoformat(span["startKey"])
+            while day <= date.fromisoformat(span["endKey"]):
+                if span["status"] != "MISSING":
+                    statuses[day.isoformat()] = span["status"]
+                day += timedelta(days=1)
+        return statuses
 
     def run_messages(self, run_id: str) -> list[str]:
         data = self.graphql(

@@ -214,7 +214,9 @@ def _failed_check_alerts(
         alert = check_failure_alert(evaluation, run, run.run_id) if evaluation else None
         if alert is not None and evaluation is not None:
             key = evaluation.asset_key.to_user_string()
-            yield "|".join((key, evaluation.check_name, alert.partition, root)), alert
+            # An overdue partition is one failure however many runs find it overdue.
+            once = "" if evaluation.check_name == FRESHNESS_CHECK else root
+            yield "|".join((key, evaluation.check_name, alert.partition, once)), alert
 
 
 def _grouped(alerts: list[tuple[str, Alert]]) -> list[tuple[list[str], Alert]]:
