@@ -9,9 +9,15 @@ import pytest
 from dagster._core.test_utils import freeze_time
 
 from lbh_platform.common.errors import ConfigurationError
-from lbh_platform.common.monitoring_config import VolumeBand, load_monitoring_config
+from lbh_platform.common.monitoring_config import (
+    MonitoringConfig,
+    VolumeBand,
+    load_monitoring_config,
+)
 from lbh_platform.common.volume import comparable_history, volume_outcome
 from lbh_platform.definitions import build_definitions
+from lbh_platform.defs.monitoring.freshness import build_freshness
+from lbh_platform.defs.partitions import daily_partitions
 from lbh_platform.tascomi.tables import load_tables
 
 LONDON = ZoneInfo("Europe/London")
@@ -225,3 +231,27 @@ def test_volume_check_reads_row_counts_from_dagster_records(two_tables):
     assert empty.partition == "2024-02-29"
     assert saturday.passed, saturday.description
     assert saturday.metadata["baseline_median"].value == 40
+
+
+@pytest.mark.parametrize(
+    ("materialised", "now", "passed", "expected"),
+    [
+        # Saturday: the last weekday deadline was Friday 06:00, for Friday's partition.
+        ("2024-03-08", datetime(2024, 3, 9, 12, 0, tzinfo=LONDON), True, "2024-03-08"),
+        # Monday 07:00: Monday's export is due.
+        ("2024-03-08", datetime(2024, 3, 11, 7, 0, tzinfo=LONDON), False, "2024-03-11"),
+    ],
+)
+def test_weekday_freshness_for_alloy(materialised, now, passed, expected):
+    key = dg.AssetKey(["alloy", "snapshot", "graffiti", "graffiti"])
+    checks, sensors = build_freshness("alloy", {key: "weekdays"}, MonitoringConfig())
+    assert [s.name for s in sensors] == ["alloy_freshness"]
+    defs = dg.Definitions(
+        assets=[dg.AssetSpec(key, partitions_def=daily_partitions)], asset_checks=checks
+    )
+    with dg.instance_for_test() as instance:
+        instance.report_runless_asset_event(dg.AssetMaterialization(key, partition=materialised))
+        with freeze_time(now):
+            [evaluation] = _run_check(defs, instance, dg.AssetCheckKey(key, "freshness_check"))
+    assert evaluation.passed is passed
+    assert expected in evaluation.description
