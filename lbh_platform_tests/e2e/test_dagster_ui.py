@@ -326,6 +326,23 @@ def check_partitions_tab_shows_every_backfilled_day(
     page.locator("button[role=tab]", has_text=re.compile(r"^Partitions$")).last.click()
     expect(page.get_by_text(f"Passed ({len(days)})")).to_be_visible(timeout=UI_TIMEOUT)
     expect(page.get_by_text("Failed (1)")).to_be_visible(timeout=UI_TIMEOUT)
+    # Narrow the range to the backfilled days and the planted one: none of them is Missing.
+    inputs = page.locator("input")
+    values = inputs.evaluate_all("(els) => els.map((e) => e.value)")
+    [position] = [i for i, value in enumerate(values) if value.startswith("[")]
+    inputs.nth(position).fill(f"[{days[0].isoformat()}...{planted_day.isoformat()}]")
+    inputs.nth(position).press("Enter")
+    expect(page.get_by_text(f"{len(days) + 1} Partitions Selected")).to_be_visible(
+        timeout=UI_TIMEOUT
+    )
+    expect(page.get_by_text("Missing (0)")).to_be_visible()
+    expect(page.get_by_text(f"Passed ({len(days)})")).to_be_visible()
+    expect(page.get_by_text("Failed (1)")).to_be_visible()
+    page.get_by_text(planted_day.isoformat(), exact=True).first.click()
+    # The day's detail: its evaluation's description.
+    expect(page.get_by_text("1 duplicate (id, import_date) rows").first).to_be_visible(
+        timeout=UI_TIMEOUT
+    )
     shoot(page, "check-partitions.png")
 
 
