@@ -157,6 +157,16 @@ class TascomiSimulator(LoopbackService):
         positions = table.matching(aware(as_of).timestamp())
         return [json.loads(table.fragment(position)) for position in positions]
 
+    def plant(self, resource: str, at: datetime, record_id: str | int | None = None) -> str:
+        """Add a version of a record at ``at`` (a new record when ``record_id`` is None), so
+        a test can stage exact timings, e.g. an edit between midnight and the 03:00 run.
+        Returns the record's id."""
+        if resource not in self.data:
+            raise KeyError(f"unknown Tascomi resource {resource!r}")
+        table = self.data.table(resource)
+        known = None if record_id is None else int(record_id)
+        return str(table.plant(aware(at).timestamp(), known))
+
     def _authorised(self, public: str | None, given_hash: str | None) -> bool:
         if public is None or given_hash is None:
             return False
