@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from lbh_platform.common.errors import DataError
 from lbh_platform.common.import_columns import yyyymmdd
@@ -73,7 +74,12 @@ class ImportWindow:
 
 
 def import_window(published: Sequence[str], day: date) -> ImportWindow:
-    """Records updated from the previous import date up to ``day - 1`` inclusive."""
+    """Records updated from the previous import date up to ``day`` itself, inclusive.
+
+    ``day`` is asked for so far (what changed between midnight and the run), because the API
+    serves only a record's newest version: a record edited after midnight is on no earlier
+    day. The previous import date is asked for again, for what changed after that run.
+    """
     target = partition_value(day)
     earlier = [p for p in published if p < target]
     if not earlier:
@@ -82,10 +88,72 @@ def import_window(published: Sequence[str], day: date) -> ImportWindow:
     span = (day - previous).days
     if span > MAX_WINDOW_DAYS:
         return ImportWindow(None, earlier[-1])
-    return ImportWindow([previous + timedelta(days=i) for i in range(span)], earlier[-1])
+    return ImportWindow([previous + timedelta(days=i) for i in range(span + 1)], earlier[-1])
+
+
+def drop_already_taken(
+    raw: pa.Table, column: str, previous: pa.Table | None
+) -> tuple[pa.Table, int]:
+    """Drop records the previous import already holds, byte for byte.
+
+    Two consecutive windows share one day (the previous import date), so a version taken by
+    the previous run would otherwise be counted again. Identity is the record's whole JSON
+    text, not (id, last_updated): a record changed without a new ``last_updated`` is kept.
+    """
+    if previous is None or raw.num_rows == 0 or previous.num_rows == 0:
+        return raw, 0
+    texts = raw[column].combine_chunks()
+    # Match the (small) new texts against the previous column, never the other way round:
+    # after a full load the previous partition is the whole table.
+    held = previous[column].combine_chunks()
+    taken = held.filter(pc.is_in(held, value_set=texts))
+    if len(taken) == 0:
+        return raw, 0
+    keep = pc.invert(pc.is_in(texts, value_set=taken))
+    kept = raw.filter(keep)
+    return kept, raw.num_rows - kept.num_rows
 
 
 Fetch = Callable[[str, date | None], Sequence[PageLike]]
+
+
+@dataclass(frozen=True)
+class _Page:
+    number: int
+    url: str
+    status: int
+    records: list[dict]
+
+
+def drop_moved_during_import(
+    answers: Sequence[Sequence[PageLike]], id_column: str
+) -> tuple[list[PageLike], int]:
+    """Pages of all answers, without versions superseded while the window was being read.
+
+    Days are asked in order, the import day last; a record edited mid-import moves to the
+    import day, so an earlier day's answer may hold its older version and the last one its
+    newer. Only the answer asked last keeps it. Repeats within one answer are left alone
+    (parse collapses identical ones; the uniqueness check reports the rest).
+    """
+    last: dict[str, int] = {}
+    for index, pages in enumerate(answers):
+        for page in pages:
+            for record in page.records:
+                if record.get(id_column) is not None:
+                    last[str(record[id_column])] = index
+    kept: list[PageLike] = []
+    dropped = 0
+    for index, pages in enumerate(answers):
+        for page in pages:
+            records = [
+                r
+                for r in page.records
+                if r.get(id_column) is None or last[str(r[id_column])] == index
+            ]
+            dropped += len(page.records) - len(records)
+            same = len(records) == len(page.records)
+            kept.append(page if same else _Page(page.number, page.url, page.status, records))
+    return kept, dropped
 
 
 def ingest(
@@ -93,17 +161,20 @@ def ingest(
 ) -> StageReport:
     """Fetch the import window from the API and publish it as one raw partition.
 
-    Nothing is written unless every page arrived: a failure raises and leaves any earlier
-    version of the partition as it was.
+    The partition holds every record version first seen by this import: last updated from
+    the previous import date up to the run (a full load when there is none), minus versions
+    the previous import already holds. Re-running it against the same API state gives the
+    same rows. Nothing is written unless every page arrived: a failure raises and leaves any
+    earlier version of the partition as it was.
     """
     target = lake.tascomi("api_response", table.name)
     window = import_window(target.partitions(), day)
     log.info("tascomi %s %s: %s", table.name, day, window.describe())
-    pages: list[PageLike] = []
+    answers: list[Sequence[PageLike]] = []
     requested = [None] if window.days is None else window.days
     for asked in requested:
         got = fetch(table.name, asked)
-        pages.extend(got)
+        answers.append(got)
         log.info(
             "tascomi %s %s: %s -> %d pages, %d records",
             table.name,
@@ -112,7 +183,10 @@ def ingest(
             len(got),
             sum(len(p.records) for p in got),
         )
+    pages, moved = drop_moved_during_import(answers, table.id_column)
     raw, held_back = raw_response_table(table.name, pages, day, imported_at)
+    previous = target.read(window.previous_import, [table.name]) if window.previous_import else None
+    raw, already_taken = drop_already_taken(raw, table.name, previous)
     written = target.write(partition_value(day), raw)
     return StageReport(
         ("tascomi", "api_response", table.name),
@@ -122,7 +196,9 @@ def ingest(
             "window": window.describe(),
             "previous_import_date": window.previous_import or "none",
             "pages": len(pages),
-            "records_held_back_for_next_day": held_back,
+            "records_updated_after_import_date": held_back,
+            "records_already_taken_by_previous_import": already_taken,
+            "records_superseded_during_import": moved,
             "path": written.path,
             "bytes_written": written.bytes_written,
         },
