@@ -157,6 +157,22 @@ class TascomiClient:
             pages.extend(day_pages)
         return pages
 
+    def fetch_first_pages(self, resource: str, pages: int) -> tuple[list[Page], int]:
+        """The first ``pages`` pages of ``resource`` (in order) and how many it has: a look at
+        a resource without reading all of it (``probe``). ``([], 0)`` when the API answers 202."""
+        if not _RESOURCE.match(resource):
+            raise ConfigurationError(f"invalid Tascomi resource name {resource!r}")
+        first, page_count = self._fetch_page(resource, 1, None)
+        if first is None:
+            return [], 0
+        got = [first]
+        for number in range(2, min(pages, page_count) + 1):
+            page, _ = self._fetch_page(resource, number, None)
+            if page is None:
+                break
+            got.append(page)
+        return got, page_count
+
     def _fetch_page(
         self, resource: str, number: int, last_updated: date | None
     ) -> tuple[Page | None, int]:
