@@ -51,7 +51,15 @@ def pipeline(tmp_path, zones, catalogue, monkeypatch):
             simulator.set_now(at(day, 3))
             assert run(defs, instance, keys(tables, STAGES), day.isoformat()).success, day
 
-        yield simulator, lake, run_day
+        def backfill(first: date, last: date) -> dg.ExecuteInProcessResult:
+            """All four stages over a range in one run (BackfillPolicy.single_run)."""
+            tags = {
+                "dagster/asset_partition_range_start": first.isoformat(),
+                "dagster/asset_partition_range_end": last.isoformat(),
+            }
+            return run(defs, instance, keys(tables, STAGES), tags=tags)
+
+        yield simulator, lake, run_day, backfill
     simulator.stop()
 
 
@@ -81,7 +89,7 @@ def assert_snapshot_is_api_at_import_time(simulator, lake, day: date) -> None:
 
 
 def test_record_created_late_on_d_minus_1_and_edited_at_0100_on_d_is_in_snapshot_d(pipeline):
-    simulator, lake, run_day = pipeline
+    simulator, lake, run_day, _ = pipeline
     record_id = simulator.plant("appeals", at(BEFORE, 23, 30))
     simulator.plant("appeals", at(DAY, 1), record_id)
     run_day(BEFORE)
@@ -94,7 +102,7 @@ def test_record_created_late_on_d_minus_1_and_edited_at_0100_on_d_is_in_snapshot
 
 
 def test_record_edited_at_0100_on_d_is_in_snapshot_d_at_that_version(pipeline):
-    simulator, lake, run_day = pipeline
+    simulator, lake, run_day, _ = pipeline
     run_day(BEFORE)
     untouched_on_d = [
         r for r in simulator.state("appeals", at(DAY, 3)) if r["last_updated"] < str(BEFORE)
@@ -112,7 +120,7 @@ def test_record_edited_at_0100_on_d_is_in_snapshot_d_at_that_version(pipeline):
 
 
 def test_next_import_takes_later_edits_of_d_but_not_the_versions_d_already_holds(pipeline):
-    simulator, lake, run_day = pipeline
+    simulator, lake, run_day, _ = pipeline
     early = simulator.plant("appeals", at(DAY, 1))  # taken by the run of D
     late = simulator.plant("appeals", at(DAY, 14))  # after the run of D: taken by D+1
     for day in (BEFORE, DAY, AFTER):
@@ -134,7 +142,7 @@ def test_next_import_takes_later_edits_of_d_but_not_the_versions_d_already_holds
 
 
 def test_rerunning_d_changes_nothing(pipeline):
-    simulator, lake, run_day = pipeline
+    simulator, lake, run_day, _ = pipeline
     record_id = simulator.plant("appeals", at(BEFORE, 23, 30))
     simulator.plant("appeals", at(DAY, 1), record_id)
     run_day(BEFORE)
@@ -147,3 +155,27 @@ def test_rerunning_d_changes_nothing(pipeline):
     run_day(AFTER)
     assert {stage: rows(lake, stage, AFTER) for stage in STAGES} == after
     assert_snapshot_is_api_at_import_time(simulator, lake, AFTER)
+
+
+def test_a_ranged_backfill_of_all_stages_is_one_run_and_counts_each_version_once(pipeline):
+    simulator, lake, _, backfill = pipeline
+    record_id = simulator.plant("appeals", at(BEFORE, 23, 30))
+    simulator.plant("appeals", at(DAY, 1), record_id)
+    simulator.plant("appeals", at(AFTER, 1), record_id)
+    # Backfilled later, in one run over the three days (the API as it is at the last one).
+    simulator.set_now(at(AFTER, 3))
+    result = backfill(BEFORE, AFTER)
+    assert result.success
+    done = [
+        e.event_specific_data.materialization.partition
+        for e in result.all_events
+        if e.event_type_value == "ASSET_MATERIALIZATION"
+    ]
+    assert done == [d.isoformat() for s in STAGES for d in (BEFORE, DAY, AFTER)]
+    assert_snapshot_is_api_at_import_time(simulator, lake, AFTER)
+    assert stamp(snapshot_by_id(lake, AFTER)[record_id]) == f"{AFTER} 01:00:00"
+    versions = [
+        (str(r["id"]), stamp(r)) for d in (BEFORE, DAY, AFTER) for r in rows(lake, "increment", d)
+    ]
+    assert len(versions) == len(set(versions))
+    assert len(set(versions)) == len(simulator.state("appeals", at(AFTER, 3)))

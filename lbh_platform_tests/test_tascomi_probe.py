@@ -80,8 +80,14 @@ def field_line(out: str, name: str) -> str:
 
 
 def test_a_resource_not_yet_configured_is_reported_field_by_field(files, capsys, simulator):
+    simulator.request_log.clear()
     status, out, _ = probe(capsys, NEW, "--pages", "2")
     assert status == 0
+    # Only the first pages are read, without a last_updated filter.
+    assert [(r, p) for r, p, _ in simulator.request_log] == [
+        (NEW, {"page": "1"}),
+        (NEW, {"page": "2"}),
+    ]
     served = simulator.state(NEW, NOW)
     assert f"{len(served)} records (announced by the API)" in out
     assert f"sampled {min(100, len(served))} record(s) from 2 of" in out
