@@ -209,7 +209,9 @@ def add_table(
             return {t: loaded.columns(t) for t in loaded.tables()}
 
         _check(catalogue_file, new_catalogue, load_types, expected, f"adding {name}")
+    # The table list first: should the second replace fail, a listed table without types
+    # still loads (and runs untyped), while types for an unlisted table would not.
+    _replace_atomically(tables_file, new_tables)
     if new_catalogue is not None:
         _replace_atomically(catalogue_file, new_catalogue)
-    _replace_atomically(tables_file, new_tables)
     return Edit(tables_line, catalogue_line)
