@@ -133,8 +133,10 @@ def test_write_adds_line_and_block_keeping_order_and_comments_and_refuses_twice(
     added = next(t for t in loaded if t.name == NEW)
     assert added.cadence == "daily"
     # After the last daily table, before the weekly ones.
-    names = [t.cadence for t in loaded]
-    assert names.index("weekly") == [t.name for t in loaded].index(NEW) + 1
+    cadences = [t.cadence for t in loaded]
+    assert cadences.index("weekly") == [t.name for t in loaded].index(NEW) + 1
+    comments = [line for line in before[tables].splitlines() if line.lstrip().startswith("#")]
+    assert comments and all(line in tables.read_text().splitlines() for line in comments)
     catalogue = ColumnTypeCatalogue.load(types)
     assert catalogue.columns(NEW) == SERVED
     assert sorted(catalogue.tables()) == sorted([*ColumnTypeCatalogue.load().tables(), NEW])
