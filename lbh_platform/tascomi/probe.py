@@ -342,7 +342,7 @@ def render(report: ProbeReport, tables_file: str, catalogue_file: str) -> str:
         lines.append(
             "  warning: no 'id' field: add id_column (and completeness_column) to the entry"
         )
-    width = max(len(f.name) for f in report.fields)
+    width = max((len(f.name) for f in report.fields), default=5)
     lines += ["", f"  {'field':<{width}}  {'inferred':<9}  {'catalogue':<9}  nulls   status"]
     for f in report.fields:
         nulls = "-" if f.null_share is None else f"{f.null_share:6.1%}"
