@@ -10,7 +10,7 @@ from datetime import date, timedelta
 import pyarrow as pa
 import pytest
 
-from lbh_platform.common.errors import ConfigurationError
+from lbh_platform.common.errors import ConfigurationError, DataError
 from lbh_platform.storage.lake import Lake
 from lbh_platform.tascomi import stages
 from lbh_platform.tascomi.column_types import ColumnTypeCatalogue
@@ -78,24 +78,17 @@ def snapshot_rows(lake, day):
 
 
 def test_records_without_id_or_last_updated(lake, faults):
-    pages = {
-        "all": [
-            Page(
-                1,
-                "u",
-                200,
-                [
-                    record(1, D1 - timedelta(1)),
-                    {"last_updated": f"{D1 - timedelta(1)} 01:00:00"},
-                    {"id": "3", "n": "3"},
-                ],
-            )
-        ]
-    }
-    reports = run(lake, D1, pages)
-    # No id: kept in parsed (the completeness check warns), skipped and counted by the snapshot.
-    assert reports["snapshot"].metadata["rows_without_id_skipped"] == 1
+    y = D1 - timedelta(1)
+    no_id = {"last_updated": f"{y} 01:00:00"}
+    pages = {"all": [Page(1, "u1", 200, [record(1, y)]), Page(2, "u2", 200, [no_id])]}
+    # No id: it could never reach a snapshot row, so the partition is refused at ingest.
+    with pytest.raises(DataError, match=r"appeals partition 20240304 page 2 \(u2\): record 1"):
+        stages.ingest(lake, TABLE, D1, fetch_of(pages))
+    assert lake.tascomi("api_response", "appeals").partitions() == []
     # No last_updated: kept (null counts as oldest when deduplicating).
+    pages = {"all": [Page(1, "u", 200, [record(1, y), {"id": "3", "n": "3"}])]}
+    reports = run(lake, D1, pages)
+    assert reports["snapshot"].metadata["rows_without_id_skipped"] == 0
     assert set(snapshot_rows(lake, D1)) == {1, 3}
     faults.record(2, survived=True)
 

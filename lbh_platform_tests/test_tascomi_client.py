@@ -256,7 +256,9 @@ def test_page_count_is_ceiling_of_total_over_page_size(
     api.resources["fees"] = make_records(count)
     result = make_client().fetch("fees")
     assert len(result) == pages
-    assert sorted(api.pages_requested("fees")) == list(range(1, pages + 1))
+    # A full last page might hide an under-reported count: one more page is asked for.
+    probe = 1 if count % api.per_page == 0 else 0
+    assert sorted(api.pages_requested("fees")) == list(range(1, pages + 1 + probe))
     assert len(all_ids(result)) == count
 
 
@@ -426,7 +428,7 @@ def test_one_page_in_flight_is_sequential(
     pages = make_client(max_pages_in_flight=1).fetch("documents")
     assert len(pages) == 5
     assert api.max_in_flight == 1
-    assert api.pages_requested("documents") == [1, 2, 3, 4, 5]
+    assert api.pages_requested("documents") == [1, 2, 3, 4, 5, 6]  # 6: the full page 5's probe
 
 
 def test_headers_are_recomputed_for_every_request_and_retry(

@@ -15,12 +15,14 @@ from datetime import date, datetime, timedelta
 import pyarrow as pa
 
 from lbh_platform.common.errors import DataError
+from lbh_platform.common.http import ApiError
 from lbh_platform.common.import_columns import yyyymmdd
 from lbh_platform.common.stage_report import StageReport
 from lbh_platform.engines.arrow_engine import ArrowEngine
 from lbh_platform.engines.base import Engine
 from lbh_platform.storage.lake import Lake
 from lbh_platform.storage.partitioned_table import PartitionedTable
+from lbh_platform.tascomi.record_checks import check_pages
 from lbh_platform.tascomi.tables import TascomiTable
 from lbh_platform.tascomi.transforms import (
     PageLike,
@@ -93,8 +95,9 @@ def ingest(
 ) -> StageReport:
     """Fetch the import window from the API and publish it as one raw partition.
 
-    Nothing is written unless every page arrived: a failure raises and leaves any earlier
-    version of the partition as it was.
+    Nothing is written unless every page arrived and every record has its id: a failure
+    raises (naming table, partition and page) and leaves any earlier version of the partition
+    as it was. A record served twice (edited while paging) is kept at its newest version.
     """
     target = lake.tascomi("api_response", table.name)
     window = import_window(target.partitions(), day)
@@ -102,7 +105,15 @@ def ingest(
     pages: list[PageLike] = []
     requested = [None] if window.days is None else window.days
     for asked in requested:
-        got = fetch(table.name, asked)
+        try:
+            got = fetch(table.name, asked)
+        except ApiError as exc:  # the client names resource and page; add the partition
+            raise type(exc)(
+                f"tascomi {table.name} partition {partition_value(day)}: {exc}",
+                describe=exc.describe,
+                status=exc.status,
+                url=exc.url,
+            ) from exc
         pages.extend(got)
         log.info(
             "tascomi %s %s: %s -> %d pages, %d records",
@@ -112,7 +123,16 @@ def ingest(
             len(got),
             sum(len(p.records) for p in got),
         )
-    raw, held_back = raw_response_table(table.name, pages, day, imported_at)
+    checked = check_pages(pages, table.name, table.id_column, partition_value(day))
+    if checked.superseded:
+        log.warning(
+            "tascomi %s %s: %d older version(s) dropped, a newer one came on a later page: %s",
+            table.name,
+            day,
+            checked.superseded,
+            "; ".join(checked.examples),
+        )
+    raw, held_back = raw_response_table(table.name, checked.pages, day, imported_at)
     written = target.write(partition_value(day), raw)
     return StageReport(
         ("tascomi", "api_response", table.name),
@@ -123,6 +143,7 @@ def ingest(
             "previous_import_date": window.previous_import or "none",
             "pages": len(pages),
             "records_held_back_for_next_day": held_back,
+            "superseded_versions_dropped": checked.superseded,
             "path": written.path,
             "bytes_written": written.bytes_written,
         },
