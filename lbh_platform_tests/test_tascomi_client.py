@@ -147,6 +147,14 @@ class _Handler(BaseHTTPRequestHandler):
 
         fault = srv.take_fault(resource, page)
         kind, arg = fault if fault else ("", 0.0)
+        if kind == "empty":
+            body = b"[]"
+        elif kind == "page_one":  # a server that ignores the page parameter
+            body = json.dumps(records[: srv.per_page]).encode()
+        elif kind == "gone":
+            self._record(resource, params, 202)
+            self._send(202, b"")
+            return
         if kind in ("500", "503", "429"):
             status = int(kind)
             self._record(resource, params, status)
@@ -519,3 +527,32 @@ def test_invalid_arguments(make_client: Callable[..., TascomiClient]) -> None:
         make_client(max_pages_in_flight=0)
     with pytest.raises(ConfigurationError):
         make_client().fetch("applications?page=9")
+
+
+def test_an_empty_page_is_asked_for_again_before_it_is_believed(
+    api: FakeTascomi, make_client: Callable[..., TascomiClient]
+) -> None:
+    api.resources["fees"] = make_records(25)
+    api.inject("gone", "fees", 3)  # a 202 where five records were announced, once
+    api.inject("empty", "fees", 2)  # an empty 200, once
+    pages = make_client().fetch("fees")
+    assert all_ids(pages) == [str(i) for i in range(1, 26)]
+    assert sorted(api.pages_requested("fees")) == [1, 2, 2, 3, 3]
+
+
+def test_records_after_an_empty_page_fail_naming_both_pages(
+    api: FakeTascomi, make_client: Callable[..., TascomiClient]
+) -> None:
+    api.resources["fees"] = make_records(25)
+    api.inject("empty", "fees", 2, times=2)
+    with pytest.raises(ApiRequestError, match=r"fees page 2: empty, yet page 3 has records"):
+        make_client().fetch("fees")
+
+
+def test_a_server_ignoring_the_page_parameter_past_the_count_is_refused(
+    api: FakeTascomi, make_client: Callable[..., TascomiClient]
+) -> None:
+    api.resources["fees"] = make_records(30)  # three full pages: page 4 is asked for
+    api.inject("page_one", "fees", 4)
+    with pytest.raises(ApiRequestError, match=r"fees page 4: repeats page 1"):
+        make_client().fetch("fees")

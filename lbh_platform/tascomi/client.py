@@ -139,7 +139,8 @@ class TascomiClient:
     def _fetch_announced(
         self, resource: str, page_count: int, last_updated: date | None
     ) -> list[Page]:
-        """Pages 2..n, at most `max_pages_in_flight` at once; a 202 counts as an empty page."""
+        """Pages 2..n, at most `max_pages_in_flight` at once. An empty page (or a 202) is asked
+        for once more, then taken as empty (the count over-reported)."""
         pages: list[Page] = []
         with ThreadPoolExecutor(
             max_workers=min(self.max_pages_in_flight, page_count - 1),
@@ -152,6 +153,9 @@ class TascomiClient:
             try:
                 for number, future in enumerate(futures, start=2):
                     page, _ = future.result()
+                    if page is None or not page.records:
+                        # Empty where records were announced: believe it only when asked twice.
+                        page, _ = self._fetch_page(resource, number, last_updated)
                     pages.append(page or _empty_page(self, resource, number, last_updated))
             except BaseException:
                 for future in futures:
@@ -179,10 +183,11 @@ class TascomiClient:
             page, _ = self._fetch_page(resource, number, last_updated)
             if page is None or not page.records:
                 break
-            if page.records == last.records:
+            repeated = next((p for p in (*pages, *extra) if p.records == page.records), None)
+            if repeated is not None:
                 raise ApiRequestError(
-                    f"tascomi {resource} page {number}: repeats page {last.number} (the API "
-                    "ignores the page parameter); nothing published",
+                    f"tascomi {resource} page {number}: repeats page {repeated.number} (the "
+                    "API ignores the page parameter)",
                     describe=f"tascomi {resource} page {number}",
                 )
             self._log.warning(
