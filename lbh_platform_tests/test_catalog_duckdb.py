@@ -299,3 +299,17 @@ def test_the_playbook_and_every_reading_statement_still_run(local_lake, tmp_path
         assert sql.main(["--db", catalog.path, "--csv", statement], out=out) == 0, statement
         assert expected in out.getvalue(), (statement, out.getvalue())
     assert sql.reading_statements("select 1; select 2") == ["select 1;", " select 2"]
+
+
+def test_the_interactive_session_refuses_writes_and_carries_on(local_lake, tmp_path):
+    lake, catalog = local_lake
+    _published(lake, tmp_path)
+    outside = tmp_path / "out.csv"
+    session = io.StringIO(
+        f"copy (select 1) to '{outside}';\n.describe x; drop view y\nselect 41 + 1 as answer;\n"
+    )
+    out = io.StringIO()
+    sql.interactive(catalog.path, stdin=session, out=out)
+    shown = out.getvalue()
+    assert shown.count("error: refused") == 2 and "COPY" in shown and "DROP" in shown
+    assert "42" in shown and not outside.exists()
