@@ -313,3 +313,16 @@ def test_the_interactive_session_refuses_writes_and_carries_on(local_lake, tmp_p
     shown = out.getvalue()
     assert shown.count("error: refused") == 2 and "COPY" in shown and "DROP" in shown
     assert "42" in shown and not outside.exists()
+
+
+def test_allowed_directories_are_the_zones_and_the_views_folders(local_lake, tmp_path, monkeypatch):
+    lake, catalog = local_lake
+    _published(lake, tmp_path)
+    monkeypatch.setenv("LBH_RAW_ZONE", "s3://dataplatform-stg-raw-zone/planning")
+    monkeypatch.setenv("LBH_REFINED_ZONE", str(tmp_path / "elsewhere"))
+    with duckdb.connect(catalog.path, read_only=True) as connection:
+        allowed = sql.allowed_directories(connection)
+    view_folder = f"{tmp_path}/refined/planning/tascomi/snapshot/applications/"
+    assert allowed == sorted(
+        ["s3://dataplatform-stg-raw-zone/planning/", f"{tmp_path}/elsewhere/", view_folder]
+    )
