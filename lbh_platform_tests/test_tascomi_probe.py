@@ -254,6 +254,9 @@ tables:
   - {name: fees, cadence: daily}
   - {name: wards, cadence: weekly}
   # - {name: paused_table, cadence: weekly}
+
+paused:
+  - on_hold
 """
 
 
@@ -286,6 +289,8 @@ def test_a_paused_or_listed_name_is_refused_and_nothing_is_written(tmp_path):
         add_table(tables, types, {"name": "paused_table", "cadence": "weekly"}, {"id": "integer"})
     with pytest.raises(ConfigEditError, match="'fees' is already listed"):
         add_table(tables, types, {"name": "fees", "cadence": "daily"}, {})
+    with pytest.raises(ConfigEditError, match="'on_hold' is under 'paused:'"):
+        add_table(tables, types, {"name": "on_hold", "cadence": "daily"}, {"id": "integer"})
     with pytest.raises(ConfigEditError, match="'alpha' already has a block"):
         add_table(tables, types, {"name": "alpha", "cadence": "daily"}, {"id": "integer"})
     assert tables.read_text() == TABLES

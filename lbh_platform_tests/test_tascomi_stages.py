@@ -148,4 +148,4 @@ def test_a_record_edited_while_the_window_is_read_is_taken_once_at_its_newer_ver
     report = stages.ingest(lake, TABLE, date(2024, 1, 3), fetch)
     raw = lake.tascomi("api_response", "appeals").read("20240103")["appeals"].to_pylist()
     assert [json.loads(t) for t in raw] == [newer]
-    assert report.metadata["records_superseded_during_import"] == 1
+    assert report.metadata["superseded_versions_dropped"] == 1

@@ -18,7 +18,7 @@ import yaml
 
 from lbh_platform.common.errors import ConfigurationError
 from lbh_platform.tascomi.column_types import ColumnTypeCatalogue
-from lbh_platform.tascomi.tables import TascomiTable, load_tables
+from lbh_platform.tascomi.tables import TascomiTable, load_table_list, load_tables
 
 
 class ConfigEditError(Exception):
@@ -161,17 +161,24 @@ def add_table(
 ) -> Edit:
     """Add ``entry`` to the table list and, if ``columns``, a block to the catalogue.
 
-    Refuses a name already listed (or commented out as paused) and a catalogue that already
+    Refuses a name already listed (under ``tables:`` or ``paused:``, or commented out) and a
+    catalogue that already
     has the table. Both edits are checked with the project's loaders before either is written.
     """
     name = entry["name"]
     tables_text = tables_file.read_text()
     try:
-        tables = load_tables(tables_file)
+        table_list = load_table_list(tables_file)
     except ConfigurationError as exc:
         raise ConfigEditError(str(exc)) from None
+    tables = table_list.tables
     if any(t.name == name for t in tables):
         raise ConfigEditError(f"{tables_file}: {name!r} is already listed; nothing written")
+    if name in table_list.paused:
+        raise ConfigEditError(
+            f"{tables_file}: {name!r} is under 'paused:'; move it to 'tables:' to resume it; "
+            "nothing written"
+        )
     paused = commented_out(tables_text, name)
     if paused is not None:
         raise ConfigEditError(

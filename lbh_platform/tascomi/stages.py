@@ -16,12 +16,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from lbh_platform.common.errors import DataError
+from lbh_platform.common.http import ApiError
 from lbh_platform.common.import_columns import yyyymmdd
 from lbh_platform.common.stage_report import StageReport
 from lbh_platform.engines.arrow_engine import ArrowEngine
 from lbh_platform.engines.base import Engine
 from lbh_platform.storage.lake import Lake
 from lbh_platform.storage.partitioned_table import PartitionedTable
+from lbh_platform.tascomi.record_checks import check_pages
 from lbh_platform.tascomi.tables import TascomiTable
 from lbh_platform.tascomi.transforms import (
     PageLike,
@@ -117,45 +119,6 @@ def drop_already_taken(
 Fetch = Callable[[str, date | None], Sequence[PageLike]]
 
 
-@dataclass(frozen=True)
-class _Page:
-    number: int
-    url: str
-    status: int
-    records: list[dict]
-
-
-def drop_moved_during_import(
-    answers: Sequence[Sequence[PageLike]], id_column: str
-) -> tuple[list[PageLike], int]:
-    """Pages of all answers, without versions superseded while the window was being read.
-
-    Days are asked in order, the import day last; a record edited mid-import moves to the
-    import day, so an earlier day's answer may hold its older version and the last one its
-    newer. Only the answer asked last keeps it. Repeats within one answer are left alone
-    (parse collapses identical ones; the uniqueness check reports the rest).
-    """
-    last: dict[str, int] = {}
-    for index, pages in enumerate(answers):
-        for page in pages:
-            for record in page.records:
-                if record.get(id_column) is not None:
-                    last[str(record[id_column])] = index
-    kept: list[PageLike] = []
-    dropped = 0
-    for index, pages in enumerate(answers):
-        for page in pages:
-            records = [
-                r
-                for r in page.records
-                if r.get(id_column) is None or last[str(r[id_column])] == index
-            ]
-            dropped += len(page.records) - len(records)
-            same = len(records) == len(page.records)
-            kept.append(page if same else _Page(page.number, page.url, page.status, records))
-    return kept, dropped
-
-
 def ingest(
     lake: Lake, table: TascomiTable, day: date, fetch: Fetch, imported_at: datetime | None = None
 ) -> StageReport:
@@ -164,8 +127,10 @@ def ingest(
     The partition holds every record version first seen by this import: last updated from
     the previous import date up to the run (a full load when there is none), minus versions
     the previous import already holds. Re-running it against the same API state gives the
-    same rows. Nothing is written unless every page arrived: a failure raises and leaves any
-    earlier version of the partition as it was.
+    same rows. A record served twice (edited while paging, or moved to a later day of the
+    window while it was read) is kept once, at its newest version. Nothing is written unless
+    every page arrived and every record has its id: a failure raises (naming table, partition
+    and page) and leaves any earlier version of the partition as it was.
     """
     target = lake.tascomi("api_response", table.name)
     window = import_window(target.partitions(), day)
@@ -173,7 +138,15 @@ def ingest(
     answers: list[Sequence[PageLike]] = []
     requested = [None] if window.days is None else window.days
     for asked in requested:
-        got = fetch(table.name, asked)
+        try:
+            got = fetch(table.name, asked)
+        except ApiError as exc:  # the client names resource and page; add the partition
+            raise type(exc)(
+                f"tascomi {table.name} partition {partition_value(day)}: {exc}",
+                describe=exc.describe,
+                status=exc.status,
+                url=exc.url,
+            ) from exc
         answers.append(got)
         log.info(
             "tascomi %s %s: %s -> %d pages, %d records",
@@ -183,8 +156,17 @@ def ingest(
             len(got),
             sum(len(p.records) for p in got),
         )
-    pages, moved = drop_moved_during_import(answers, table.id_column)
-    raw, held_back = raw_response_table(table.name, pages, day, imported_at)
+    pages = [page for answer in answers for page in answer]
+    checked = check_pages(pages, table.name, table.id_column, partition_value(day))
+    if checked.superseded:
+        log.warning(
+            "tascomi %s %s: %d older version(s) dropped, a newer one came on another page: %s",
+            table.name,
+            day,
+            checked.superseded,
+            "; ".join(checked.examples),
+        )
+    raw, held_back = raw_response_table(table.name, checked.pages, day, imported_at)
     previous = target.read(window.previous_import, [table.name]) if window.previous_import else None
     raw, already_taken = drop_already_taken(raw, table.name, previous)
     written = target.write(partition_value(day), raw)
@@ -198,7 +180,7 @@ def ingest(
             "pages": len(pages),
             "records_updated_after_import_date": held_back,
             "records_already_taken_by_previous_import": already_taken,
-            "records_superseded_during_import": moved,
+            "superseded_versions_dropped": checked.superseded,
             "path": written.path,
             "bytes_written": written.bytes_written,
         },
