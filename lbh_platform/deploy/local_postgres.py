@@ -141,7 +141,7 @@ class LocalPostgres:
     def _initdb(self, bin_dir: Path, as_user: dict) -> None:
         self.data_dir.mkdir(exist_ok=True)
         self._chown(self.data_dir)
-        subprocess.run(
+        done = subprocess.run(
             [
                 str(bin_dir / "initdb"),
                 "-D", str(self.data_dir),
@@ -151,13 +151,18 @@ class LocalPostgres:
                 "-E", "UTF8",
                 "--locale=C",
             ],
-            check=True,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
+            text=True,
             cwd=self.root,
             **as_user,
         )
+        if done.returncode:
+            who = f" as {self._os_user!r} (it needs access to every folder above {self.root})"
+            raise LocalPostgresError(
+                f"initdb failed{who if self._os_user else ''}: {done.stderr.strip()}"
+            )
 
     def _psql(self, bin_dir: Path, as_user: dict, sql: str, database: str = "postgres") -> str:
         """Run SQL over the Unix socket (trusted for the server's own user); SQL on stdin, so
