@@ -10,8 +10,9 @@ deploy/dagster.yaml. Over the webserver's GraphQL API, as the UI does:
    check results are rows in PostgreSQL; the partitions on disk are right;
 2. the daemon is SIGKILLed while a backfill's run is in flight and started again: the run
    and the backfill finish, nothing is left in progress, the partitions are right;
-3. a run worker is SIGKILLed: the run is marked failed (not left STARTED) and the daemon
-   retries it (``dagster/max_retries`` on the ingestion job); the retry succeeds;
+3. a run worker and its step processes are SIGKILLed: the run is marked failed (not left
+   STARTED) and the daemon retries it (``dagster/max_retries`` on the ingestion job); the
+   retry succeeds and its partitions are on disk;
 4. the webserver is restarted with an empty ``DAGSTER_HOME`` (only dagster.yaml): run
    history, check results and backfill status are all still there;
 5. the password is in no log, no row of the database and not in the UI's instance page;
@@ -19,10 +20,14 @@ deploy/dagster.yaml. Over the webserver's GraphQL API, as the UI does:
    naming the setting to fix and without the password.
 """
 
+import contextlib
 import json
+import os
 import shutil
+import signal
 import subprocess
 from datetime import datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import psycopg2
@@ -256,7 +261,7 @@ def test_production_topology(sandbox: Sandbox):
     assert launched["__typename"] == "LaunchRunSuccess", launched
     first = launched["run"]["runId"]
     pid = wait_for("the run worker's pid", lambda: worker_pid(box, first), TIMEOUT, 0.5)
-    subprocess.run(["kill", "-KILL", str(pid)], check=True)
+    kill_tree(pid)  # the worker and the step processes it started: a lost worker host
     failed = wait_for(
         "the dead worker's run to be marked failed",
         lambda: (r := box.web.run(first))["status"] in TERMINAL_RUN and r,
@@ -336,6 +341,24 @@ def assert_no_overlap(all_runs: list[dict], table: str) -> None:
     )
     for (_, end, a), (start, _, b) in zip(spans, spans[1:], strict=False):
         assert start >= end, f"{table}: runs {a} and {b} overlap"
+
+
+def kill_tree(pid: int) -> None:
+    """SIGKILL ``pid`` and its descendants (found through /proc before any is killed)."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                parents[int(entry.name)] = int(stat[1])
+    tree, grew = {pid}, True
+    while grew:
+        more = {child for child, parent in parents.items() if parent in tree} - tree
+        tree |= more
+        grew = bool(more)
+    for member in tree:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(member, signal.SIGKILL)
 
 
 def worker_pid(box: Sandbox, run_id: str) -> int | None:
