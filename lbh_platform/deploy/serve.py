@@ -31,6 +31,10 @@ def _listening(port: int) -> bool:
     return False
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main() -> int:
     root = Path(os.environ.get("LBH_SERVE_DIR") or ".serve").resolve()
     home = root / "dagster_home"
@@ -93,7 +97,7 @@ def main() -> int:
                 f"  logs {root / 'logs'}  (Ctrl-C stops)",
                 flush=True,
             )
-            signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt))
+            signal.signal(signal.SIGTERM, _interrupt)  # `kill <pid>` stops it like Ctrl-C
             while not topology.exited():
                 time.sleep(1)
             for name in topology.exited():
