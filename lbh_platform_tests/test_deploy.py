@@ -315,7 +315,6 @@ def test_production_topology(sandbox: Sandbox):
 
     # -- 5. the password is nowhere ----------------------------------------------------------
     info = box.web.graphql("{ instance { info } }")["instance"]["info"]
-    print("INSTANCEINFO", info)
     assert "Postgres" in info and box.password not in info, info
     dump = subprocess.run(
         [str(pg_bin_dir() / "pg_dump"), "--data-only", "-h", "127.0.0.1",
