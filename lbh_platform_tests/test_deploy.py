@@ -221,7 +221,10 @@ def test_production_topology(sandbox: Sandbox):
 
     # -- 2. SIGKILL the daemon while a run is in flight ----------------------------------------
     later = days_ago(5, 4, 3)
-    box.simulators.tascomi.latency = 0.2  # a run long enough to be caught in flight
+    # The run's first applications request stalls 20 s (well inside the client's read
+    # timeout), so the run is surely in flight when the daemon is killed.
+    box.simulators.tascomi.latency = 0.0
+    box.simulators.tascomi.inject("slow", resource="applications", delay=20)
     in_flight = launch_backfill(box, TABLES, later)
 
     def started_run():
@@ -236,7 +239,6 @@ def test_production_topology(sandbox: Sandbox):
     box.topology.start("daemon")
     wait_backfill(box, in_flight)
     assert box.web.run(run["runId"])["status"] == "SUCCESS"
-    box.simulators.tascomi.latency = 0.0
     assert not nothing_in_progress(box)
     for table in TABLES:
         assert_snapshots_chain(lake, table, history + later)
@@ -244,7 +246,7 @@ def test_production_topology(sandbox: Sandbox):
 
     # -- 3. a dead run worker: marked failed, retried ----------------------------------------
     retried_day = days_ago(1)[0]
-    box.simulators.tascomi.latency = 0.3
+    box.simulators.tascomi.inject("slow", resource="appeals", delay=30)  # in flight when killed
     launched = box.web.graphql(
         LAUNCH_RUN,
         {
@@ -270,7 +272,6 @@ def test_production_topology(sandbox: Sandbox):
         box.check_alive,
     )
     assert failed["status"] == "FAILURE", failed
-    box.simulators.tascomi.latency = 0.0
 
     def retry():
         found = [r for r in runs(box) if r["tags"].get("dagster/parent_run_id") == first]
