@@ -33,13 +33,18 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def _version(bin_dir: Path) -> int:
+    name = bin_dir.parent.name
+    return int(name) if name.isdigit() else -1
+
+
 def pg_bin_dir() -> Path:
     """The newest installed server's bin folder (``LBH_PG_BIN`` overrides)."""
     override = os.environ.get("LBH_PG_BIN")
-    candidates = [Path(override)] if override else sorted(
-        Path("/").glob(PG_BIN_GLOB.lstrip("/")),
-        key=lambda p: int(p.parent.name) if p.parent.name.isdigit() else 0,
-    )
+    if override:
+        candidates = [Path(override)]
+    else:
+        candidates = sorted(Path("/usr/lib/postgresql").glob("*/bin"), key=_version)
     for candidate in reversed(candidates):
         if (candidate / "initdb").exists() and (candidate / "postgres").exists():
             return candidate
