@@ -20,7 +20,14 @@ from pathlib import Path
 from lbh_platform.alloy.datasets import DEFAULT_DATASETS_DIR, load_datasets
 from lbh_platform.deploy.local_postgres import LocalPostgres, temporary_root
 from lbh_platform.deploy.services import Topology
-from lbh_platform_tests.e2e.harness import _CLEARED, MARKER, WebserverClient, free_port, wait_for
+from lbh_platform_tests.e2e.harness import (
+    _CLEARED,
+    MARKER,
+    WebserverClient,
+    _pause_the_rest,
+    free_port,
+    wait_for,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 DEPLOY = REPO / "deploy"
@@ -59,7 +66,8 @@ class Sandbox:
 
         self.home.mkdir(parents=True)
         shutil.copy(DEPLOY / "dagster.yaml", self.home / "dagster.yaml")  # verbatim
-        (self.root / "tables.yaml").write_text(TABLES_YAML)
+        tables = self.root / "tables.yaml"
+        tables.write_text(_pause_the_rest(tables, TABLES_YAML))
         alloy = self.root / "alloy"
         alloy.mkdir()
         smallest = min(load_datasets(DEFAULT_DATASETS_DIR), key=lambda d: len(d.tables))

@@ -17,7 +17,13 @@ from lbh_platform.common.import_columns import yyyymmdd
 from lbh_platform.engines.arrow_engine import ArrowEngine
 from lbh_platform.storage.lake import Lake
 from lbh_platform.tenure import stages
-from lbh_platform.tenure.apply import OUTCOMES, STATE_SCHEMA, TOMBSTONE_SCHEMA, as_state
+from lbh_platform.tenure.apply import (
+    OUTCOMES,
+    STATE_SCHEMA,
+    TENURE_EVENTS,
+    TOMBSTONE_SCHEMA,
+    as_state,
+)
 from lbh_platform.tenure.dynamodb import ScanResult, plain
 from lbh_platform.tenure.events import EVENT_SCHEMA, parse_event
 from lbh_platform.tenure.generator import (
@@ -302,6 +308,7 @@ def test_edge_cases_give_identical_snapshots_tombstones_and_counts(spark_engine,
             engine.read(tenure_table(lake, "snapshot"), [DAY_2]),
             engine.read(tenure_table(lake, "events"), [DAY_1, DAY_2]),
             engine.read(tenure_table(lake, "deletions"), [BASE_DAY, DAY_2]),
+            model=TENURE_EVENTS,
             snapshot_value=DAY_2,
         )
         engine.write(tenure_table(lake, "snapshot"), AGAIN, result.state)

@@ -12,6 +12,7 @@ import dagster as dg
 import pytest
 
 from lbh_platform.common.import_columns import yyyymmdd
+from lbh_platform.defs.engine import build_engine_resources
 from lbh_platform.defs.resources import LakeResource
 from lbh_platform.defs.tenure import build_tenure_definitions
 from lbh_platform.defs.tenure.assets import asset_key
@@ -25,8 +26,6 @@ pytestmark = pytest.mark.integration
 LONDON = ZoneInfo("Europe/London")
 DAYS = [date(2024, 3, 4), date(2024, 3, 5), date(2024, 3, 6), date(2024, 3, 7)]
 QUIET = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
-PARTS = ("assets", "asset_checks", "sensors", "jobs", "schedules")
-
 
 @pytest.fixture()
 def world(zones, monkeypatch):
@@ -41,10 +40,8 @@ def world(zones, monkeypatch):
             monkeypatch.delenv(name, raising=False)
         parts = build_tenure_definitions()
         lake_resource = LakeResource(raw_zone=str(raw), refined_zone=str(refined))
-        defs = dg.Definitions(
-            **{name: parts[name] for name in PARTS},
-            resources={**parts["resources"], "lake": lake_resource},
-        )
+        shared = dg.Definitions(resources={**build_engine_resources(), "lake": lake_resource})
+        defs = dg.Definitions.merge(parts, shared)
         with dg.instance_for_test() as instance:
             yield SimpleNamespace(
                 stream=stream,

@@ -24,9 +24,9 @@ from lbh_platform.common.deletion_guard import guard_deletions
 from lbh_platform.common.errors import DataError
 from lbh_platform.common.import_columns import import_columns, snapshot_columns, yyyymmdd
 from lbh_platform.common.quality import RuleOutcome, duplicate_count
+from lbh_platform.common.rows import unify
 from lbh_platform.common.stage_report import StageReport
 from lbh_platform.storage.lake import Lake
-from lbh_platform.tascomi.transforms import unify
 
 log = logging.getLogger(__name__)
 REQUESTED_AT_KEY = "lbh.export_requested_at"

@@ -13,7 +13,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from lbh_platform.common.errors import DataError
-from lbh_platform.tascomi.transforms import dedupe_latest, unify
+from lbh_platform.common.rows import dedupe_latest, unify
 
 __all__ = [
     "NULL_TEXTS",

@@ -4,6 +4,13 @@ from datetime import UTC, date, datetime
 
 import pyarrow as pa
 
+SNAPSHOT_COLUMNS: tuple[str, ...] = (
+    "snapshot_year",
+    "snapshot_month",
+    "snapshot_day",
+    "snapshot_date",
+)
+
 
 def yyyymmdd(day: date) -> str:
     return day.strftime("%Y%m%d")

@@ -1,5 +1,6 @@
 """Dagster resources: thin adapters from configuration to the plain-Python clients."""
 
+import os
 from collections.abc import Callable, Sequence
 from datetime import date, datetime
 from typing import Any
@@ -168,33 +169,53 @@ class SecretsManagerAlloyApiResource(AlloyApiResource):
         return client.export(dataset, watermark)
 
 
-def api_resources(settings: Settings, plain: Callable[[str, str], Any]) -> dict[str, Any]:
-    """``tascomi_api`` and ``alloy_api``: from Secrets Manager when a secret id is configured,
-    else from the plain keys, each passed through ``plain(variable, value)`` (definitions
-    uses ``dg.EnvVar`` there so the UI shows variable names, never values)."""
+def env_or_value(name: str, value: str) -> str | dg.EnvVar:
+    """Read keys through ``EnvVar`` when set, so the UI shows the variable name, not the value."""
+    return dg.EnvVar(name) if os.environ.get(name) else value
+
+
+def tascomi_api_resource(
+    settings: Settings, plain: Callable[[str, str], Any] = env_or_value
+) -> TascomiApiResource:
+    """From Secrets Manager when a secret id is configured, else from the plain keys, each
+    passed through ``plain(variable, value)`` (``dg.EnvVar`` by default, so the UI shows
+    variable names, never values)."""
     if settings.tascomi_secret_id:
-        tascomi: TascomiApiResource = SecretsManagerTascomiApiResource(
+        return SecretsManagerTascomiApiResource(
             base_url=settings.tascomi_api_url,
             secret_id=settings.tascomi_secret_id,
             aws_region=settings.aws_region,
         )
-    else:
-        tascomi = TascomiApiResource(
-            base_url=settings.tascomi_api_url,
-            public_key=plain("TASCOMI_PUBLIC_KEY", settings.tascomi_public_key),
-            private_key=plain("TASCOMI_PRIVATE_KEY", settings.tascomi_private_key),
-        )
+    return TascomiApiResource(
+        base_url=settings.tascomi_api_url,
+        public_key=plain("TASCOMI_PUBLIC_KEY", settings.tascomi_public_key),
+        private_key=plain("TASCOMI_PRIVATE_KEY", settings.tascomi_private_key),
+    )
+
+
+def alloy_api_resource(
+    settings: Settings, plain: Callable[[str, str], Any] = env_or_value
+) -> AlloyApiResource:
+    """As :func:`tascomi_api_resource`, for the Alloy key."""
     if settings.alloy_secret_id:
-        alloy: AlloyApiResource = SecretsManagerAlloyApiResource(
+        return SecretsManagerAlloyApiResource(
             base_url=settings.alloy_api_url,
             secret_id=settings.alloy_secret_id,
             poll_interval_seconds=settings.alloy_poll_seconds,
             aws_region=settings.aws_region,
         )
-    else:
-        alloy = AlloyApiResource(
-            base_url=settings.alloy_api_url,
-            api_key=plain("ALLOY_API_KEY", settings.alloy_api_key),
-            poll_interval_seconds=settings.alloy_poll_seconds,
-        )
-    return {"tascomi_api": tascomi, "alloy_api": alloy}
+    return AlloyApiResource(
+        base_url=settings.alloy_api_url,
+        api_key=plain("ALLOY_API_KEY", settings.alloy_api_key),
+        poll_interval_seconds=settings.alloy_poll_seconds,
+    )
+
+
+def api_resources(
+    settings: Settings, plain: Callable[[str, str], Any] = env_or_value
+) -> dict[str, Any]:
+    """``tascomi_api`` and ``alloy_api`` together (for callers wiring both sources by hand)."""
+    return {
+        "tascomi_api": tascomi_api_resource(settings, plain),
+        "alloy_api": alloy_api_resource(settings, plain),
+    }

@@ -1,22 +1,24 @@
-"""The embedded single-machine engine: pyarrow tables and the transforms in
-``lbh_platform.tascomi.transforms`` and ``lbh_platform.tenure.apply``."""
+"""The embedded single-machine engine: pyarrow tables, the shared row logic of
+``lbh_platform.common.rows`` and ``lbh_platform.common.event_state``, and the Tascomi parse and
+recast."""
 
 from datetime import datetime
 
 import pyarrow as pa
 
+from lbh_platform.common import event_state, rows
+from lbh_platform.common.event_state import EventModel
 from lbh_platform.common.import_columns import snapshot_columns
 from lbh_platform.engines.base import AppliedEvents, Parsed, Recast, Snapshot
 from lbh_platform.storage.partitioned_table import PartitionedTable, WriteResult
 from lbh_platform.tascomi import transforms
-from lbh_platform.tenure import apply as tenure_apply
 
 
 class ArrowEngine:
     name = "pandas"  # the documented name of the single-machine engine (LBH_ENGINE=pandas)
 
     def read(self, table: PartitionedTable, values: list[str]) -> pa.Table:
-        return transforms.unify([table.read(v) for v in values], table.display)
+        return rows.unify([table.read(v) for v in values], table.display)
 
     def write(
         self,
@@ -47,7 +49,7 @@ class ArrowEngine:
         self, base: pa.Table | None, increments: pa.Table, id_column: str, snapshot_value: str
     ) -> Snapshot:
         day = datetime.strptime(snapshot_value, "%Y%m%d").date()
-        result = transforms.apply_increment(base, increments, id_column, day)
+        result = rows.apply_increment(base, increments, id_column, day)
         return Snapshot(
             result.table,
             result.base_rows,
@@ -63,11 +65,13 @@ class ArrowEngine:
         events: pa.Table,
         tombstones: pa.Table | None = None,
         *,
+        model: EventModel,
         snapshot_value: str | None = None,
-        what: str = "tenure state",
+        what: str = "state",
     ) -> AppliedEvents:
-        result = tenure_apply.apply_events(
-            tenure_apply.as_state(base, what),
+        result = event_state.apply_events(
+            model,
+            model.as_state(base, what),
             events,
             [] if tombstones is None else [tombstones],
         )

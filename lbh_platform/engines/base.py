@@ -1,6 +1,7 @@
 """The engine seam: the transforms the asset factories call, for any dataframe engine.
 
-An engine reads partitions, runs the Tascomi transforms and the Tenure event application, and
+An engine reads partitions, runs the Tascomi transforms and the event application of an
+event-streamed source (described by the ``EventModel`` its stage passes), and
 publishes partitions in the shared layout (Hive-style folders, same column names and types),
 so a table can move between engines and a snapshot written by one can be the base of the next
 day's on the other.
@@ -9,6 +10,7 @@ day's on the other.
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from lbh_platform.common.event_state import EventModel
 from lbh_platform.storage.partitioned_table import PartitionedTable, WriteResult
 
 
@@ -39,9 +41,9 @@ class Snapshot:
 
 @dataclass(frozen=True)
 class AppliedEvents:
-    """Tenure events applied to a state (the rules of :mod:`lbh_platform.tenure.apply`).
+    """Change events applied to a state (the rules of :mod:`lbh_platform.common.event_state`).
 
-    ``state``: the state columns (``TENURE_SCHEMA`` plus ``last_event_time/id/action``), and
+    ``state``: the state columns (the model's entity schema plus ``last_event_time/id/action``), and
     the ``snapshot_*`` columns when a snapshot value was given; ``tombstones``: the deletions
     this application recorded (id, deleted_at, event_id, entity_known); ``counts``: events per
     outcome (every key of ``OUTCOMES``); ``unknown_entity_events``: (event_id, id, action) of
@@ -87,10 +89,11 @@ class Engine(Protocol):
         events: Any,
         tombstones: Any | None = None,
         *,
+        model: EventModel,
         snapshot_value: str | None = None,
-        what: str = "tenure state",
+        what: str = "state",
     ) -> AppliedEvents:
-        """Apply tenure change ``events`` to ``base`` (an extract or a snapshot; other columns
+        """Apply ``model``'s change ``events`` to ``base`` (an extract or a snapshot; other columns
         are dropped, absent ones are null), in event-time order, skipping stale and
         already-applied events; ``tombstones`` are earlier deletions (id, deleted_at,
         event_id; ``None`` or an empty frame for none). With ``snapshot_value`` (YYYYMMDD) the

@@ -18,6 +18,9 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from lbh_platform.common.errors import DataError
+from lbh_platform.common.event_state import EventModel
+from lbh_platform.common.import_columns import SNAPSHOT_COLUMNS
+from lbh_platform.common.rows import LAST_UPDATED
 from lbh_platform.engines import spark_events
 from lbh_platform.engines.base import AppliedEvents, Parsed, Recast, Snapshot
 from lbh_platform.storage.partitioned_table import PartitionedTable, WriteResult
@@ -26,9 +29,7 @@ from lbh_platform.tascomi.transforms import (
     FLOAT_RE,
     INT32_RANGE,
     INT_RE,
-    LAST_UPDATED,
     NULL_DATES,
-    SNAPSHOT_COLUMNS,
     TEMPORAL_RE,
     TRUE_TEXTS,
 )
@@ -328,7 +329,10 @@ class SparkEngine:
         events: DataFrame,
         tombstones: DataFrame | None = None,
         *,
+        model: EventModel,
         snapshot_value: str | None = None,
-        what: str = "tenure state",
+        what: str = "state",
     ) -> AppliedEvents:
-        return spark_events.apply_events(self.spark, base, events, tombstones, snapshot_value)
+        return spark_events.apply_events(
+            self.spark, model, base, events, tombstones, snapshot_value
+        )

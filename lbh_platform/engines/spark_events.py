@@ -1,4 +1,4 @@
-"""Tenure event application on Spark DataFrames: the rules of :mod:`lbh_platform.tenure.apply`.
+"""Event application on Spark DataFrames: the rules of :mod:`lbh_platform.common.event_state`.
 
 The single-machine implementation walks the events in event-time order and keeps one entry per
 entity (present with the event that produced it, deleted with its tombstone, or unknown). Every
@@ -28,16 +28,11 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from lbh_platform.common.errors import DataError
+from lbh_platform.common.event_state import EVENT_HEADER, OUTCOMES, TOMBSTONE_SCHEMA, EventModel
 from lbh_platform.engines.base import AppliedEvents
-from lbh_platform.tenure.apply import OUTCOMES, STATE_SCHEMA, TOMBSTONE_SCHEMA
-from lbh_platform.tenure.events import EVENT_SCHEMA, ORDER
-from lbh_platform.tenure.schema import ID, TENURE_COLUMNS
 
 POSITION = "_lbh_pos"
 RANK = "_lbh_rank"
-ORDER_COLUMNS = [name for name, _, _ in ORDER]
-# The events columns the fold needs besides the tenure state (their order included).
-HEADER = list(dict.fromkeys(["event_id", "action", *ORDER_COLUMNS]))
 UNKNOWN = ("unknown_entity_updated", "unknown_entity_deleted")
 DELETIONS = ("deleted", "unknown_entity_deleted")
 SKIPPED = ("stale", "already_applied")
@@ -120,7 +115,7 @@ def _empty(spark: SparkSession, schema: pa.Schema) -> DataFrame:
 
 
 def _merge(acc: Column, event: Column) -> Column:
-    """One step of the per-entity fold: the Python loop of ``tenure.apply.apply_events``.
+    """One step of the per-entity fold: the Python loop of ``event_state.apply_events``.
 
     ``acc``: kind (0 unknown, 1 present, 2 deleted), time and event id of the entry, ``row``
     (input position of the event whose state is the row; null: the base row) and ``outs``
@@ -162,14 +157,17 @@ def _merge(acc: Column, event: Column) -> Column:
     )
 
 
-def _starting_entries(state: DataFrame, tombstones: DataFrame | None, ids: DataFrame) -> DataFrame:
+def _starting_entries(
+    model: EventModel, state: DataFrame, tombstones: DataFrame | None, ids: DataFrame
+) -> DataFrame:
     """Per touched id, its entry before the events: ``kind`` 1 with its base row's
     (last_event_time, last_event_id), else ``kind`` 2 with its newest earlier tombstone
     (deleted_at, event_id). Ties as the Python code's dict updates: the last base row read, the
     later tombstone read. One union and one window per id."""
-    entry = [ID, "kind", "time", "eid", "_newest", POSITION]
+    key = model.id_column
+    entry = [key, "kind", "time", "eid", "_newest", POSITION]
     candidates = state.select(
-        ID,
+        key,
         F.lit(1).alias("kind"),
         F.col("last_event_time").alias("time"),
         F.col("last_event_id").alias("eid"),
@@ -184,7 +182,7 @@ def _starting_entries(state: DataFrame, tombstones: DataFrame | None, ids: DataF
             )
             candidates = candidates.unionByName(
                 tombstones.select(
-                    F.col("id").cast("string").alias(ID),
+                    F.col("id").cast("string").alias(key),
                     F.lit(2).alias("kind"),
                     deleted_at.alias("time"),
                     F.col("event_id").cast("string").alias("eid"),
@@ -193,16 +191,17 @@ def _starting_entries(state: DataFrame, tombstones: DataFrame | None, ids: DataF
                 ).select(*entry)
             )
         elif tombstones.limit(1).count():
-            raise DataError(f"tenure tombstones lack {sorted(needed - set(tombstones.columns))}")
-    first = Window.partitionBy(ID).orderBy(
+            missing = sorted(needed - set(tombstones.columns))
+            raise DataError(f"{model.entity} tombstones lack {missing}")
+    first = Window.partitionBy(key).orderBy(
         F.col("kind").asc(), F.col("_newest").desc_nulls_last(), F.col(POSITION).desc()
     )
     return (
-        candidates.join(ids, ID, "left_semi")
+        candidates.join(ids, key, "left_semi")
         .withColumn("_n", F.row_number().over(first))
         .filter("_n = 1")
         .select(
-            ID,
+            key,
             F.col("kind").alias("_kind"),
             F.col("time").alias("_time"),
             F.col("eid").alias("_eid"),
@@ -212,12 +211,17 @@ def _starting_entries(state: DataFrame, tombstones: DataFrame | None, ids: DataF
 
 def apply_events(
     spark: SparkSession,
+    model: EventModel,
     base: DataFrame,
     events: DataFrame,
     tombstones: DataFrame | None,
     snapshot_value: str | None,
 ) -> AppliedEvents:
-    state = conform(base, STATE_SCHEMA)
+    key = model.id_column
+    order_columns = list(model.order_columns)
+    # The events columns the fold needs besides the state (their order included).
+    header = list(dict.fromkeys([*EVENT_HEADER[:2], *order_columns]))
+    state = conform(base, model.state_schema)
     base_rows = state.count()
     counts = dict.fromkeys(OUTCOMES, 0)
     if not events.columns:  # no events partition read
@@ -229,22 +233,23 @@ def apply_events(
             base_rows,
             0,
         )
-    needed = pa.schema(
-        [EVENT_SCHEMA.field(c) for c in HEADER] + [EVENT_SCHEMA.field(c) for c in TENURE_COLUMNS]
-    )
+    fields = [*header, *model.entity_columns]
+    needed = pa.schema([model.event_schema.field(c) for c in fields])
     # The input position breaks full ties as the Arrow engine's stable sort does; the cache
     # pins it (and the conformed rows) for the join back below.
     positioned = events.withColumn(POSITION, F.monotonically_increasing_id())
     conformed = conform(positioned, needed, keep=(POSITION,)).cache()
-    order = [F.col(c).asc_nulls_last() for c in ORDER_COLUMNS] + [F.col(POSITION).asc()]
-    keys = [RANK, POSITION, *HEADER]
+    order = [F.col(c).asc_nulls_last() for c in order_columns] + [F.col(POSITION).asc()]
+    keys = [RANK, POSITION, *header]
     grouped = (
-        conformed.select(ID, POSITION, *HEADER)
-        .withColumn(RANK, F.row_number().over(Window.partitionBy(ID).orderBy(*order)))
-        .groupBy(ID)
+        conformed.select(key, POSITION, *header)
+        .withColumn(RANK, F.row_number().over(Window.partitionBy(key).orderBy(*order)))
+        .groupBy(key)
         .agg(F.array_sort(F.collect_list(F.struct(*keys))).alias("events"))
     )
-    starting = grouped.join(_starting_entries(state, tombstones, grouped.select(ID)), ID, "left")
+    starting = grouped.join(
+        _starting_entries(model, state, tombstones, grouped.select(key)), key, "left"
+    )
     zero = F.struct(
         F.coalesce(F.col("_kind"), F.lit(0)).alias("kind"),
         F.col("_time").cast(T.TimestampType()).alias("time"),
@@ -253,11 +258,11 @@ def apply_events(
         F.array().cast(T.ArrayType(T.StringType(), True)).alias("outs"),
     )
     folded = starting.select(
-        ID, "events", F.aggregate("events", zero, _merge).alias("entry")
+        key, "events", F.aggregate("events", zero, _merge).alias("entry")
     ).cache()
 
     outcomes = folded.select(
-        ID,
+        key,
         F.explode(
             F.transform(
                 "events",
@@ -266,14 +271,14 @@ def apply_events(
                 ),
             )
         ).alias("event"),
-    ).select(ID, "event.*")
+    ).select(key, "event.*")
     # One small job: the count per outcome and the few events applied to unknown entities.
     unknown_event = F.struct(
         "event_id",
-        ID,
+        key,
         "action",
         # the instant as a number: Python datetimes from Spark are local wall time
-        *[F.unix_micros(c).alias(c) if c == "event_time" else c for c in ORDER_COLUMNS],
+        *[F.unix_micros(c).alias(c) if c == "event_time" else c for c in order_columns],
         POSITION,
     )
     summary = (
@@ -289,28 +294,28 @@ def apply_events(
         counts[row["outcome"]] = int(row["events"])
         unknown_rows.extend(row["unknown"])
     unknown = [
-        {"event_id": r["event_id"], "id": r[ID], "action": r["action"]}
-        for r in sorted(unknown_rows, key=_event_order)
+        {"event_id": r["event_id"], "id": r[key], "action": r["action"]}
+        for r in sorted(unknown_rows, key=lambda row: _event_order(row, order_columns))
     ]
     new_tombstones = outcomes.filter(F.col("outcome").isin(*DELETIONS)).select(
-        F.col(ID).alias("id"),
+        F.col(key).alias("id"),
         F.col("event_time").alias("deleted_at"),
         "event_id",
         (F.col("outcome") == "deleted").alias("entity_known"),
     )
 
     keeps_base_row = (F.col("entry.kind") == 1) & F.col("entry.row").isNull()
-    replaced = folded.filter(~keeps_base_row).select(ID)
+    replaced = folded.filter(~keeps_base_row).select(key)
     chosen = folded.filter((F.col("entry.kind") == 1) & F.col("entry.row").isNotNull()).select(
-        ID, F.col("entry.row").alias(POSITION)
+        key, F.col("entry.row").alias(POSITION)
     )
-    from_events = conformed.join(chosen, [ID, POSITION], "inner").select(
-        *[F.col(c) for c in TENURE_COLUMNS],
+    from_events = conformed.join(chosen, [key, POSITION], "inner").select(
+        *[F.col(c) for c in model.entity_columns],
         F.col("event_time").alias("last_event_time"),
         F.col("event_id").alias("last_event_id"),
         F.col("action").alias("last_event_action"),
     )
-    merged = state.join(replaced, ID, "left_anti").unionByName(from_events)
+    merged = state.join(replaced, key, "left_anti").unionByName(from_events)
     return AppliedEvents(
         _with_snapshot(merged, snapshot_value),
         new_tombstones,
@@ -321,10 +326,10 @@ def apply_events(
     )
 
 
-def _event_order(row: Any) -> tuple:
+def _event_order(row: Any, order_columns: list[str]) -> tuple:
     """``order_events``' order (nulls last), then input position, for a few collected rows."""
     key: list = []
-    for name in ORDER_COLUMNS:
+    for name in order_columns:
         value = row[name]
         key.extend((value is None, value if value is not None else 0))
     key.append(row[POSITION])

@@ -1,249 +1,64 @@
-"""Apply change events, in event-time order, to a tenure state table.
+"""Tenure's change events applied to its state table: the generic rules of
+:mod:`lbh_platform.common.event_state` bound to Tenure's schemas.
 
-Every event carries the entity's whole new state, so applying is a per-entity decision:
-created and updated events replace the row; a deleted event removes it and records a
-tombstone (id, deletion time, event id). Each state row remembers the event that produced it
-(``last_event_time``, ``last_event_id``; null for rows from the DynamoDB extract), and each
-tombstone its deletion time, which makes the result idempotent and safe against late events:
-
-- an event older than the entity's current state, or than its tombstone, is stale and skipped;
-- an event that already produced the current row or tombstone is skipped as already applied;
-
-so applying the same events twice, or a day's events onto a state that already has them,
-changes nothing. Events for entities the state has never seen (an update or a deletion with no
-row and no tombstone) are still applied, because an event holds the whole state, but are
-counted and listed so a check can prove none went unreported.
-
-Only the entities touched by events leave Arrow; the rest of the state is filtered and
-concatenated in bulk. The Spark engine implements the same rules with DataFrame operations
-(:mod:`lbh_platform.engines.spark_events`); both are reached through ``Engine.apply_events``.
+``TENURE_EVENTS`` is what a stage hands the engine (``Engine.apply_events(..., model=...)``);
+the functions here are the single-machine rules for Tenure, for callers and tests that work
+on Arrow tables directly.
 """
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
-from lbh_platform.tenure.events import EVENT_SCHEMA, order_events
-from lbh_platform.tenure.schema import ID, TENURE_COLUMNS, TENURE_SCHEMA, TIMESTAMP, conform
+from lbh_platform.common import event_state
+from lbh_platform.common.event_state import (
+    OUTCOMES,
+    STATE_EXTRA_FIELDS,
+    TOMBSTONE_SCHEMA,
+    ApplyResult,
+    EventModel,
+)
+from lbh_platform.tenure.events import EVENT_SCHEMA, ORDER
+from lbh_platform.tenure.schema import ID, TENURE_SCHEMA
 
-STATE_EXTRA_FIELDS = [
-    pa.field("last_event_time", TIMESTAMP),
-    pa.field("last_event_id", pa.string()),
-    pa.field("last_event_action", pa.string()),
+__all__ = [
+    "OUTCOMES",
+    "STATE_EXTRA_FIELDS",
+    "STATE_SCHEMA",
+    "TENURE_EVENTS",
+    "TOMBSTONE_SCHEMA",
+    "ApplyResult",
+    "apply_events",
+    "as_state",
+    "conform_events",
+    "unknown_entity_events",
 ]
-STATE_SCHEMA = pa.schema(list(TENURE_SCHEMA) + STATE_EXTRA_FIELDS)
-TOMBSTONE_SCHEMA = pa.schema(
-    [
-        pa.field("id", pa.string()),
-        pa.field("deleted_at", TIMESTAMP),
-        pa.field("event_id", pa.string()),
-        pa.field("entity_known", pa.bool_()),
-    ]
+
+TENURE_EVENTS = EventModel(
+    entity="tenure",
+    id_column=ID,
+    entity_schema=TENURE_SCHEMA,
+    event_schema=EVENT_SCHEMA,
+    order=tuple((name, direction) for name, direction, _ in ORDER),
 )
-OUTCOMES = (
-    "inserted",
-    "updated",
-    "deleted",
-    "unknown_entity_updated",
-    "unknown_entity_deleted",
-    "stale",
-    "already_applied",
-)
-
-
-@dataclass
-class _Present:
-    time: datetime | None
-    event_id: str | None
-    row: int | None  # index into the events table; None: the base row
-
-
-@dataclass
-class _Deleted:
-    time: datetime
-    event_id: str
-
-
-@dataclass
-class ApplyResult:
-    """The new state, the tombstones this application recorded, counts per outcome, and the
-    events applied to entities the state did not know (event_id, id, action)."""
-
-    state: pa.Table
-    tombstones: pa.Table
-    counts: dict[str, int] = field(default_factory=dict)
-    unknown_entity_events: list[dict[str, str]] = field(default_factory=list)
+STATE_SCHEMA = TENURE_EVENTS.state_schema
 
 
 def as_state(table: pa.Table, what: str) -> pa.Table:
-    """A snapshot or an extract as a state table: the canonical columns plus the
-    ``last_event_*`` columns (null when the table has none, as an extract)."""
-    canonical = conform(table, what)
-    extras = [
-        table[f.name].cast(f.type) if f.name in table.column_names else pa.nulls(len(table), f.type)
-        for f in STATE_EXTRA_FIELDS
-    ]
-    return pa.Table.from_arrays(list(canonical.columns) + extras, schema=STATE_SCHEMA)
+    return TENURE_EVENTS.as_state(table, what)
 
 
 def conform_events(events: pa.Table) -> pa.Table:
-    """Events in the compacted events schema: its columns in order and type (nested structs by
-    field name), absent ones null (an events partition written before a column existed), any
-    other column dropped."""
-    columns = []
-    for spec in EVENT_SCHEMA:
-        if spec.name not in events.column_names:
-            columns.append(pa.nulls(events.num_rows, spec.type))
-            continue
-        column = events[spec.name]
-        if column.type != spec.type:
-            try:
-                column = column.cast(spec.type)
-            except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
-                raise ValueError(
-                    f"tenure events: column {spec.name} is {column.type}, expected {spec.type}: "
-                    f"{exc}"
-                ) from exc
-        columns.append(column)
-    return pa.Table.from_arrays(columns, schema=EVENT_SCHEMA)
-
-
-def _latest_tombstones(tombstones: Iterable[pa.Table], ids: set[str]) -> dict[str, _Deleted]:
-    latest: dict[str, _Deleted] = {}
-    for table in tombstones:
-        if table is None or table.num_rows == 0:
-            continue
-        wanted = table.filter(pc.is_in(table["id"], pa.array(sorted(ids), pa.string())))
-        for row in wanted.select(["id", "deleted_at", "event_id"]).to_pylist():
-            known = latest.get(row["id"])
-            if known is None or row["deleted_at"] >= known.time:
-                latest[row["id"]] = _Deleted(row["deleted_at"], row["event_id"])
-    return latest
+    return TENURE_EVENTS.conform_events(events)
 
 
 def apply_events(
-    state: pa.Table,
-    events: pa.Table,
-    tombstones: Iterable[pa.Table] = (),
+    state: pa.Table, events: pa.Table, tombstones: Iterable[pa.Table] = ()
 ) -> ApplyResult:
-    """Apply ``events`` (the compacted events schema) to ``state`` (see :func:`as_state`).
-
-    ``tombstones`` are earlier deletions (any tables with id, deleted_at, event_id): they stop a
-    late event from resurrecting a deleted entity and make re-applied deletions no-ops.
-    """
-    state = as_state(state, "tenure state")
-    counts = dict.fromkeys(OUTCOMES, 0)
-    unknown: list[dict[str, str]] = []
-    new_tombstones: list[dict[str, Any]] = []
-    if events.num_rows == 0:
-        return ApplyResult(_sorted(state), TOMBSTONE_SCHEMA.empty_table(), counts, unknown)
-    events = order_events(conform_events(events))
-    touched = set(events[ID].to_pylist())
-    current: dict[str, _Present | _Deleted] = {}
-    base = state.filter(pc.is_in(state[ID], pa.array(sorted(touched), pa.string())))
-    for row in base.select([ID, "last_event_time", "last_event_id"]).to_pylist():
-        current[row[ID]] = _Present(row["last_event_time"], row["last_event_id"], None)
-    deleted_before = _latest_tombstones(tombstones, touched)
-    for entity, tombstone in deleted_before.items():
-        current.setdefault(entity, tombstone)
-
-    columns = events.select(["event_id", "action", ID, "event_time"]).to_pydict()
-    for i, (event_id, action, entity, moment) in enumerate(
-        zip(columns["event_id"], columns["action"], columns[ID], columns["event_time"], strict=True)
-    ):
-        entry = current.get(entity)
-        if action == "deleted":
-            if isinstance(entry, _Present):
-                if entry.time is not None and entry.time > moment:
-                    counts["stale"] += 1
-                    continue
-                outcome, known = "deleted", True
-            elif isinstance(entry, _Deleted):
-                if entry.event_id == event_id:
-                    counts["already_applied"] += 1
-                    continue
-                if entry.time >= moment:
-                    counts["stale"] += 1
-                    continue
-                # A later second deletion of a deleted entity: recorded, nothing to remove.
-                outcome, known = "deleted", True
-            else:
-                outcome, known = "unknown_entity_deleted", False
-                unknown.append({"event_id": event_id, "id": entity, "action": action})
-            counts[outcome] += 1
-            current[entity] = _Deleted(moment, event_id)
-            new_tombstones.append(
-                {"id": entity, "deleted_at": moment, "event_id": event_id, "entity_known": known}
-            )
-            continue
-        # created / updated: the event's state replaces the row
-        if isinstance(entry, _Present):
-            if entry.event_id == event_id:
-                counts["already_applied"] += 1
-                continue
-            if entry.time is not None and entry.time > moment:
-                counts["stale"] += 1
-                continue
-            counts["updated"] += 1
-        elif isinstance(entry, _Deleted):
-            if entry.time >= moment:
-                counts["stale"] += 1
-                continue
-            counts["inserted"] += 1  # re-created after its deletion
-        elif action == "created":
-            counts["inserted"] += 1
-        else:
-            counts["unknown_entity_updated"] += 1
-            unknown.append({"event_id": event_id, "id": entity, "action": action})
-        current[entity] = _Present(moment, event_id, i)
-
-    replaced = {e for e, entry in current.items() if not _unchanged_base(entry)}
-    kept = state.filter(pc.invert(pc.is_in(state[ID], pa.array(sorted(replaced), pa.string()))))
-    rows = sorted(
-        entry.row
-        for entry in current.values()
-        if isinstance(entry, _Present) and entry.row is not None
-    )
-    chosen = events.take(pa.array(rows, pa.int64()))
-    from_events = pa.Table.from_arrays(
-        [chosen[c] for c in TENURE_COLUMNS]
-        + [chosen["event_time"], chosen["event_id"], chosen["action"]],
-        schema=STATE_SCHEMA,
-    )
-    merged = pa.concat_tables([kept, from_events])
-    tombstone_table = pa.Table.from_pylist(new_tombstones, schema=TOMBSTONE_SCHEMA)
-    return ApplyResult(_sorted(merged), tombstone_table, counts, unknown)
-
-
-def _unchanged_base(entry: _Present | _Deleted) -> bool:
-    """True when the entity keeps its base row (present, and no event replaced it)."""
-    return isinstance(entry, _Present) and entry.row is None
-
-
-def _sorted(state: pa.Table) -> pa.Table:
-    if state.num_rows < 2:
-        return state.combine_chunks()
-    return state.take(pc.sort_indices(state, sort_keys=[(ID, "ascending")])).combine_chunks()
+    return event_state.apply_events(TENURE_EVENTS, state, events, tombstones)
 
 
 def unknown_entity_events(
     base_ids: Iterable[str], events: pa.Table, tombstones: Iterable[pa.Table] = ()
 ) -> list[str]:
-    """Event ids that update or delete an entity never seen before them: not in the base, not
-    in earlier tombstones, not named by an earlier event. An independent recount (no state
-    rules) for the check that every such event was reported by :func:`apply_events`."""
-    known = set(base_ids)
-    for table in tombstones:
-        if table is not None:
-            known.update(table["id"].to_pylist())
-    found = []
-    ordered = order_events(events).select(["event_id", "action", ID]).to_pylist()
-    for event in ordered:
-        if event["action"] != "created" and event[ID] not in known:
-            found.append(event["event_id"])
-        known.add(event[ID])
-    return found
+    return event_state.unknown_entity_events(TENURE_EVENTS, base_ids, events, tombstones)

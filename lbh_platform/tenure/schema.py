@@ -19,6 +19,8 @@ from typing import Any
 
 import pyarrow as pa
 
+from lbh_platform.common.event_state import conform_to
+
 INT_MIN_DATE = -2147483648
 DOTNET_MIN_DATE = "0001-01-01"
 TIMESTAMP = pa.timestamp("us", tz="UTC")
@@ -309,19 +311,4 @@ def canonical_table(records: list[dict[str, Any]]) -> pa.Table:
 
 def conform(table: pa.Table, what: str) -> pa.Table:
     """Select the canonical columns in order, adding absent ones as null; types must match."""
-    columns = []
-    for spec in TENURE_FIELDS:
-        if spec.name in table.column_names:
-            column = table[spec.name]
-            if column.type != spec.arrow_type:
-                try:
-                    column = column.cast(spec.arrow_type)
-                except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
-                    raise ValueError(
-                        f"{what}: column {spec.name} is {column.type}, expected "
-                        f"{spec.arrow_type}: {exc}"
-                    ) from exc
-            columns.append(column)
-        else:
-            columns.append(pa.nulls(table.num_rows, spec.arrow_type))
-    return pa.Table.from_arrays(columns, schema=TENURE_SCHEMA)
+    return conform_to(table, TENURE_SCHEMA, what)

@@ -27,12 +27,12 @@ import pyarrow.compute as pc
 from lbh_platform.common.errors import DataError
 from lbh_platform.common.import_columns import import_columns, yyyymmdd
 from lbh_platform.common.quality import RuleOutcome, duplicate_count
+from lbh_platform.common.rows import unify
 from lbh_platform.common.stage_report import StageReport
 from lbh_platform.engines.arrow_engine import ArrowEngine
 from lbh_platform.engines.base import Engine
 from lbh_platform.storage.lake import Lake
-from lbh_platform.tascomi.transforms import unify
-from lbh_platform.tenure.apply import unknown_entity_events
+from lbh_platform.tenure.apply import TENURE_EVENTS, unknown_entity_events
 from lbh_platform.tenure.dynamodb import ScanResult, arrow_column
 from lbh_platform.tenure.events import EVENT_SCHEMA, compact
 from lbh_platform.tenure.locations import TABLE, EventFiles, tenure_table
@@ -266,7 +266,12 @@ def build_snapshot(lake: Lake, day: date, engine: Engine = DEFAULT_ENGINE) -> li
     earlier = [p for p in deletions_table.partitions() if p < value]
     tombstones = engine.read(deletions_table, earlier) if earlier else None
     result = engine.apply_events(
-        base_rows, events, tombstones, snapshot_value=value, what=f"tenure {base.label}"
+        base_rows,
+        events,
+        tombstones,
+        model=TENURE_EVENTS,
+        snapshot_value=value,
+        what=f"tenure {base.label}",
     )
     deletions = engine.write(deletions_table, value, result.tombstones)
     notes = {

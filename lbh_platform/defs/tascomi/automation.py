@@ -59,10 +59,3 @@ def build_jobs_and_schedules(
         )
     return jobs, schedules
 
-
-automation_sensor = dg.AutomationConditionSensorDefinition(
-    "lbh_automation",
-    target=dg.AssetSelection.all(),
-    default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Runs each later stage as soon as its upstream partition lands.",
-)

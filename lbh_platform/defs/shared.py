@@ -1,0 +1,29 @@
+"""What every source shares: the lake and engine resources and the automation sensor.
+
+Each source's package (``defs/<source>/definitions.py``) returns its own ``dg.Definitions``;
+``lbh_platform.definitions`` merges them with these.
+"""
+
+import dagster as dg
+
+from lbh_platform.defs.engine import build_engine_resources
+from lbh_platform.defs.resources import LakeResource
+from lbh_platform.settings import Settings
+
+automation_sensor = dg.AutomationConditionSensorDefinition(
+    "lbh_automation",
+    target=dg.AssetSelection.all(),
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Runs each later stage as soon as its upstream partition lands.",
+)
+
+
+def build_shared_definitions(settings: Settings) -> dg.Definitions:
+    """``lake``, ``engine`` and ``pyspark`` resources, and the one automation sensor."""
+    return dg.Definitions(
+        sensors=[automation_sensor],
+        resources={
+            **build_engine_resources(),
+            "lake": LakeResource.from_settings(settings),
+        },
+    )

@@ -1,0 +1,36 @@
+"""Tenure's definitions: the extract, events and snapshot assets, checks, the event-file
+sensor, jobs, schedules and the ``tenure_dynamo`` resource (configured from the environment
+at load time)."""
+
+import os
+from collections.abc import Mapping
+
+import dagster as dg
+
+from lbh_platform.defs.tenure.assets import build_tenure_assets
+from lbh_platform.defs.tenure.automation import build_tenure_automation
+from lbh_platform.defs.tenure.checks import build_tenure_checks
+from lbh_platform.defs.tenure.resources import tenure_dynamo_from_env
+from lbh_platform.settings import Settings
+
+
+def build_tenure_definitions(environ: Mapping[str, str] | None = None) -> dg.Definitions:
+    """Everything Tenure brings; the shared ``lake`` and ``engine`` resources come from
+    :mod:`lbh_platform.defs.shared`."""
+    jobs, sensors, schedules = build_tenure_automation()
+    return dg.Definitions(
+        assets=build_tenure_assets(),
+        asset_checks=build_tenure_checks(),
+        sensors=sensors,
+        jobs=jobs,
+        schedules=schedules,
+        resources={
+            "tenure_dynamo": tenure_dynamo_from_env(os.environ if environ is None else environ)
+        },
+    )
+
+
+def load_tenure_definitions(settings: Settings) -> dg.Definitions:
+    """Tenure reads its settings (DynamoDB table, event files) from the environment."""
+    del settings
+    return build_tenure_definitions()
