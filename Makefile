@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 
-.PHONY: install test-deps run dev test bench lint clean
+.PHONY: install test-deps run dev serve serve-clean test bench lint clean
 
 $(STAMP): setup.py pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "$(PYTHON) not found: install Python 3.11"; exit 1; }
@@ -25,6 +25,15 @@ run: $(STAMP)
 dev: $(STAMP)
 	@mkdir -p $(DAGSTER_HOME)
 	$(BIN)/python -m lbh_platform.cli.dev
+
+## The production topology on this machine: a local PostgreSQL (Debian's postgresql package),
+## the code server, webserver and daemon started with deploy/docker-compose.yaml's commands.
+## Ctrl-C stops everything; state is kept in .serve/ (`make serve-clean` removes it).
+serve: $(STAMP)
+	$(BIN)/python -m lbh_platform.deploy.serve
+
+serve-clean:
+	rm -rf .serve
 
 ## System packages the tests need (Chromium for the UI test, Java 17 for Spark), if missing.
 test-deps:

@@ -12,6 +12,7 @@ setup(
         "dagster-webserver==1.13.27",
         "dagster-aws==0.29.27",
         "dagster-pyspark==0.29.27",
+        "dagster-postgres==0.29.27",
         "requests>=2.31",
         "pandas>=2.2,<3",
         "pyarrow>=15",

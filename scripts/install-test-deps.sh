@@ -2,7 +2,9 @@
 # Install the system packages the test suite needs and the machine lacks (Debian/Ubuntu):
 #   chromium                  the UI end-to-end test drives Debian's Chromium with Playwright
 #   openjdk-17-jre-headless   the Spark tests need Java 17
-# Idempotent: installs nothing, and does not touch apt, when both are present. Runs as root
+#   postgresql                the deployment test runs its own PostgreSQL server (initdb,
+#                             postgres from /usr/lib/postgresql/<version>/bin)
+# Idempotent: installs nothing, and does not touch apt, when all are present. Runs as root
 # (CI) without sudo; otherwise uses sudo. Where apt-get or root is unavailable it says what is
 # missing and exits 0: the tests that need it skip with a reason.
 set -euo pipefail
@@ -17,6 +19,18 @@ if command -v java >/dev/null 2>&1; then
     echo "install-test-deps: java present ($(command -v java))"
 else
     packages+=(openjdk-17-jre-headless)
+fi
+
+pg_bin=""
+for dir in /usr/lib/postgresql/*/bin; do
+    if [ -x "$dir/initdb" ] && [ -x "$dir/pg_ctl" ] && [ -x "$dir/postgres" ]; then
+        pg_bin="$dir"
+    fi
+done
+if [ -n "$pg_bin" ]; then
+    echo "install-test-deps: postgresql present ($pg_bin)"
+else
+    packages+=(postgresql)
 fi
 
 if [ ${#packages[@]} -eq 0 ]; then
@@ -47,3 +61,13 @@ ${as_root[@]+"${as_root[@]}"} apt-get update -q
 echo "install-test-deps: ${as_root[*]:+${as_root[*]} }apt-get install -y ${packages[*]}"
 ${as_root[@]+"${as_root[@]}"} apt-get install -y -q "${packages[@]}"
 echo "install-test-deps: installed ${packages[*]}"
+# Debian's package creates and starts a "main" cluster on port 5432; the tests run their own
+# server (a temporary folder, a free port), so the one the install just made is removed again.
+if [[ " ${packages[*]} " == *" postgresql "* ]] && command -v pg_lsclusters >/dev/null 2>&1; then
+    pg_lsclusters --no-header 2>/dev/null | while read -r version cluster _; do
+        if [ "$cluster" = "main" ]; then
+            echo "install-test-deps: removing the package's default cluster $version/main"
+            ${as_root[@]+"${as_root[@]}"} pg_dropcluster --stop "$version" main || true
+        fi
+    done
+fi

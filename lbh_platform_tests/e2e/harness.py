@@ -94,64 +94,15 @@ def wait_for(
     raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what} (last: {last!r})")
 
 
-class DagsterDev:
-    """``python -m lbh_platform.cli.dev`` on a free loopback port, in ``root``."""
+class WebserverClient:
+    """The webserver's GraphQL API, as the UI uses it; ``check_alive`` is called while waiting
+    (subclasses raise there when the servers died)."""
 
-    def __init__(self, root: Path, tables_yaml: str):
-        self.root = root
-        self.home = root / "dagster_home"
-        self.raw_zone = root / "raw-zone"
-        self.refined_zone = root / "refined-zone"
-        self.log_path = root / "dev.log"
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.marker = uuid.uuid4().hex
-        self.process: subprocess.Popen | None = None
-        self._log = None
-
-        self.home.mkdir(parents=True)
-        (self.home / "dagster.yaml").write_text("")
-        (root / "tables.yaml").write_text(_pause_the_rest(root / "tables.yaml", tables_yaml))
-        alloy = root / "alloy"
-        alloy.mkdir()
-        smallest = min(load_datasets(DEFAULT_DATASETS_DIR), key=lambda d: len(d.tables))
-        shutil.copy(smallest.source, alloy / smallest.source.name)
-        shutil.copy(REPO / "workspace.yaml", root / "workspace.yaml")
-        env = {k: v for k, v in os.environ.items() if k not in _CLEARED}
-        env.update(
-            DAGSTER_HOME=str(self.home),
-            LBH_RAW_ZONE=str(self.raw_zone),
-            LBH_REFINED_ZONE=str(self.refined_zone),
-            LBH_TASCOMI_TABLES_FILE=str(root / "tables.yaml"),
-            LBH_ALLOY_DATASETS_DIR=str(alloy),
-            LBH_DEV_HOST="127.0.0.1",
-            LBH_DEV_PORT=str(self.port),
-            PYTHONUNBUFFERED="1",
-            **{MARKER: self.marker},
-        )
-        self.env = env
-
-    # -- lifecycle -------------------------------------------------------------------------
-
-    def start(self) -> None:
-        self._log = self.log_path.open("wb")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "lbh_platform.cli.dev"],
-            cwd=self.root,
-            env=self.env,
-            stdin=subprocess.DEVNULL,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own process group, signalled as a whole
-            # A shell's background job inherits SIGINT ignored; restore it so Ctrl-C works.
-            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
-        )
+    def __init__(self, url: str):
+        self.url = url
 
     def check_alive(self) -> None:
-        if self.process is not None and self.process.poll() is not None:
-            raise AssertionError(
-                f"lbh_platform.cli.dev exited with {self.process.returncode}:\n{self.log_tail()}"
-            )
+        pass
 
     def wait_until_loaded(self, timeout: float = 150) -> None:
         def loaded():
@@ -178,51 +129,6 @@ class DagsterDev:
             )
 
         wait_for("the code location to be LOADED", loaded, timeout, alive=self.check_alive)
-
-    def stop(self) -> None:
-        """SIGINT to the whole group (as Ctrl-C), then kill whatever is left."""
-        try:
-            if self.process is not None and self.process.poll() is None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(self.process.pid, signal.SIGINT)
-                with contextlib.suppress(subprocess.TimeoutExpired):
-                    self.process.wait(timeout=45)
-            deadline = time.monotonic() + 20
-            while self.leftover_pids() and time.monotonic() < deadline:
-                time.sleep(0.5)
-            for pid in self.leftover_pids():
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGKILL)
-            if self.process is not None and self.process.poll() is None:
-                self.process.kill()
-                self.process.wait(timeout=10)
-        finally:
-            if self._log:
-                self._log.close()
-
-    def leftover_pids(self) -> list[int]:
-        """Live processes carrying this sandbox's marker in their environment."""
-        needle = f"{MARKER}={self.marker}".encode()
-        found = []
-        for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit() or int(entry.name) == os.getpid():
-                continue
-            try:
-                if needle not in (entry / "environ").read_bytes().split(b"\0"):
-                    continue
-                state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
-            except OSError:
-                continue
-            if state != "Z":
-                found.append(int(entry.name))
-        return found
-
-    def log_tail(self, lines: int = 60) -> str:
-        try:
-            text = self.log_path.read_text(errors="replace")
-        except OSError:
-            return "(no log)"
-        return "\n".join(text.splitlines()[-lines:])
 
     # -- GraphQL ---------------------------------------------------------------------------
 
@@ -387,3 +293,108 @@ class DagsterDev:
                     (s["name"], s["sensorState"]["status"]) for s in repo["sensors"]
                 ]
         return found
+
+
+class DagsterDev(WebserverClient):
+    """``python -m lbh_platform.cli.dev`` on a free loopback port, in ``root``."""
+
+    def __init__(self, root: Path, tables_yaml: str):
+        self.root = root
+        self.home = root / "dagster_home"
+        self.raw_zone = root / "raw-zone"
+        self.refined_zone = root / "refined-zone"
+        self.log_path = root / "dev.log"
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.marker = uuid.uuid4().hex
+        self.process: subprocess.Popen | None = None
+        self._log = None
+
+        self.home.mkdir(parents=True)
+        (self.home / "dagster.yaml").write_text("")
+        (root / "tables.yaml").write_text(_pause_the_rest(root / "tables.yaml", tables_yaml))
+        alloy = root / "alloy"
+        alloy.mkdir()
+        smallest = min(load_datasets(DEFAULT_DATASETS_DIR), key=lambda d: len(d.tables))
+        shutil.copy(smallest.source, alloy / smallest.source.name)
+        shutil.copy(REPO / "workspace.yaml", root / "workspace.yaml")
+        env = {k: v for k, v in os.environ.items() if k not in _CLEARED}
+        env.update(
+            DAGSTER_HOME=str(self.home),
+            LBH_RAW_ZONE=str(self.raw_zone),
+            LBH_REFINED_ZONE=str(self.refined_zone),
+            LBH_TASCOMI_TABLES_FILE=str(root / "tables.yaml"),
+            LBH_ALLOY_DATASETS_DIR=str(alloy),
+            LBH_DEV_HOST="127.0.0.1",
+            LBH_DEV_PORT=str(self.port),
+            PYTHONUNBUFFERED="1",
+            **{MARKER: self.marker},
+        )
+        self.env = env
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._log = self.log_path.open("wb")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "lbh_platform.cli.dev"],
+            cwd=self.root,
+            env=self.env,
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group, signalled as a whole
+            # A shell's background job inherits SIGINT ignored; restore it so Ctrl-C works.
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        )
+
+    def check_alive(self) -> None:
+        if self.process is not None and self.process.poll() is not None:
+            raise AssertionError(
+                f"lbh_platform.cli.dev exited with {self.process.returncode}:\n{self.log_tail()}"
+            )
+
+    def stop(self) -> None:
+        """SIGINT to the whole group (as Ctrl-C), then kill whatever is left."""
+        try:
+            if self.process is not None and self.process.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.process.pid, signal.SIGINT)
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    self.process.wait(timeout=45)
+            deadline = time.monotonic() + 20
+            while self.leftover_pids() and time.monotonic() < deadline:
+                time.sleep(0.5)
+            for pid in self.leftover_pids():
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            if self.process is not None and self.process.poll() is None:
+                self.process.kill()
+                self.process.wait(timeout=10)
+        finally:
+            if self._log:
+                self._log.close()
+
+    def leftover_pids(self) -> list[int]:
+        """Live processes carrying this sandbox's marker in their environment."""
+        needle = f"{MARKER}={self.marker}".encode()
+        found = []
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit() or int(entry.name) == os.getpid():
+                continue
+            try:
+                if needle not in (entry / "environ").read_bytes().split(b"\0"):
+                    continue
+                state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+            except OSError:
+                continue
+            if state != "Z":
+                found.append(int(entry.name))
+        return found
+
+    def log_tail(self, lines: int = 60) -> str:
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError:
+            return "(no log)"
+        return "\n".join(text.splitlines()[-lines:])

@@ -36,6 +36,9 @@ def build_jobs_and_schedules(
             ingest_name,
             selection=dg.AssetSelection.assets(*_stage_keys(chosen, ("api_response",))),
             description=f"Fetch the Tascomi increments of every {cadence} table.",
+            # Re-running api_response replaces its partitions exactly, so a failed run (an API
+            # outage, a lost worker) is retried by the daemon where run_retries is enabled.
+            tags={"dagster/max_retries": "2", "dagster/retry_strategy": "ALL_STEPS"},
         )
         # The whole pipeline (four stages and their checks) for manual runs and `make run`.
         pipeline = dg.define_asset_job(

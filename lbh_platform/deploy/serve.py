@@ -1,0 +1,113 @@
+"""``make serve``: the production topology on one machine, against a local PostgreSQL.
+
+The same three services as deploy/docker-compose.yaml (code server, webserver, daemon),
+started with exactly its commands, sharing a PostgreSQL server of its own under ``.serve/``
+(initdb on first use; kept, so history survives restarts) and ``.serve/dagster_home`` holding
+deploy/dagster.yaml. The built-in simulators stand in for the APIs unless
+``TASCOMI_API_URL`` / ``ALLOY_API_URL`` are set. Ctrl-C stops everything, by pid.
+"""
+
+import contextlib
+import os
+import secrets
+import shutil
+import signal
+import socket
+import time
+from contextlib import nullcontext
+from datetime import date, timedelta
+from pathlib import Path
+
+from lbh_platform.deploy.compose import COMPOSE_FILE
+from lbh_platform.deploy.local_postgres import LocalPostgres, free_port
+from lbh_platform.deploy.services import Topology
+
+DEPLOY_DIR = COMPOSE_FILE.parent
+
+
+def _listening(port: int) -> bool:
+    with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
+        return True
+    return False
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def main() -> int:
+    root = Path(os.environ.get("LBH_SERVE_DIR") or ".serve").resolve()
+    home = root / "dagster_home"
+    home.mkdir(parents=True, exist_ok=True)
+    shutil.copy(DEPLOY_DIR / "dagster.yaml", home / "dagster.yaml")
+    os.environ.setdefault("LBH_RAW_ZONE", str(Path("data/raw-zone").resolve()))
+    os.environ.setdefault("LBH_REFINED_ZONE", str(Path("data/refined-zone").resolve()))
+
+    # A fresh password each start, set over the server's trusted local socket: it is only
+    # ever in these processes' environments.
+    password = os.environ.get("DAGSTER_PG_PASSWORD") or secrets.token_urlsafe(24)
+    postgres = LocalPostgres(
+        root / "postgres", password=password, port=int(os.environ.get("LBH_SERVE_PG_PORT", "0"))
+    )
+    use_simulators = not (os.environ.get("TASCOMI_API_URL") or os.environ.get("ALLOY_API_URL"))
+    if use_simulators:
+        from lbh_platform.alloy.datasets import load_datasets
+        from lbh_platform.cli.local import Simulators
+        from lbh_platform.tascomi.tables import load_tables
+
+        simulators = Simulators(
+            load_tables(),
+            load_datasets(),
+            scale=float(os.environ.get("LBH_SIM_SCALE", "1")),
+            epoch=date.today() - timedelta(days=60),
+        )
+    else:
+        simulators = nullcontext()
+
+    host = os.environ.get("LBH_DEV_HOST", "127.0.0.1")
+    port = os.environ.get("LBH_DEV_PORT", "3000")
+    code_port = str(free_port())
+    topology: Topology | None = None
+    with postgres, simulators:
+        env = dict(os.environ)
+        env.update(postgres.environment())
+        env.update(
+            DAGSTER_HOME=str(home),
+            DAGSTER_CODE_SERVER_BIND="127.0.0.1",
+            DAGSTER_CODE_SERVER_HOST="127.0.0.1",
+            DAGSTER_CODE_SERVER_PORT=code_port,
+            DAGSTER_WEBSERVER_BIND=host,
+            DAGSTER_WEBSERVER_PORT=port,
+            DAGSTER_WORKSPACE=str(DEPLOY_DIR / "workspace.yaml"),
+            PYTHONUNBUFFERED="1",
+        )
+        topology = Topology(env, root / "logs")
+        try:
+            topology.start("code_server")
+            deadline = time.monotonic() + 300
+            while not _listening(int(code_port)):
+                if topology.exited() or time.monotonic() > deadline:
+                    print(topology.services["code_server"].log_tail())
+                    return 1
+                time.sleep(0.5)
+            topology.start("webserver")
+            topology.start("daemon")
+            print(
+                f"serving: UI http://{host}:{port}  PostgreSQL {postgres.host}:{postgres.port}"
+                f"  logs {root / 'logs'}  (Ctrl-C stops)",
+                flush=True,
+            )
+            signal.signal(signal.SIGTERM, _interrupt)  # `kill <pid>` stops it like Ctrl-C
+            while not topology.exited():
+                time.sleep(1)
+            for name in topology.exited():
+                print(f"{name} exited:\n{topology.services[name].log_tail()}", flush=True)
+            return 1
+        except KeyboardInterrupt:
+            return 0
+        finally:
+            topology.stop()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,177 @@
+"""The production topology in a sandbox: a real PostgreSQL, the simulators, and the code
+server, webserver and daemon started with exactly the commands of deploy/docker-compose.yaml.
+
+Everything lives in one temporary folder (``DAGSTER_HOME`` holding a verbatim copy of
+deploy/dagster.yaml, the zones, a small table list); every process is stopped by its pid at
+the end, and any process still carrying the sandbox's marker in its environment is killed.
+"""
+
+import contextlib
+import os
+import secrets
+import shutil
+import signal
+import socket
+import time
+import uuid
+from datetime import date, timedelta
+from pathlib import Path
+
+from lbh_platform.alloy.datasets import DEFAULT_DATASETS_DIR, load_datasets
+from lbh_platform.deploy.local_postgres import LocalPostgres, temporary_root
+from lbh_platform.deploy.services import Topology
+from lbh_platform_tests.e2e.harness import (
+    _CLEARED,
+    MARKER,
+    WebserverClient,
+    _pause_the_rest,
+    free_port,
+    wait_for,
+)
+
+REPO = Path(__file__).resolve().parents[1]
+DEPLOY = REPO / "deploy"
+TABLES_YAML = """tables:
+  - {name: appeals, cadence: daily}
+  - {name: applications, cadence: daily, completeness_column: application_reference_number}
+"""
+SERVICES = ("code_server", "webserver", "daemon")
+
+
+class Client(WebserverClient):
+    def __init__(self, url: str, sandbox: "Sandbox"):
+        super().__init__(url)
+        self.sandbox = sandbox
+
+    def check_alive(self) -> None:
+        self.sandbox.check_alive()
+
+
+class Sandbox:
+    def __init__(self) -> None:
+        self.root = temporary_root("lbh-deploy-")
+        self.home = self.root / "dagster_home"
+        self.raw_zone = self.root / "raw-zone"
+        self.refined_zone = self.root / "refined-zone"
+        self.logs = self.root / "logs"
+        self.marker = uuid.uuid4().hex
+        self.password = "pw-" + secrets.token_urlsafe(18)
+        # Its own folder under /tmp: the server's non-root user cannot enter self.root.
+        self.pg_root = temporary_root("lbh-deploy-pg-")
+        self.postgres = LocalPostgres(self.pg_root, password=self.password, durable=False)
+        self.simulators = None
+        self.topology: Topology | None = None
+        self.web: Client | None = None
+        self._saved_environ: dict[str, str] | None = None
+
+        self.home.mkdir(parents=True)
+        shutil.copy(DEPLOY / "dagster.yaml", self.home / "dagster.yaml")  # verbatim
+        tables = self.root / "tables.yaml"
+        tables.write_text(_pause_the_rest(tables, TABLES_YAML))
+        alloy = self.root / "alloy"
+        alloy.mkdir()
+        smallest = min(load_datasets(DEFAULT_DATASETS_DIR), key=lambda d: len(d.tables))
+        shutil.copy(smallest.source, alloy / smallest.source.name)
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def start(self) -> None:
+        from lbh_platform.cli.local import Simulators
+        from lbh_platform.tascomi.tables import load_tables
+
+        self.postgres.start()
+        # The simulators run in this process and set TASCOMI_* / ALLOY_* in os.environ:
+        # restored on stop.
+        self._saved_environ = dict(os.environ)
+        for name in _CLEARED:
+            os.environ.pop(name, None)
+        self.simulators = Simulators(
+            load_tables(self.root / "tables.yaml"),
+            load_datasets(self.root / "alloy"),
+            scale=1.0,
+            epoch=date.today() - timedelta(days=60),
+        )
+        self.simulators.__enter__()
+        env = {k: v for k, v in self._saved_environ.items() if k not in _CLEARED}
+        env.update({k: os.environ[k] for k in os.environ if k.startswith(("TASCOMI_", "ALLOY_"))})
+        env.update(self.postgres.environment())
+        self.code_port, self.web_port = free_port(), free_port()
+        env.update(
+            DAGSTER_HOME=str(self.home),
+            LBH_RAW_ZONE=str(self.raw_zone),
+            LBH_REFINED_ZONE=str(self.refined_zone),
+            LBH_TASCOMI_TABLES_FILE=str(self.root / "tables.yaml"),
+            LBH_ALLOY_DATASETS_DIR=str(self.root / "alloy"),
+            DAGSTER_CODE_SERVER_BIND="127.0.0.1",
+            DAGSTER_CODE_SERVER_HOST="127.0.0.1",
+            DAGSTER_CODE_SERVER_PORT=str(self.code_port),
+            DAGSTER_WEBSERVER_BIND="127.0.0.1",
+            DAGSTER_WEBSERVER_PORT=str(self.web_port),
+            DAGSTER_WORKSPACE=str(DEPLOY / "workspace.yaml"),
+            PYTHONUNBUFFERED="1",
+            **{MARKER: self.marker},
+        )
+        self.env = env
+        self.topology = Topology(env, self.logs, cwd=self.root)
+        self.web = Client(f"http://127.0.0.1:{self.web_port}", self)
+        self.topology.start("code_server")
+        wait_for("the code server's port", self._code_server_listening, 180, 0.5, self.check_alive)
+        self.topology.start("webserver")
+        self.topology.start("daemon")
+        self.web.wait_until_loaded(timeout=180)
+
+    def _code_server_listening(self) -> bool:
+        with contextlib.suppress(OSError), socket.create_connection(
+            ("127.0.0.1", self.code_port), timeout=1
+        ):
+            return True
+        return False
+
+    def check_alive(self) -> None:
+        if self.topology is None:
+            return
+        for name, service in self.topology.services.items():
+            if not service.running():
+                raise AssertionError(f"{name} exited:\n{service.log_tail()}")
+
+    def stop(self) -> None:
+        try:
+            if self.topology is not None:
+                self.topology.stop()
+            self._kill_leftovers()
+        finally:
+            if self.simulators is not None:
+                self.simulators.close()
+            if self._saved_environ is not None:
+                os.environ.clear()
+                os.environ.update(self._saved_environ)
+            self.postgres.stop()
+
+    def leftover_pids(self) -> list[int]:
+        needle = f"{MARKER}={self.marker}".encode()
+        found = []
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit() or int(entry.name) == os.getpid():
+                continue
+            try:
+                if needle not in (entry / "environ").read_bytes().split(b"\0"):
+                    continue
+                state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+            except OSError:
+                continue
+            if state != "Z":
+                found.append(int(entry.name))
+        return found
+
+    def _kill_leftovers(self) -> None:
+        deadline = time.monotonic() + 20
+        while self.leftover_pids() and time.monotonic() < deadline:
+            time.sleep(0.5)
+        for pid in self.leftover_pids():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+    def all_logs(self) -> str:
+        return "\n".join(
+            p.read_text(errors="replace") for p in sorted(self.logs.glob("*.log"))
+        ) + self.postgres.log_tail(10_000)
