@@ -200,7 +200,7 @@ def report(results: dict[str, Any]) -> str:
                 continue
             note = ""
             if name == "engine" and "phases" in v:
-                note = "read/apply/write " + "/".join(f"{s:.2f}" for s in v["phases"].values())
+                note = ", ".join(f"{k} {s:.2f}" for k, s in v["phases"].items())
             if name == "spark":
                 note = f"+{v.get('session_start_seconds', 0):.0f}s session start; driver+JVM"
             if name == "duckdb":
