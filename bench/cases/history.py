@@ -14,7 +14,7 @@ snapshot and writing it again (best of three, in the same process after the run)
 is seconds per day against that floor, and the extrapolation to a full history since the first
 import date (at the same table size: a table that grew would cost more per day).
 
-The run keeps every day's snapshot (about 75 MB each, 27 GB for the year) until the end.
+The run keeps every day's snapshot (about 100 MB each, 35 GB for the year) until the end.
 
 Child usage: ``python -m bench.cases.history <scratch dir> <days> <rows>``.
 """
