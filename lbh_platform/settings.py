@@ -52,6 +52,16 @@ def duckdb_path(environ: Mapping[str, str] | None = None) -> str:
     return default_duckdb_path(raw if _is_local(raw) else _default_zone("raw-zone"))
 
 
+def zone_roots(environ: Mapping[str, str] | None = None) -> list[str]:
+    """The raw and refined zones (``LBH_RAW_ZONE`` / ``LBH_REFINED_ZONE`` or the defaults),
+    without any API configuration: what the SQL command line may read."""
+    env = os.environ if environ is None else environ
+    return [
+        env.get("LBH_RAW_ZONE") or _default_zone("raw-zone"),
+        env.get("LBH_REFINED_ZONE") or _default_zone("refined-zone"),
+    ]
+
+
 @dataclass(frozen=True)
 class Settings:
     raw_zone: str

@@ -206,3 +206,123 @@ def test_local_pipeline_days_answer_the_playbook_query(tmp_path, zones, catalogu
             '"increment_applications" group by all order by all'
         ).fetchall()
     assert [d for d, _ in increments] == ["20240304", "20240305"]
+
+
+def _published(lake, tmp_path):
+    table = lake.tascomi("snapshot", "applications")
+    table.write("20240101", pa.table({"id": [7]}))
+    part = Path(table.partition_dir("20240101")) / "part-0.parquet"
+    return part, part.read_bytes()
+
+
+REFUSED = {
+    "copy_to_a_file": "copy (select 42) to '{outside}'",
+    "copy_over_a_partition": "copy (select 42 as id) to '{part}' (format parquet)",
+    "attach": "attach '{outside}' as other",
+    "install": "install httpfs",
+    "load": "load httpfs",
+    "set": "set enable_external_access = true",
+    "pragma": "pragma enable_profiling",
+    "create": "create table t as select 1",
+    "write_hidden_in_the_second_statement": "select 1 as first; copy (select 42) to '{outside}'",
+    "explain_analyze_runs_a_copy": "explain analyze copy (select 42) to '{outside}'",
+}
+
+
+@pytest.mark.parametrize("statement", REFUSED.values(), ids=REFUSED.keys())
+def test_sql_command_line_refuses_every_statement_that_does_more_than_read(
+    local_lake, tmp_path, capsys, statement
+):
+    lake, catalog = local_lake
+    part, before = _published(lake, tmp_path)
+    outside = tmp_path / "outside.csv"
+    out = io.StringIO()
+    code = sql.main(["--db", catalog.path, statement.format(outside=outside, part=part)], out=out)
+    error = capsys.readouterr().err
+    assert code == 1
+    assert "refused" in error and "read-only" in error and "Nothing was run" in error
+    assert out.getvalue() == ""  # not even the harmless first statement ran
+    assert not outside.exists() and part.read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "select content from read_text('/etc/passwd')",
+        "select * from read_csv('/etc/passwd')",
+        "select * from glob('/etc/*')",
+        "select * from read_blob('{outside}')",
+    ],
+)
+def test_sql_reads_no_file_outside_the_zones(local_lake, tmp_path, capsys, statement):
+    lake, catalog = local_lake
+    _published(lake, tmp_path)
+    secret = tmp_path / "credentials"
+    secret.write_text("aws_secret_access_key = not-for-analysts\n")
+    out = io.StringIO()
+    assert sql.main(["--db", catalog.path, statement.format(outside=secret)], out=out) == 1
+    error = capsys.readouterr().err
+    assert "Permission Error" in error and "disabled by configuration" in error
+    assert "not-for-analysts" not in out.getvalue() + error
+
+
+def test_a_python_session_is_locked_down_too(local_lake, tmp_path):
+    lake, catalog = local_lake
+    _published(lake, tmp_path)
+    with sql.connect(catalog.path) as connection:
+        with pytest.raises(duckdb.PermissionException):
+            connection.sql(f"copy (select 1) to '{tmp_path / 'x.csv'}'")
+        with pytest.raises(duckdb.InvalidInputException, match="locked"):
+            connection.sql("set enable_external_access = true")
+        with pytest.raises(duckdb.Error):
+            connection.sql("select * from read_text('/etc/hostname')").fetchall()
+        assert connection.sql(PLAYBOOK).fetchall() == [(7, "20240101")]
+    assert not (tmp_path / "x.csv").exists()
+
+
+def test_the_playbook_and_every_reading_statement_still_run(local_lake, tmp_path):
+    lake, catalog = local_lake
+    _published(lake, tmp_path)
+    table = '"dataplatform-stg-tascomi-refined-zone"."applications"'
+    for statement, expected in [
+        (PLAYBOOK, "7,20240101"),
+        (f"with s as ({PLAYBOOK}) select count(*) as n from s", "1"),
+        (f"describe {table}", "snapshot_date"),
+        (f"summarize {table}", "snapshot_date"),
+        ("show all tables", "applications"),
+        (f"from {table} select id", "7"),
+        (f"explain {PLAYBOOK}", "physical_plan"),
+        (f"explain analyze {PLAYBOOK}", "analyzed_plan"),
+        (f"/* a comment */ select max(snapshot_date) as d from {table}; select 2 as two", "2"),
+    ]:
+        out = io.StringIO()
+        assert sql.main(["--db", catalog.path, "--csv", statement], out=out) == 0, statement
+        assert expected in out.getvalue(), (statement, out.getvalue())
+    assert sql.reading_statements("select 1; select 2") == ["select 1;", " select 2"]
+
+
+def test_the_interactive_session_refuses_writes_and_carries_on(local_lake, tmp_path):
+    lake, catalog = local_lake
+    _published(lake, tmp_path)
+    outside = tmp_path / "out.csv"
+    session = io.StringIO(
+        f"copy (select 1) to '{outside}';\n.describe x; drop view y\nselect 41 + 1 as answer;\n"
+    )
+    out = io.StringIO()
+    sql.interactive(catalog.path, stdin=session, out=out)
+    shown = out.getvalue()
+    assert shown.count("error: refused") == 2 and "COPY" in shown and "DROP" in shown
+    assert "42" in shown and not outside.exists()
+
+
+def test_allowed_directories_are_the_zones_and_the_views_folders(local_lake, tmp_path, monkeypatch):
+    lake, catalog = local_lake
+    _published(lake, tmp_path)
+    monkeypatch.setenv("LBH_RAW_ZONE", "s3://dataplatform-stg-raw-zone/planning")
+    monkeypatch.setenv("LBH_REFINED_ZONE", str(tmp_path / "elsewhere"))
+    with duckdb.connect(catalog.path, read_only=True) as connection:
+        allowed = sql.allowed_directories(connection)
+    view_folder = f"{tmp_path}/refined/planning/tascomi/snapshot/applications/"
+    assert allowed == sorted(
+        ["s3://dataplatform-stg-raw-zone/planning/", f"{tmp_path}/elsewhere/", view_folder]
+    )

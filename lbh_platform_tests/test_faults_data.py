@@ -10,7 +10,7 @@ from datetime import date, timedelta
 import pyarrow as pa
 import pytest
 
-from lbh_platform.common.errors import ConfigurationError
+from lbh_platform.common.errors import ConfigurationError, DataError
 from lbh_platform.storage.lake import Lake
 from lbh_platform.tascomi import stages
 from lbh_platform.tascomi.column_types import ColumnTypeCatalogue
@@ -78,24 +78,17 @@ def snapshot_rows(lake, day):
 
 
 def test_records_without_id_or_last_updated(lake, faults):
-    pages = {
-        "all": [
-            Page(
-                1,
-                "u",
-                200,
-                [
-                    record(1, D1 - timedelta(1)),
-                    {"last_updated": f"{D1 - timedelta(1)} 01:00:00"},
-                    {"id": "3", "n": "3"},
-                ],
-            )
-        ]
-    }
-    reports = run(lake, D1, pages)
-    # No id: kept in parsed (the completeness check warns), skipped and counted by the snapshot.
-    assert reports["snapshot"].metadata["rows_without_id_skipped"] == 1
+    y = D1 - timedelta(1)
+    no_id = {"last_updated": f"{y} 01:00:00"}
+    pages = {"all": [Page(1, "u1", 200, [record(1, y)]), Page(2, "u2", 200, [no_id])]}
+    # No id: it could never reach a snapshot row, so the partition is refused at ingest.
+    with pytest.raises(DataError, match=r"appeals partition 20240304 page 2 \(u2\): record 1"):
+        stages.ingest(lake, TABLE, D1, fetch_of(pages))
+    assert lake.tascomi("api_response", "appeals").partitions() == []
     # No last_updated: kept (null counts as oldest when deduplicating).
+    pages = {"all": [Page(1, "u", 200, [record(1, y), {"id": "3", "n": "3"}])]}
+    reports = run(lake, D1, pages)
+    assert reports["snapshot"].metadata["rows_without_id_skipped"] == 0
     assert set(snapshot_rows(lake, D1)) == {1, 3}
     faults.record(2, survived=True)
 
@@ -222,22 +215,87 @@ def test_rerunning_and_backfilling_past_partitions_is_idempotent(lake, faults):
         ("tables:\n  - {name: appeals, cadence: hourly}\n", "cadence must be daily or weekly"),
         ("tables:\n  - {name: appeals}\n  - {name: appeals}\n", "listed twice"),
         ("tables: [\n", "not valid YAML"),
+        (
+            "tables:\n  - {name: appeals, id_column: 'id\"; drop table x; --'}\n",
+            r"entry 1 \(appeals\): id_column must be a column name .* got 'id\"; drop table x; --'",
+        ),
+        (
+            "tables:\n  - {name: appeals}\n  - {name: fees, completeness_column: 5}\n",
+            r"entry 2 \(fees\): completeness_column must be a column name .* got 5",
+        ),
+        ("tables:\n  - {name: appeals, id_column: ../id}\n", "id_column must be a column name"),
+        ("tables:\n  - {name: '../x'}\n", "'name' must be a lower-case identifier"),
+        ("tables:\n  - {name: appeals}\npaused: fees\n", "'paused:' must be a list"),
+        ("tables:\n  - {name: appeals}\npaused: [appeals]\n", "both in 'tables:' and 'paused:'"),
+        ("tables:\n  - {name: appeals}\npaused: ['a b']\n", "paused entry 1"),
+        ("tables:\n  - {name: appeals}\npaussed: [fees]\n", "unknown top-level key"),
     ],
 )
 def test_table_list_errors_fail_at_load_with_what_to_fix(tmp_path, faults, content, message):
     path = tmp_path / "tables.yaml"
     path.write_text(content)
-    with pytest.raises(ConfigurationError, match=message):
+    with pytest.raises(ConfigurationError, match=message) as error:
         load_tables(path)
+    assert str(path) in str(error.value)  # the file is named
     faults.record(survived=True)
 
 
-def test_malformed_type_catalogue_fails_at_load(tmp_path, faults):
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("appeals:\n  id: integr\n", r"appeals.id has unknown type 'integr'"),
+        ("'../x':\n  id: integer\n", r"table name '../x' must be a lower-case identifier"),
+        ('appeals:\n  \'a"b\': integer\n', r"appeals: column name 'a\"b' must be an identifier"),
+        ("appeals:\n  id: [integer]\n", r"appeals.id has unknown type \['integer'\]"),
+        ("appeals:\n  7: integer\n", r"appeals: column name 7 must be an identifier"),
+        ("appeals: [id]\n", r"table 'appeals' must map column names to types"),
+    ],
+)
+def test_malformed_type_catalogue_fails_at_load(tmp_path, faults, content, message):
     path = tmp_path / "types.yaml"
-    path.write_text("appeals:\n  id: integr\n")
-    with pytest.raises(ConfigurationError, match=r"appeals.id has unknown type 'integr'"):
+    path.write_text(content)
+    with pytest.raises(ConfigurationError, match=message) as error:
         ColumnTypeCatalogue.load(path)
+    assert str(path) in str(error.value)
     faults.record(survived=True)
+
+
+def test_a_catalogue_table_unknown_to_the_table_list_fails_the_definitions_load(
+    tmp_path, monkeypatch, settings, faults
+):
+    from lbh_platform.defs.tascomi.definitions import load_tascomi_definitions
+
+    tables, types = tmp_path / "tables.yaml", tmp_path / "types.yaml"
+    monkeypatch.setenv("LBH_TASCOMI_TABLES_FILE", str(tables))
+    monkeypatch.setenv("LBH_TASCOMI_COLUMN_TYPES_FILE", str(types))
+    tables.write_text("tables:\n  - {name: appeals}\n  - {name: wards, cadence: weekly}\n")
+    types.write_text("appeels:\n  id: integer\nwards:\n  id: integer\nnotes:\n  id: integer\n")
+    with pytest.raises(ConfigurationError) as error:
+        load_tascomi_definitions(settings)
+    message = str(error.value)
+    assert str(types) in message and str(tables) in message
+    assert "'appeels' (did you mean 'appeals'?)" in message and "'notes'" in message
+    assert "paused:" in message
+    # The explicit opt-out: kept typed, not ingested. The typo still has to be fixed.
+    tables.write_text(tables.read_text() + "paused: [notes]\n")
+    with pytest.raises(ConfigurationError, match="'appeels'") as error:
+        load_tascomi_definitions(settings)
+    assert "'notes'" not in str(error.value)
+    types.write_text("appeals:\n  id: integer\nwards:\n  id: integer\nnotes:\n  id: integer\n")
+    defs = load_tascomi_definitions(settings)
+    keys = {key.path[2] for asset in defs.assets for key in asset.keys}
+    assert keys == {"appeals", "wards"}  # paused: no assets
+    faults.record(survived=True)
+
+
+def test_the_shipped_table_list_accounts_for_every_catalogue_table():
+    from lbh_platform.tascomi.column_types import check_catalogue_tables
+    from lbh_platform.tascomi.tables import load_table_list
+
+    shipped = load_table_list()
+    catalogue = ColumnTypeCatalogue.load()
+    check_catalogue_tables(catalogue.tables(), [t.name for t in shipped.tables], shipped.paused)
+    assert "site_visits" in shipped.paused and "appeals" not in shipped.paused
 
 
 def test_malformed_aqs_file_fails_at_load(tmp_path, faults):

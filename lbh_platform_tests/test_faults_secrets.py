@@ -1,5 +1,6 @@
-"""Secrets never leak: a full day of Tascomi and Alloy through Dagster, then every log line,
-event record, metadata value and written file is scanned for the API keys."""
+"""Secrets never leak: a full day of Tascomi and Alloy through Dagster, then a failing run
+reported by the alert sensors to a loopback webhook; every log line, event record, metadata
+value, written file and alert message is scanned for the API keys."""
 
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
@@ -11,9 +12,11 @@ import pytest
 from lbh_platform.alloy.datasets import load_datasets
 from lbh_platform.alloy.simulator import AlloySimulator
 from lbh_platform.definitions import build_definitions
+from lbh_platform.defs.monitoring.alerts import check_failure_alerts, run_failure_alerts
 from lbh_platform.settings import load_settings
 from lbh_platform.tascomi.simulator import TascomiSimulator
 from lbh_platform.tascomi.tables import load_tables
+from lbh_platform_tests.webhook_receiver import WebhookReceiver
 
 pytestmark = [pytest.mark.faults, pytest.mark.integration]
 LONDON = ZoneInfo("Europe/London")
@@ -47,9 +50,17 @@ def test_no_key_in_logs_events_metadata_or_files(tmp_path, zones, catalogue, mon
     alloy.set_now(moment)
     home = tmp_path / "dagster_home"
     home.mkdir()
+    webhook = WebhookReceiver().__enter__()
+    monkeypatch.setenv("LBH_ALERT_WEBHOOK_URL", webhook.url)
     try:
         defs = build_definitions(tables, catalogue, load_settings(), datasets)
         with dg.instance_for_test(temp_dir=str(home)) as instance:
+            cursors = {
+                sensor: sensor.evaluate_tick(
+                    dg.build_sensor_context(instance=instance, definitions=defs)
+                ).cursor
+                for sensor in (run_failure_alerts, check_failure_alerts)
+            }
             job = defs.resolve_job_def("tascomi_daily_pipeline")
             results = [job.execute_in_process(instance=instance, partition_key=DAY.isoformat())]
             results.append(
@@ -58,11 +69,21 @@ def test_no_key_in_logs_events_metadata_or_files(tmp_path, zones, catalogue, mon
                 )
             )
             assert all(r.success for r in results)
+            # A page that keeps failing: the run fails and the alert sensors report it.
+            tascomi.inject("503", resource="appeals", times=1000)
+            failed = job.execute_in_process(
+                instance=instance, partition_key=DAY.isoformat(), raise_on_error=False
+            )
+            assert not failed.success
+            results.append(failed)
+            for sensor, cursor in cursors.items():
+                sensor.evaluate_tick(
+                    dg.build_sensor_context(instance=instance, cursor=cursor, definitions=defs)
+                )
             texts = []
-            for record in (
-                instance.get_records_for_run(results[0].run_id).records
-                + instance.get_records_for_run(results[1].run_id).records
-            ):
+            for record in [
+                r for result in results for r in instance.get_records_for_run(result.run_id).records
+            ]:
                 entry = record.event_log_entry
                 texts.append(entry.user_message or "")
                 texts.append(repr(entry.dagster_event))
@@ -75,9 +96,13 @@ def test_no_key_in_logs_events_metadata_or_files(tmp_path, zones, catalogue, mon
                 if path.is_file():
                     scanned_files += 1
                     texts.append(path.read_bytes().decode("latin-1"))
+        alerts = webhook.texts
+        texts.extend(alerts)
     finally:
+        webhook.__exit__(None, None, None)
         tascomi.stop()
         alloy.stop()
+    assert any("Run failed (tascomi_daily_pipeline)" in a and "appeals" in a for a in alerts)
     leaks = [k for k in (TASCOMI_PUBLIC, TASCOMI_PRIVATE, ALLOY_KEY) if any(k in t for t in texts)]
     faults.record(survived=not leaks)
     assert scanned_files > 10 and len(texts) > 100

@@ -425,3 +425,27 @@ def test_real_time_is_the_default_now(
     assert simulator.now == datetime(2021, 9, 5, 12, tzinfo=UTC)
     simulator.set_now(None)
     assert abs((simulator.now - datetime.now(UTC)).total_seconds()) < 5
+
+
+def test_planted_versions_are_served_at_their_exact_time(catalogue: ColumnTypeCatalogue) -> None:
+    appeals = [TascomiTable("appeals")]
+    with TascomiSimulator(appeals, catalogue, seed=7, page_size=PAGE_SIZE) as own:
+        own.set_now(london(2021, 9, 10, 3))
+        untouched = {r["id"]: r for r in own.state("appeals", own.now)}
+        existing = next(i for i, r in untouched.items() if r["last_updated"] < "2021-09-10")
+        created = own.plant("appeals", london(2021, 9, 9, 23, 30))
+        own.plant("appeals", london(2021, 9, 10, 1), existing)
+        own.plant("appeals", london(2021, 9, 10, 1), created)
+        after = {r["id"]: r for r in own.state("appeals", own.now)}
+        assert set(after) == set(untouched) | {created}
+        assert all(after[i] == r for i, r in untouched.items() if i != existing)
+        served = {r["id"]: r for r in fetch_all(own, "appeals", last_updated="2021-09-10")}
+        assert served[created] == after[created]
+        assert served[created]["last_updated"] == "2021-09-10 01:00:00"
+        assert served[existing]["last_updated"] == "2021-09-10 01:00:00"
+        assert served[existing] != untouched[existing]
+        before_edit = {r["id"]: r for r in own.state("appeals", london(2021, 9, 10))}
+        assert before_edit[created]["last_updated"] == "2021-09-09 23:30:00"
+        assert before_edit[existing] == untouched[existing]
+        with pytest.raises(KeyError):
+            own.plant("appeals", london(2021, 9, 10, 1), "999999")

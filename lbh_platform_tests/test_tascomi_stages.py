@@ -1,5 +1,6 @@
 """Stage bookkeeping: import windows after gaps, snapshots on the newest earlier snapshot."""
 
+import json
 from dataclasses import dataclass
 from datetime import date
 
@@ -56,11 +57,12 @@ def run_day(lake, api, day):
     return stages.snapshot(lake, TABLE, day)
 
 
-def test_window_is_previous_import_to_yesterday_and_full_load_first():
+def test_window_is_previous_import_to_the_day_itself_and_full_load_first():
     assert import_window([], date(2024, 1, 5)).days is None
     window = import_window(["20240101", "20240103", "20240109"], date(2024, 1, 6))
     assert window.previous_import == "20240103"
-    assert window.days == [date(2024, 1, 3), date(2024, 1, 4), date(2024, 1, 5)]
+    # The import day itself too: a record edited after midnight is on no earlier day.
+    assert window.days == [date(2024, 1, d) for d in (3, 4, 5, 6)]
     assert import_window(["20231001"], date(2024, 1, 6)).days is None  # long gap: full load
 
 
@@ -76,7 +78,7 @@ def test_missed_day_loses_nothing_and_snapshot_builds_on_newest_earlier(lake):
     # 2024-01-04 is missed entirely; 2024-01-05 must pick up both days.
     api.asked.clear()
     report = run_day(lake, api, date(2024, 1, 5))
-    assert api.asked == [date(2024, 1, 3), date(2024, 1, 4)]
+    assert api.asked == [date(2024, 1, 3), date(2024, 1, 4), date(2024, 1, 5)]
     assert report.metadata["base_snapshot_date"] == "20240103"
     snap = lake.tascomi("snapshot", "appeals").read("20240105")
     pairs = zip(snap["id"].to_pylist(), snap["n"].to_pylist(), strict=True)
@@ -106,3 +108,44 @@ def test_api_failure_writes_nothing(lake):
     with pytest.raises(RuntimeError):
         stages.ingest(lake, TABLE, date(2024, 1, 2), failing)
     assert lake.tascomi("api_response", "appeals").partitions() == []
+
+
+def test_versions_the_previous_import_holds_are_not_taken_again(lake):
+    api = FakeApi()
+    api.add(date(2024, 1, 1), 1)
+    api.add(date(2024, 1, 2), 2)  # on the import day itself: taken by the run of 2024-01-02
+    first = stages.ingest(lake, TABLE, date(2024, 1, 2), api.fetch)
+    assert first.rows == 2
+    api.add(date(2024, 1, 2), 3)  # later on 2024-01-02, after that run
+    api.by_day[date(2024, 1, 2)].append(  # record 4: changed without a new last_updated
+        {"id": "4", "last_updated": "2024-01-02 12:00:00", "n": "1"}
+    )
+    api.asked.clear()
+    report = stages.ingest(lake, TABLE, date(2024, 1, 3), api.fetch)
+    assert api.asked == [date(2024, 1, 2), date(2024, 1, 3)]
+    raw = lake.tascomi("api_response", "appeals").read("20240103")["appeals"].to_pylist()
+    assert sorted(json.loads(t)["id"] for t in raw) == ["3", "4"]
+    assert report.metadata["records_already_taken_by_previous_import"] == 1
+    # A re-run of the earlier day against the same API gives the same rows.
+    api.by_day[date(2024, 1, 2)] = api.by_day[date(2024, 1, 2)][:1]
+    again = stages.ingest(lake, TABLE, date(2024, 1, 2), api.fetch)
+    assert again.rows == first.rows
+
+
+def test_a_record_edited_while_the_window_is_read_is_taken_once_at_its_newer_version(lake):
+    api = FakeApi()
+    api.add(date(2024, 1, 1), 1)
+    stages.ingest(lake, TABLE, date(2024, 1, 1), api.fetch)
+    api.add(date(2024, 1, 2), 7, n="old")
+    newer = {"id": "7", "last_updated": "2024-01-03 03:00:05", "n": "new"}
+
+    def fetch(resource, last_updated):
+        pages = api.fetch(resource, last_updated)
+        if last_updated == date(2024, 1, 3):  # asked last, after the edit
+            return [Page(1, f"http://api/{resource}", 200, [newer])]
+        return pages
+
+    report = stages.ingest(lake, TABLE, date(2024, 1, 3), fetch)
+    raw = lake.tascomi("api_response", "appeals").read("20240103")["appeals"].to_pylist()
+    assert [json.loads(t) for t in raw] == [newer]
+    assert report.metadata["superseded_versions_dropped"] == 1

@@ -30,16 +30,17 @@ def raw(records, resource="things", day=date(2024, 3, 10), status=200):
     return table
 
 
-def test_raw_rows_hold_json_and_import_columns_and_hold_back_today():
+def test_raw_rows_hold_json_and_import_columns_and_hold_back_later_days():
     records = [
         {"id": "1", "last_updated": "2024-03-09 23:59:59"},
-        {"id": "2", "last_updated": "2024-03-10 00:00:01"},
+        {"id": "2", "last_updated": "2024-03-10 00:00:01"},  # the import day so far: kept
+        {"id": "3", "last_updated": "2024-03-11 09:00:00"},  # only a re-run of a past day
     ]
     table, held_back = raw_response_table(
         "things", [Page(3, "u", 200, records)], date(2024, 3, 10), datetime(2024, 3, 10, 3)
     )
     assert held_back == 1
-    assert table.num_rows == 1
+    assert [json.loads(t)["id"] for t in table["things"].to_pylist()] == ["1", "2"]
     row = table.to_pylist()[0]
     assert json.loads(row["things"]) == {"id": "1", "last_updated": "2024-03-09 23:59:59"}
     assert row["page_number"] == 3

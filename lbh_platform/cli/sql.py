@@ -10,6 +10,13 @@ The catalogue is the DuckDB file the pipelines keep current (``LBH_DUCKDB_PATH``
 the file read-only and closes it straight after, so a pipeline run can keep registering
 tables while a session is open (the catalogue is one-writer-at-a-time). Python users:
 ``from lbh_platform.cli.sql import connect``.
+
+Read-only in fact, not only in name: each statement is checked with DuckDB's own parser and
+only reading ones run (SELECT, WITH, DESCRIBE, SHOW, SUMMARIZE, VALUES, EXPLAIN of a query);
+and every connection may touch files only in the zones and the folders the views read
+(``allowed_directories`` with ``enable_external_access = false``, then
+``lock_configuration``), so no query can write a file, read credentials, attach a database
+or load an extension.
 """
 
 import argparse
@@ -25,7 +32,8 @@ from typing import TextIO
 
 import duckdb
 
-from lbh_platform.settings import duckdb_path
+from lbh_platform.catalog.duckdb_catalog import is_local, quote_literal, view_locations
+from lbh_platform.settings import duckdb_path, zone_roots
 
 TABLES_SQL = (
     "select table_schema as database, table_name as table from information_schema.tables "
@@ -38,12 +46,93 @@ HELP = """Statements end with ';'. Commands:
   .help  .quit"""
 
 
+READING_STATEMENTS = "SELECT, WITH, DESCRIBE, SHOW, SUMMARIZE, VALUES and EXPLAIN <query>"
+_EXPLAIN_WORDS = {"explain", "analyze", "analyse"}
+
+
 class CatalogueUnavailable(Exception):
     """The catalogue file is missing, or stays locked by a writer."""
 
 
+class StatementRefused(Exception):
+    """A statement that would do more than read; nothing of the input was run."""
+
+
+def _explained_is_query(statement: str) -> bool:
+    """``EXPLAIN [ANALYZE] <x>``: true when ``x`` is one reading query (ANALYZE runs it)."""
+    for start, kind in duckdb.tokenize(statement):
+        if kind == duckdb.token_type.comment:
+            continue
+        word = statement[start:].split(None, 1)[0].lower()
+        if kind == duckdb.token_type.keyword and word in _EXPLAIN_WORDS:
+            continue
+        try:
+            inner = duckdb.extract_statements(statement[start:])
+        except duckdb.Error:
+            return False
+        return len(inner) == 1 and inner[0].type == duckdb.StatementType.SELECT
+    return False
+
+
+def reading_statements(text: str) -> list[str]:
+    """The statements in ``text`` if every one only reads; otherwise refuse them all.
+
+    Parsed by DuckDB itself, so comments, quoting and several statements on one line cannot
+    hide a write. A syntax error is DuckDB's own ``ParserException``.
+    """
+    statements = duckdb.extract_statements(text)
+    if not statements:
+        raise StatementRefused("no statement to run")
+    for number, statement in enumerate(statements, start=1):
+        kind = statement.type
+        allowed = kind == duckdb.StatementType.SELECT or (
+            kind == duckdb.StatementType.EXPLAIN and _explained_is_query(statement.query)
+        )
+        if not allowed:
+            shown = " ".join(statement.query.split())
+            shown = shown if len(shown) <= 60 else shown[:57] + "..."
+            where = f"statement {number} of {len(statements)}" if len(statements) > 1 else ""
+            raise StatementRefused(
+                f"refused {where + ' ' if where else ''}({kind.name}: {shown!r}): the "
+                f"catalogue is read-only; only {READING_STATEMENTS} run here. Nothing was run."
+            )
+    return [statement.query for statement in statements]
+
+
+def allowed_directories(connection: duckdb.DuckDBPyConnection) -> list[str]:
+    """Where a session may read: the zones and every folder a catalogue view reads."""
+    folders: set[str] = set()
+    for place in [*zone_roots(), *view_locations(connection)]:
+        if is_local(place):
+            local = place.removeprefix("file://")
+            folders.update({os.path.abspath(local), os.path.realpath(local)})
+        else:
+            folders.add(place)
+    return sorted(folder.rstrip("/") + "/" for folder in folders)
+
+
+def _lock_down(connection: duckdb.DuckDBPyConnection) -> None:
+    """Files only in the allowed folders, then no further configuration change."""
+    folders = allowed_directories(connection)
+    try:
+        connection.execute(
+            f"SET allowed_directories = [{', '.join(map(quote_literal, folders))}]::VARCHAR[]"
+        )
+        connection.execute("SET enable_external_access = false")
+        connection.execute("SET lock_configuration = true")
+    except duckdb.InvalidInputException:
+        # Another connection of this process to the same file locked the shared instance.
+        locked = connection.execute(
+            "select current_setting('enable_external_access'), "
+            "current_setting('lock_configuration')"
+        ).fetchone()
+        if locked != (False, True):
+            raise
+
+
 def connect(path: str | None = None, *, wait: float = 5.0) -> duckdb.DuckDBPyConnection:
-    """A read-only connection to the catalogue, waiting up to ``wait`` s for a writer."""
+    """A read-only, locked-down connection to the catalogue, waiting up to ``wait`` s for a
+    writer. File access is limited to the zones and the views' folders."""
     path = path or duckdb_path()
     if not Path(path).exists():
         raise CatalogueUnavailable(
@@ -53,7 +142,11 @@ def connect(path: str | None = None, *, wait: float = 5.0) -> duckdb.DuckDBPyCon
     deadline = time.monotonic() + wait
     while True:
         try:
-            return duckdb.connect(path, read_only=True)
+            connection = duckdb.connect(
+                path,
+                read_only=True,
+                config={"autoinstall_known_extensions": False, "autoload_known_extensions": False},
+            )
         except duckdb.IOException as exc:
             if "lock" not in str(exc).lower():
                 raise
@@ -62,24 +155,35 @@ def connect(path: str | None = None, *, wait: float = 5.0) -> duckdb.DuckDBPyCon
                     f"the catalogue {path} is being updated by a pipeline run; try again"
                 ) from None
             time.sleep(0.1)
+            continue
+        try:
+            _lock_down(connection)
+        except BaseException:
+            connection.close()
+            raise
+        return connection
 
 
 def run_statement(
     path: str, statement: str, *, out: TextIO, as_csv: bool = False, max_rows: int = 40
 ) -> None:
-    """Run one statement on a fresh read-only connection and print its result."""
+    """Run reading statements on a fresh locked-down connection and print each result.
+
+    Every statement is checked before any runs (:func:`reading_statements`)."""
+    statements = reading_statements(statement)
     with connect(path) as connection:
-        relation = connection.sql(statement)
-        if relation is None:
-            return
-        if as_csv:
-            writer = csv.writer(out, lineterminator="\n")
-            writer.writerow(relation.columns)
-            writer.writerows(relation.fetchall())
-            return
-        width = shutil.get_terminal_size((160, 24)).columns
-        with contextlib.redirect_stdout(out):  # show() prints to sys.stdout
-            relation.show(max_rows=max_rows, max_width=width)
+        for text in statements:
+            relation = connection.sql(text)
+            if relation is None:
+                continue
+            if as_csv:
+                writer = csv.writer(out, lineterminator="\n")
+                writer.writerow(relation.columns)
+                writer.writerows(relation.fetchall())
+                continue
+            width = shutil.get_terminal_size((160, 24)).columns
+            with contextlib.redirect_stdout(out):  # show() prints to sys.stdout
+                relation.show(max_rows=max_rows, max_width=width)
 
 
 def _command(path: str, line: str, out: TextIO) -> bool:
@@ -116,7 +220,7 @@ def interactive(path: str, *, stdin: TextIO = sys.stdin, out: TextIO = sys.stdou
             try:
                 if not _command(path, stripped, out):
                     break
-            except (duckdb.Error, CatalogueUnavailable) as exc:
+            except (duckdb.Error, CatalogueUnavailable, StatementRefused) as exc:
                 out.write(f"error: {exc}\n")
             continue
         buffer.append(line)
@@ -127,7 +231,7 @@ def interactive(path: str, *, stdin: TextIO = sys.stdin, out: TextIO = sys.stdou
                 continue
             try:
                 run_statement(path, statement, out=out)
-            except (duckdb.Error, CatalogueUnavailable) as exc:
+            except (duckdb.Error, CatalogueUnavailable, StatementRefused) as exc:
                 out.write(f"error: {exc}\n")
 
 
@@ -149,7 +253,7 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO = sys.stdout) -> int:
             interactive(path, out=out)
         else:
             run_statement(path, args.query, out=out, as_csv=args.csv, max_rows=args.max_rows)
-    except (duckdb.Error, CatalogueUnavailable) as exc:
+    except (duckdb.Error, CatalogueUnavailable, StatementRefused) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     return 0

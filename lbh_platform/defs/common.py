@@ -4,6 +4,9 @@ from collections.abc import Callable, Iterator
 from datetime import date, datetime
 
 import dagster as dg
+from dagster._core.definitions.asset_checks.asset_check_evaluation import (
+    AssetCheckEvaluationTargetMaterializationData,  # no public alias in 1.13
+)
 
 from lbh_platform.common.import_columns import yyyymmdd
 from lbh_platform.common.quality import RuleOutcome
@@ -34,27 +37,25 @@ def run_partitions(
 ) -> Iterator[dg.MaterializeResult]:
     """Build every partition of the run in date order (a backfill range is one run).
 
-    ``build`` returns one report per asset it published; a single-partition run reports each
-    asset's full metadata, a range reports rows per partition.
+    ``build`` returns one report per asset it published. Each report becomes the metadata of
+    that partition's own materialisation (``add_asset_metadata`` with the partition key), so
+    a one-run backfill records every day with its own row count and metadata, exactly as a
+    one-day run does: the Partitions tab and the row-count history stay right.
     """
     keys = list(context.partition_keys)
-    by_asset: dict[tuple[str, ...], list[StageReport]] = {}
+    built: list[tuple[str, ...]] = []
     for position, key in enumerate(keys, start=1):
         for report in build(partition_day(key)):
-            by_asset.setdefault(report.key, []).append(report)
+            if report.key not in built:
+                built.append(report.key)
+            context.add_asset_metadata(
+                to_metadata(report), asset_key=dg.AssetKey(list(report.key)), partition_key=key
+            )
             context.log.info(
                 f"{report.label} {report.partition} ({position}/{len(keys)}): {report.rows} rows"
             )
-    for asset_path, reports in by_asset.items():
-        if len(reports) == 1:
-            metadata = to_metadata(reports[0])
-        else:
-            metadata = {
-                "partitions_built": len(reports),
-                "rows_by_partition": dg.MetadataValue.json({r.partition: r.rows for r in reports}),
-                "dagster/row_count": reports[-1].rows,
-            }
-        yield dg.MaterializeResult(asset_key=dg.AssetKey(list(asset_path)), metadata=metadata)
+    for asset_path in built:
+        yield dg.MaterializeResult(asset_key=dg.AssetKey(list(asset_path)))
 
 
 def downstream_condition() -> dg.AutomationCondition:
@@ -65,6 +66,65 @@ def downstream_condition() -> dg.AutomationCondition:
 
 
 Rule = Callable[[Lake, str], RuleOutcome]
+PartitionRule = Callable[[str], RuleOutcome]
+"""A rule over one partition key (``YYYY-MM-DD``), for checks that read Dagster's records."""
+
+
+def _target_materialization(
+    instance: dg.DagsterInstance, asset_key: dg.AssetKey, partition: str
+) -> AssetCheckEvaluationTargetMaterializationData | None:
+    """The partition's latest materialisation: what the check evaluated. Without it the UI
+    treats a logged evaluation as stale and shows the partition's check as *Missing*."""
+    records = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=asset_key, asset_partitions=[partition]), limit=1
+    ).records
+    if not records:
+        return None
+    latest = records[0]
+    return AssetCheckEvaluationTargetMaterializationData(
+        storage_id=latest.storage_id, run_id=latest.run_id, timestamp=latest.timestamp
+    )
+
+
+def evaluate_partition_rules(
+    context: dg.AssetCheckExecutionContext,
+    rules: list[tuple[dg.AssetCheckSpec, dg.AssetCheckSeverity, PartitionRule]],
+) -> Iterator[dg.AssetCheckResult | dg.AssetCheckEvaluation | dg.Output]:
+    """Evaluate each rule for every partition of the run.
+
+    A single partition yields ordinary check results. A range (a one-run backfill) yields
+    one evaluation per partition, each pointing at that partition's materialisation, so the
+    check's Partitions tab shows every day as passed or failed; then the outputs the check op
+    owes Dagster.
+    """
+    keys = list(context.partition_keys)
+    for key in keys:
+        for spec, severity, rule in rules:
+            outcome = rule(key)
+            fields = dict(
+                asset_key=spec.asset_key,
+                check_name=spec.name,
+                passed=outcome.passed,
+                severity=severity,
+                description=outcome.description,
+                metadata={"partition": yyyymmdd(partition_day(key)), **outcome.metadata},
+            )
+            if len(keys) == 1:
+                yield dg.AssetCheckResult(**fields)
+            else:
+                target = _target_materialization(context.instance, spec.asset_key, key)
+                yield dg.AssetCheckEvaluation(
+                    **fields,
+                    partition=key,
+                    blocking=spec.blocking,
+                    target_materialization_data=target,
+                )
+    if len(keys) > 1:
+        assets_def = context.op_execution_context.assets_def
+        for spec, _, _ in rules:
+            yield dg.Output(
+                None, output_name=assets_def.get_output_name_for_asset_check_key(spec.key)
+            )
 
 
 def evaluate_partitions(
@@ -72,32 +132,11 @@ def evaluate_partitions(
     lake: Lake,
     rules: list[tuple[dg.AssetCheckSpec, dg.AssetCheckSeverity, Rule]],
 ) -> Iterator[dg.AssetCheckResult | dg.AssetCheckEvaluation | dg.Output]:
-    """Evaluate each rule for every partition of the run (``YYYYMMDD`` values).
+    """Evaluate lake rules (given the partition's ``YYYYMMDD`` value) for every partition."""
 
-    A single partition yields ordinary check results. A range (a one-run backfill) yields
-    one evaluation per partition, so results still show per partition, then the outputs the
-    check op owes Dagster.
-    """
-    keys = list(context.partition_keys)
-    for key in keys:
-        value = yyyymmdd(partition_day(key))
-        for spec, severity, rule in rules:
-            outcome = rule(lake, value)
-            fields = dict(
-                asset_key=spec.asset_key,
-                check_name=spec.name,
-                passed=outcome.passed,
-                severity=severity,
-                description=outcome.description,
-                metadata={"partition": value, **outcome.metadata},
-            )
-            if len(keys) == 1:
-                yield dg.AssetCheckResult(**fields)
-            else:
-                yield dg.AssetCheckEvaluation(**fields, partition=key, blocking=spec.blocking)
-    if len(keys) > 1:
-        assets_def = context.op_execution_context.assets_def
-        for spec, _, _ in rules:
-            yield dg.Output(
-                None, output_name=assets_def.get_output_name_for_asset_check_key(spec.key)
-            )
+    def over_lake(rule: Rule) -> PartitionRule:
+        return lambda key: rule(lake, yyyymmdd(partition_day(key)))
+
+    yield from evaluate_partition_rules(
+        context, [(spec, severity, over_lake(rule)) for spec, severity, rule in rules]
+    )

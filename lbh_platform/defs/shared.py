@@ -1,4 +1,5 @@
-"""What every source shares: the lake and engine resources and the automation sensor.
+"""What every source shares: the lake and engine resources, the automation sensor and the
+alert sensors (failed runs, failed blocking / ERROR / freshness checks).
 
 Each source's package (``defs/<source>/definitions.py``) returns its own ``dg.Definitions``;
 ``lbh_platform.definitions`` merges them with these.
@@ -7,6 +8,7 @@ Each source's package (``defs/<source>/definitions.py``) returns its own ``dg.De
 import dagster as dg
 
 from lbh_platform.defs.engine import build_engine_resources
+from lbh_platform.defs.monitoring.alerts import build_alert_sensors
 from lbh_platform.defs.resources import LakeResource
 from lbh_platform.settings import Settings
 
@@ -19,9 +21,9 @@ automation_sensor = dg.AutomationConditionSensorDefinition(
 
 
 def build_shared_definitions(settings: Settings) -> dg.Definitions:
-    """``lake``, ``engine`` and ``pyspark`` resources, and the one automation sensor."""
+    """``lake``, ``engine`` and ``pyspark`` resources, the automation and alert sensors."""
     return dg.Definitions(
-        sensors=[automation_sensor],
+        sensors=[automation_sensor, *build_alert_sensors()],
         resources={
             **build_engine_resources(),
             "lake": LakeResource.from_settings(settings),

@@ -32,6 +32,8 @@ _RESOURCE = re.compile(r"^[A-Za-z0-9_\-]+$")
 _DEFAULT_LOG = logging.getLogger("lbh_platform.tascomi.client")
 # Frozen, so one shared default instance is safe (same as `policy=RetryPolicy()`).
 DEFAULT_POLICY = RetryPolicy()
+# Under-reporting is followed this far past the announced last page before giving up.
+MAX_PAGES_BEYOND_ANNOUNCED = 10_000
 
 
 @dataclass(frozen=True)
@@ -104,42 +106,100 @@ class TascomiClient:
         """All pages of `resource` (optionally only records updated on `last_updated`).
 
         Returns pages in page order; an empty list when the API answers 202 (nothing matched).
+        The announced count is not trusted blindly: a full last page is followed by further
+        pages until a short one (under-reporting loses nothing), empty pages at the end are
+        accepted (over-reporting), and an empty page followed by records is an error.
         """
         if not _RESOURCE.match(resource):
             raise ConfigurationError(f"invalid Tascomi resource name {resource!r}")
-        first, page_count = self._fetch_page(resource, 1, last_updated)
-        if first is None:
+        first, paging = self._fetch_page(resource, 1, last_updated)
+        if first is None or paging is None:
             return []
+        page_count = paging.pages
         self._log.debug("tascomi %s: %d page(s) to fetch", resource, page_count)
-        if page_count <= 1:
-            return [first]
-
         pages = [first]
+        if page_count > 1:
+            pages.extend(self._fetch_announced(resource, page_count, last_updated))
+        pages.extend(self._fetch_beyond(resource, pages, paging, last_updated))
+        _check_no_gap(resource, pages, last_updated)
+        received = sum(len(page.records) for page in pages)
+        if received != paging.total:
+            self._log.warning(
+                "tascomi %s%s: page 1 announced %d record(s) on %d page(s); %d received on "
+                "%d page(s) (read until the first short page)",
+                resource,
+                "" if last_updated is None else f" last_updated={last_updated.isoformat()}",
+                paging.total,
+                page_count,
+                received,
+                len(pages),
+            )
+        return pages
+
+    def _fetch_announced(
+        self, resource: str, page_count: int, last_updated: date | None
+    ) -> list[Page]:
+        """Pages 2..n, at most `max_pages_in_flight` at once. An empty page (or a 202) is asked
+        for once more, then taken as empty (the count over-reported)."""
+        pages: list[Page] = []
         with ThreadPoolExecutor(
             max_workers=min(self.max_pages_in_flight, page_count - 1),
             thread_name_prefix=f"tascomi-{resource}",
         ) as pool:
-            futures: list[Future[tuple[Page | None, int]]] = [
+            futures: list[Future[tuple[Page | None, _Paging | None]]] = [
                 pool.submit(self._fetch_page, resource, number, last_updated)
                 for number in range(2, page_count + 1)
             ]
             try:
                 for number, future in enumerate(futures, start=2):
                     page, _ = future.result()
-                    if page is None:
-                        # 202 part-way through: the data changed under us; report, don't guess.
-                        raise ApiRequestError(
-                            f"tascomi {resource} page {number}: HTTP 202 (no results) after "
-                            f"page 1 announced {page_count} pages",
-                            describe=f"tascomi {resource} page {number}",
-                            status=202,
-                        )
-                    pages.append(page)
+                    if page is None or not page.records:
+                        # Empty where records were announced: believe it only when asked twice.
+                        page, _ = self._fetch_page(resource, number, last_updated)
+                    pages.append(page or _empty_page(self, resource, number, last_updated))
             except BaseException:
                 for future in futures:
                     future.cancel()
                 raise
         return pages
+
+    def _fetch_beyond(
+        self, resource: str, pages: list[Page], paging: "_Paging", last_updated: date | None
+    ) -> list[Page]:
+        """Pages past the announced last one, while the page before was full (the count
+        under-reported); stops at the first short, empty or 202 page."""
+        # The server's real page size: page 1 is full whenever there is more than one page.
+        size = max(paging.per_page, len(pages[0].records)) if len(pages) > 1 else paging.per_page
+        extra: list[Page] = []
+        last = pages[-1]
+        while size and len(last.records) >= size:
+            number = last.number + 1
+            if number > len(pages) + MAX_PAGES_BEYOND_ANNOUNCED:
+                raise ApiRequestError(
+                    f"tascomi {resource} page {number}: still full pages "
+                    f"{MAX_PAGES_BEYOND_ANNOUNCED} pages past the {len(pages)} announced",
+                    describe=f"tascomi {resource} page {number}",
+                )
+            page, _ = self._fetch_page(resource, number, last_updated)
+            if page is None or not page.records:
+                break
+            repeated = next((p for p in (*pages, *extra) if p.records == page.records), None)
+            if repeated is not None:
+                raise ApiRequestError(
+                    f"tascomi {resource} page {number}: repeats page {repeated.number} (the "
+                    "API ignores the page parameter)",
+                    describe=f"tascomi {resource} page {number}",
+                )
+            self._log.warning(
+                "tascomi %s page %d: %d record(s) past the announced last page %d",
+                resource,
+                number,
+                len(page.records),
+                paging.pages,
+            )
+            extra.append(page)
+            last = page
+        return extra
 
     def fetch_window(self, resource: str, days: list[date]) -> list[Page]:
         """Fetch one `last_updated` filter per day, in order: how the daily increment works."""
@@ -157,10 +217,27 @@ class TascomiClient:
             pages.extend(day_pages)
         return pages
 
+    def fetch_first_pages(self, resource: str, pages: int) -> tuple[list[Page], int]:
+        """The first ``pages`` pages of ``resource`` (in order) and how many it has: a look at
+        a resource without reading all of it (``probe``). ``([], 0)`` when the API answers 202."""
+        if not _RESOURCE.match(resource):
+            raise ConfigurationError(f"invalid Tascomi resource name {resource!r}")
+        first, paging = self._fetch_page(resource, 1, None)
+        if first is None or paging is None:
+            return [], 0
+        page_count = paging.pages
+        got = [first]
+        for number in range(2, min(pages, page_count) + 1):
+            page, _ = self._fetch_page(resource, number, None)
+            if page is None:
+                break
+            got.append(page)
+        return got, page_count
+
     def _fetch_page(
         self, resource: str, number: int, last_updated: date | None
-    ) -> tuple[Page | None, int]:
-        """One page and the page count it announces; `(None, 0)` for a 202."""
+    ) -> tuple[Page | None, "_Paging | None"]:
+        """One page and (page 1 only) the paging it announces; `(None, None)` for a 202."""
         url = f"{self.base_url}{resource}"
         params: dict[str, str] = {"page": str(number)}
         if last_updated is not None:
@@ -176,15 +253,17 @@ class TascomiClient:
                 return None
             try:
                 body = json_body.loads(response.content)
+            except UnicodeDecodeError as exc:
+                return f"body is not valid UTF-8 (byte {exc.start}: {exc.reason})"
             except ValueError:
                 return "body is not JSON"
             if not isinstance(body, list) or not all(isinstance(r, dict) for r in body):
                 return "body is not a JSON array of objects"
             if number == 1:
-                count = _page_count(response.headers)
-                if isinstance(count, str):
-                    return count
-                parsed["page_count"] = count
+                paging = _paging(response.headers)
+                if isinstance(paging, str):
+                    return paging
+                parsed["paging"] = paging
             parsed["records"] = body
             return None
 
@@ -201,7 +280,7 @@ class TascomiClient:
             validate=validate,
         )
         if response.status_code == 202:
-            return None, 0
+            return None, None
         records: list[dict] = parsed["records"]
         for record in records:
             for field in DROPPED_FIELDS:
@@ -212,15 +291,27 @@ class TascomiClient:
             status=response.status_code,
             records=records,
         )
-        return page, parsed.get("page_count", 0)
+        return page, parsed.get("paging")
 
     def _headers(self) -> dict[str, str]:
         """Fresh auth headers: the hash is only valid for the current London minute."""
         return auth_headers(self._public_key, self._private_key, self._clock())
 
 
-def _page_count(headers: Any) -> int | str:
-    """Pages announced by page 1, or the reason the paging headers are unusable."""
+@dataclass(frozen=True)
+class _Paging:
+    """What page 1's headers announce."""
+
+    total: int
+    per_page: int
+
+    @property
+    def pages(self) -> int:
+        return 1 if self.total == 0 else -(-self.total // self.per_page)
+
+
+def _paging(headers: Any) -> _Paging | str:
+    """The paging page 1 announces, or the reason the paging headers are unusable."""
     total_text = headers.get("X-Number-Of-Results")
     per_page_text = headers.get("X-Results-Per-Page")
     if total_text is None or per_page_text is None:
@@ -232,6 +323,26 @@ def _page_count(headers: Any) -> int | str:
         return "non-integer X-Number-Of-Results / X-Results-Per-Page headers"
     if total < 0 or per_page < 0 or (total > 0 and per_page == 0):
         return f"invalid paging headers (total={total}, per page={per_page})"
-    if total == 0:
-        return 1
-    return -(-total // per_page)
+    return _Paging(total, per_page)
+
+
+def _empty_page(client: TascomiClient, resource: str, number: int, day: date | None) -> Page:
+    """An announced page the API answered with 202 (nothing there)."""
+    params = {"page": str(number), **({} if day is None else {"last_updated": day.isoformat()})}
+    return Page(number, f"{client.base_url}{resource}?{urlencode(params)}", 202, [])
+
+
+def _check_no_gap(resource: str, pages: list[Page], day: date | None) -> None:
+    """Records after an empty page mean the result changed while paging: refuse to guess."""
+    empty = next((page for page in pages if not page.records), None)
+    if empty is None:
+        return
+    later = next((page for page in pages if page.number > empty.number and page.records), None)
+    if later is not None:
+        window = "" if day is None else f" (last_updated={day.isoformat()})"
+        raise ApiRequestError(
+            f"tascomi {resource}{window} page {empty.number}: empty, yet page {later.number} "
+            "has records: the result changed while paging; re-run the partition",
+            describe=f"tascomi {resource} page {empty.number}",
+            status=empty.status,
+        )

@@ -1,10 +1,13 @@
 """The column-type catalogue: which Tascomi columns are typed, and as what.
 
 Columns not in the catalogue stay strings. The catalogue lives in
-``config/tascomi_column_types.yaml`` as ``<table>: {<column>: <type>}``.
+``config/tascomi_column_types.yaml`` as ``<table>: {<column>: <type>}``. Table and column names
+are validated as identifiers when it is loaded, and every catalogue table must be in the
+table list (ingested or ``paused``): :func:`check_catalogue_tables`.
 """
 
-from collections.abc import Mapping
+import difflib
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Literal
 
@@ -12,6 +15,7 @@ import yaml
 
 from lbh_platform.common.errors import ConfigurationError
 from lbh_platform.config import CONFIG_DIR
+from lbh_platform.tascomi.tables import COLUMN_NAME, TABLE_NAME
 
 ColumnType = Literal["integer", "long", "float", "double", "boolean", "timestamp", "date"]
 COLUMN_TYPES: tuple[str, ...] = (
@@ -46,12 +50,22 @@ class ColumnTypeCatalogue:
         if not isinstance(document, dict):
             raise ConfigurationError(f"{path}: expected '<table>: {{<column>: <type>}}' mappings")
         for table, columns in document.items():
+            if not isinstance(table, str) or not TABLE_NAME.match(table):
+                raise ConfigurationError(
+                    f"{path}: table name {table!r} must be a lower-case identifier "
+                    "(letters, digits and _, starting with a letter)"
+                )
             if not isinstance(columns, dict):
                 raise ConfigurationError(
                     f"{path}: table {table!r} must map column names to types, got {columns!r}"
                 )
             for column, column_type in columns.items():
-                if column_type not in COLUMN_TYPES:
+                if not isinstance(column, str) or not COLUMN_NAME.match(column):
+                    raise ConfigurationError(
+                        f"{path}: {table}: column name {column!r} must be an identifier "
+                        "(letters, digits and _, not starting with a digit)"
+                    )
+                if not isinstance(column_type, str) or column_type not in COLUMN_TYPES:
                     raise ConfigurationError(
                         f"{path}: {table}.{column} has unknown type {column_type!r}; "
                         f"use one of {', '.join(COLUMN_TYPES)}"
@@ -64,3 +78,31 @@ class ColumnTypeCatalogue:
 
     def tables(self) -> list[str]:
         return sorted(self._types)
+
+
+def check_catalogue_tables(
+    catalogue_tables: Iterable[str],
+    listed: Iterable[str],
+    paused: Iterable[str] = (),
+    *,
+    catalogue_file: Path | str = DEFAULT_CATALOGUE_FILE,
+    tables_file: Path | str = "tascomi_tables.yaml",
+) -> None:
+    """Refuse catalogue tables that the table list neither ingests nor pauses.
+
+    A misspelt table in the catalogue would otherwise be ignored, and the table meant run
+    untyped. Tables kept typed but not ingested are listed under ``paused:`` in the table list.
+    """
+    known = set(listed) | set(paused)
+    unknown = sorted(set(catalogue_tables) - known)
+    if not unknown:
+        return
+    hints = []
+    for name in unknown:
+        close = difflib.get_close_matches(name, sorted(known), n=1)
+        hints.append(f"{name!r} (did you mean {close[0]!r}?)" if close else repr(name))
+    raise ConfigurationError(
+        f"{catalogue_file}: table(s) {', '.join(hints)} typed here but not in the table list "
+        f"{tables_file}: fix the name, add the table under 'tables:', or list it under "
+        "'paused:' there to keep it typed without ingesting it"
+    )

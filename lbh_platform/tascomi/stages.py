@@ -13,14 +13,17 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from lbh_platform.common.errors import DataError
+from lbh_platform.common.http import ApiError
 from lbh_platform.common.import_columns import yyyymmdd
 from lbh_platform.common.stage_report import StageReport
 from lbh_platform.engines.arrow_engine import ArrowEngine
 from lbh_platform.engines.base import Engine
 from lbh_platform.storage.lake import Lake
 from lbh_platform.storage.partitioned_table import PartitionedTable
+from lbh_platform.tascomi.record_checks import check_pages
 from lbh_platform.tascomi.tables import TascomiTable
 from lbh_platform.tascomi.transforms import (
     PageLike,
@@ -73,7 +76,12 @@ class ImportWindow:
 
 
 def import_window(published: Sequence[str], day: date) -> ImportWindow:
-    """Records updated from the previous import date up to ``day - 1`` inclusive."""
+    """Records updated from the previous import date up to ``day`` itself, inclusive.
+
+    ``day`` is asked for so far (what changed between midnight and the run), because the API
+    serves only a record's newest version: a record edited after midnight is on no earlier
+    day. The previous import date is asked for again, for what changed after that run.
+    """
     target = partition_value(day)
     earlier = [p for p in published if p < target]
     if not earlier:
@@ -82,7 +90,30 @@ def import_window(published: Sequence[str], day: date) -> ImportWindow:
     span = (day - previous).days
     if span > MAX_WINDOW_DAYS:
         return ImportWindow(None, earlier[-1])
-    return ImportWindow([previous + timedelta(days=i) for i in range(span)], earlier[-1])
+    return ImportWindow([previous + timedelta(days=i) for i in range(span + 1)], earlier[-1])
+
+
+def drop_already_taken(
+    raw: pa.Table, column: str, previous: pa.Table | None
+) -> tuple[pa.Table, int]:
+    """Drop records the previous import already holds, byte for byte.
+
+    Two consecutive windows share one day (the previous import date), so a version taken by
+    the previous run would otherwise be counted again. Identity is the record's whole JSON
+    text, not (id, last_updated): a record changed without a new ``last_updated`` is kept.
+    """
+    if previous is None or raw.num_rows == 0 or previous.num_rows == 0:
+        return raw, 0
+    texts = raw[column].combine_chunks()
+    # Match the (small) new texts against the previous column, never the other way round:
+    # after a full load the previous partition is the whole table.
+    held = previous[column].combine_chunks()
+    taken = held.filter(pc.is_in(held, value_set=texts))
+    if len(taken) == 0:
+        return raw, 0
+    keep = pc.invert(pc.is_in(texts, value_set=taken))
+    kept = raw.filter(keep)
+    return kept, raw.num_rows - kept.num_rows
 
 
 Fetch = Callable[[str, date | None], Sequence[PageLike]]
@@ -93,17 +124,30 @@ def ingest(
 ) -> StageReport:
     """Fetch the import window from the API and publish it as one raw partition.
 
-    Nothing is written unless every page arrived: a failure raises and leaves any earlier
-    version of the partition as it was.
+    The partition holds every record version first seen by this import: last updated from
+    the previous import date up to the run (a full load when there is none), minus versions
+    the previous import already holds. Re-running it against the same API state gives the
+    same rows. A record served twice (edited while paging, or moved to a later day of the
+    window while it was read) is kept once, at its newest version. Nothing is written unless
+    every page arrived and every record has its id: a failure raises (naming table, partition
+    and page) and leaves any earlier version of the partition as it was.
     """
     target = lake.tascomi("api_response", table.name)
     window = import_window(target.partitions(), day)
     log.info("tascomi %s %s: %s", table.name, day, window.describe())
-    pages: list[PageLike] = []
+    answers: list[Sequence[PageLike]] = []
     requested = [None] if window.days is None else window.days
     for asked in requested:
-        got = fetch(table.name, asked)
-        pages.extend(got)
+        try:
+            got = fetch(table.name, asked)
+        except ApiError as exc:  # the client names resource and page; add the partition
+            raise type(exc)(
+                f"tascomi {table.name} partition {partition_value(day)}: {exc}",
+                describe=exc.describe,
+                status=exc.status,
+                url=exc.url,
+            ) from exc
+        answers.append(got)
         log.info(
             "tascomi %s %s: %s -> %d pages, %d records",
             table.name,
@@ -112,7 +156,19 @@ def ingest(
             len(got),
             sum(len(p.records) for p in got),
         )
-    raw, held_back = raw_response_table(table.name, pages, day, imported_at)
+    pages = [page for answer in answers for page in answer]
+    checked = check_pages(pages, table.name, table.id_column, partition_value(day))
+    if checked.superseded:
+        log.warning(
+            "tascomi %s %s: %d older version(s) dropped, a newer one came on another page: %s",
+            table.name,
+            day,
+            checked.superseded,
+            "; ".join(checked.examples),
+        )
+    raw, held_back = raw_response_table(table.name, checked.pages, day, imported_at)
+    previous = target.read(window.previous_import, [table.name]) if window.previous_import else None
+    raw, already_taken = drop_already_taken(raw, table.name, previous)
     written = target.write(partition_value(day), raw)
     return StageReport(
         ("tascomi", "api_response", table.name),
@@ -122,7 +178,9 @@ def ingest(
             "window": window.describe(),
             "previous_import_date": window.previous_import or "none",
             "pages": len(pages),
-            "records_held_back_for_next_day": held_back,
+            "records_updated_after_import_date": held_back,
+            "records_already_taken_by_previous_import": already_taken,
+            "superseded_versions_dropped": checked.superseded,
             "path": written.path,
             "bytes_written": written.bytes_written,
         },

@@ -56,8 +56,8 @@ def raw_response_table(
 ) -> tuple[pa.Table, int]:
     """One row per record: its JSON text plus the original's import metadata columns.
 
-    Records last updated on ``import_date`` or later are left out (the next partition takes
-    them). Returns the table and how many records were held back that way.
+    Records last updated after ``import_date`` are left out (the next partition takes them;
+    only a re-run of a past day sees any). Returns the table and how many were left out.
     """
     imported_at = imported_at or datetime.now(UTC)
     texts: list[str] = []
@@ -69,7 +69,7 @@ def raw_response_table(
     for page in pages:
         for record in page.records:
             updated = record.get(LAST_UPDATED)
-            if isinstance(updated, str) and updated[:10] >= cutoff:
+            if isinstance(updated, str) and updated[:10] > cutoff:
                 held_back += 1
                 continue
             texts.append(json.dumps(record, separators=(",", ":"), ensure_ascii=False))

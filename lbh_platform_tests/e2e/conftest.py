@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from lbh_platform_tests.e2e.harness import CHROMIUM, CHROMIUM_ARGS, DagsterDev
+from lbh_platform_tests.webhook_receiver import WebhookReceiver
 
 # Small on purpose, to keep the daemon's ticks and the graph light: two daily Tascomi tables
 # and one weekly (so both schedules exist).
@@ -41,11 +42,20 @@ def require_chromium() -> None:
 
 
 @pytest.fixture(scope="module")
-def dagster_dev():
-    """The simulators, webserver and daemon on a free loopback port, fresh state."""
+def webhook():
+    """A loopback stand-in for the chat webhook the alert sensors post to."""
+    with WebhookReceiver() as receiver:
+        yield receiver
+
+
+@pytest.fixture(scope="module")
+def dagster_dev(webhook):
+    """The simulators, webserver and daemon on a free loopback port, fresh state, alerts
+    going to the loopback webhook."""
     require_chromium()
     with tempfile.TemporaryDirectory(prefix="lbh-e2e-") as root:
         dev = DagsterDev(Path(root), TABLES_YAML)
+        dev.env.update(LBH_ALERT_WEBHOOK_URL=webhook.url, LBH_UI_BASE_URL=dev.url)
         try:
             dev.start()
             dev.wait_until_loaded()

@@ -20,6 +20,7 @@ import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Callable
+from datetime import date, timedelta
 from pathlib import Path
 
 from lbh_platform.alloy.datasets import DEFAULT_DATASETS_DIR, load_datasets
@@ -49,6 +50,18 @@ _CLEARED = (
     "LBH_DEMO_TABLES",
     "LBH_DEMO_DAYS",
 )
+
+
+def _pause_the_rest(path: Path, tables_yaml: str) -> str:
+    """A table subset plus every other catalogue table as ``paused`` (the definitions load
+    refuses catalogue tables the list does not mention)."""
+    from lbh_platform.tascomi.column_types import ColumnTypeCatalogue
+    from lbh_platform.tascomi.tables import load_tables
+
+    path.write_text(tables_yaml)
+    listed = {table.name for table in load_tables(path)}
+    rest = sorted(set(ColumnTypeCatalogue.load().tables()) - listed)
+    return tables_yaml.rstrip("\n") + "\npaused:\n" + "".join(f"  - {n}\n" for n in rest)
 
 
 class GraphQLError(AssertionError):
@@ -98,7 +111,7 @@ class DagsterDev:
 
         self.home.mkdir(parents=True)
         (self.home / "dagster.yaml").write_text("")
-        (root / "tables.yaml").write_text(tables_yaml)
+        (root / "tables.yaml").write_text(_pause_the_rest(root / "tables.yaml", tables_yaml))
         alloy = root / "alloy"
         alloy.mkdir()
         smallest = min(load_datasets(DEFAULT_DATASETS_DIR), key=lambda d: len(d.tables))
@@ -232,8 +245,18 @@ class DagsterDev:
         return data["assetNodes"]
 
     def run_ids(self) -> set[str]:
-        data = self.graphql("{ runsOrError(limit: 200) { ... on Runs { results { runId } } } }")
-        return {r["runId"] for r in data["runsOrError"]["results"]}
+        """Runs launched by the test (the freshness sensors' own check runs left out)."""
+        data = self.graphql(
+            "{ runsOrError(limit: 200) { ... on Runs { results { runId tags { key value } } } } }"
+        )
+        return {
+            r["runId"]
+            for r in data["runsOrError"]["results"]
+            if not any(
+                t["key"] == "dagster/sensor_name" and t["value"].endswith("_freshness")
+                for t in r["tags"]
+            )
+        }
 
     def run(self, run_id: str) -> dict:
         data = self.graphql(
@@ -284,6 +307,42 @@ class DagsterDev:
         )
         events = data["assetOrError"]["assetMaterializations"]
         return [e["partition"] for e in reversed(events)]
+
+    def row_counts(self, path: list[str]) -> dict[str, int]:
+        """``dagster/row_count`` of each partition's newest materialisation."""
+        data = self.graphql(
+            """query($path: [String!]!) { assetOrError(assetKey: {path: $path}) {
+                ... on Asset { assetMaterializations(limit: 500) { partition
+                    metadataEntries { label ... on IntMetadataEntry { intValue } } } } } }""",
+            {"path": path},
+        )
+        counts: dict[str, int] = {}
+        for event in data["assetOrError"]["assetMaterializations"]:  # newest first
+            for entry in event["metadataEntries"]:
+                if entry["label"] == "dagster/row_count" and event["partition"] not in counts:
+                    counts[event["partition"]] = entry["intValue"]
+        return counts
+
+    def check_partition_statuses(self, path: list[str], check: str) -> dict[str, str]:
+        """What a check's Partitions tab shows per partition (the UI's own query); partitions
+        without a current result are absent (the tab shows them as Missing)."""
+        data = self.graphql(
+            """query($path: [String!]!, $check: String!) {
+                assetNodeOrError(assetKey: {path: $path}) { ... on AssetNode {
+                    assetCheckOrError(checkName: $check) { ... on AssetCheck {
+                    partitionStatuses { ... on AssetCheckTimePartitionStatuses {
+                        ranges { startKey endKey status } } } } } } } }""",
+            {"path": path, "check": check},
+        )
+        statuses: dict[str, str] = {}
+        ranges = data["assetNodeOrError"]["assetCheckOrError"]["partitionStatuses"]["ranges"]
+        for span in ranges:
+            day = date.fromisoformat(span["startKey"])
+            while day <= date.fromisoformat(span["endKey"]):
+                if span["status"] != "MISSING":
+                    statuses[day.isoformat()] = span["status"]
+                day += timedelta(days=1)
+        return statuses
 
     def run_messages(self, run_id: str) -> list[str]:
         data = self.graphql(

@@ -9,12 +9,18 @@ Against a real webserver and daemon (``make dev`` in a sandbox, with the simulat
 3. a duplicate planted in the next day's raw partition fails the blocking
    ``id_import_date_unique`` check when ``parsed`` + ``increment`` are launched from the UI, and
    ``increment`` is not materialised for that day;
-4. the checks pages show the per-partition results, including that failure;
-5. the schedules and sensors are listed on the Automation page and a schedule switches on.
+4. the checks pages show the per-partition results, including that failure, and each check's
+   Partitions tab shows every backfilled day as passed (the planted day as failed), never
+   Missing; every backfilled day's materialisation has its own row count; the snapshot's
+   Checks tab has its freshness check;
+5. the schedules and sensors are listed on the Automation page and a schedule switches on;
+6. the alert sensors posted the blocking failure (and the overdue snapshot) to a loopback
+   webhook, with a link to the run in this UI.
 
-Screenshots: the Tascomi group's graph (after all that), the backfill, the checks page, the
-Automation page. Each step prints its duration with ``-s``; on failure the page is saved to
-``$TMPDIR/lbh-e2e-failure.png`` and the server log to ``$TMPDIR/lbh-e2e-dev.log``.
+Screenshots: the Tascomi group's graph (after all that), the backfill, the checks page, a
+check's Partitions tab, the Automation page. Each step prints its duration with ``-s``; on
+failure the page is saved to ``$TMPDIR/lbh-e2e-failure.png`` and the server log to
+``$TMPDIR/lbh-e2e-dev.log``.
 
 Screenshots go to ``docs/screenshots/`` (``LBH_E2E_SCREENSHOTS`` overrides).
 """
@@ -32,6 +38,7 @@ from playwright.sync_api import Page, expect
 
 from lbh_platform.storage.lake import Lake
 from lbh_platform_tests.e2e.harness import SCREENSHOTS, DagsterDev, wait_for
+from lbh_platform_tests.webhook_receiver import WebhookReceiver
 
 pytestmark = pytest.mark.e2e
 
@@ -64,7 +71,7 @@ def shoot(page: Page, name: str) -> None:
     page.screenshot(path=str(SCREENSHOTS / name))
 
 
-def test_dagster_ui_end_to_end(dagster_dev: DagsterDev, page: Page):
+def test_dagster_ui_end_to_end(dagster_dev: DagsterDev, page: Page, webhook: WebhookReceiver):
     today = datetime.now(LONDON).date()  # the newest partition (end_offset=1)
     # Older than the newest partition, so declarative automation (latest partition only)
     # never runs anything of its own in these days.
@@ -80,8 +87,12 @@ def test_dagster_ui_end_to_end(dagster_dev: DagsterDev, page: Page):
         planted_duplicate_blocks_increment(dagster_dev, page, lake, planted_day)
     with step("checks pages"):
         checks_pages_show_results_per_partition(dagster_dev, page, days, planted_day)
+    with step("check partitions"):
+        check_partitions_tab_shows_every_backfilled_day(dagster_dev, page, days, planted_day)
     with step("automation"):
         schedules_and_sensors_are_listed_and_switch_on(dagster_dev, page)
+    with step("alerts"):
+        alerts_reach_the_webhook(dagster_dev, webhook, planted_day)
     tascomi_graph_screenshot(dagster_dev, page)
 
 
@@ -181,9 +192,16 @@ def backfill_from_the_ui_builds_snapshots_in_order(
     expect(page.get_by_text("100% completed")).to_have_count(len(STAGES), timeout=UI_TIMEOUT)
     shoot(page, "backfill.png")
 
-    # Every stage materialised each day, in date order.
+    # Every stage materialised each day, in date order, each day with its own row count.
     for stage in STAGES:
         assert dev.materialized_partitions(key(stage)) == [d.isoformat() for d in days], stage
+        counts = dev.row_counts(key(stage))
+        stored = {
+            d.isoformat(): lake.tascomi(stage, TABLE).read(yyyymmdd(d)).num_rows for d in days
+        }
+        assert counts == stored, stage
+    first_full_load = dev.row_counts(key("api_response"))
+    assert len(set(first_full_load.values())) > 1, first_full_load
     # The run built the snapshots day by day, oldest first ...
     built = [
         m.split()[1] for m in dev.run_messages(run_id) if m.startswith(f"tascomi/snapshot/{TABLE} ")
@@ -284,6 +302,70 @@ def checks_pages_show_results_per_partition(
         expect_result(page, day, "Passed", "unique")
     expect_result(page, planted_day, "Failed", "1 duplicate")
     shoot(page, "checks.png")
+
+    # The snapshot's Checks tab lists its freshness check (evaluated by tascomi_freshness).
+    page.goto(f"{dev.url}/assets/tascomi/snapshot/{TABLE}")
+    page.get_by_role("tab", name="Checks").click(timeout=UI_TIMEOUT)
+    expect(page.get_by_text("freshness_check", exact=True).first).to_be_visible(timeout=UI_TIMEOUT)
+
+
+# -- 4b. a check's Partitions tab after the one-run backfill ---------------------------------
+
+
+def check_partitions_tab_shows_every_backfilled_day(
+    dev: DagsterDev, page: Page, days: list[date], planted_day: date
+) -> None:
+    passed = {d.isoformat(): "SUCCEEDED" for d in days}
+    assert dev.check_partition_statuses(key("snapshot"), "id_unique") == passed
+    unique = dev.check_partition_statuses(key("parsed"), "id_import_date_unique")
+    assert unique == {**passed, planted_day.isoformat(): "FAILED"}, unique
+    volume = dev.check_partition_statuses(key("api_response"), "row_count_vs_history")
+    assert volume == {**passed, planted_day.isoformat(): "SUCCEEDED"}, volume
+
+    open_check_history(dev, page, "parsed", "id_import_date_unique")
+    page.locator("button[role=tab]", has_text=re.compile(r"^Partitions$")).last.click()
+    expect(page.get_by_text(f"Passed ({len(days)})")).to_be_visible(timeout=UI_TIMEOUT)
+    expect(page.get_by_text("Failed (1)")).to_be_visible(timeout=UI_TIMEOUT)
+    # Narrow the range to the backfilled days and the planted one: none of them is Missing.
+    inputs = page.locator("input")
+    values = inputs.evaluate_all("(els) => els.map((e) => e.value)")
+    [position] = [i for i, value in enumerate(values) if value.startswith("[")]
+    inputs.nth(position).fill(f"[{days[0].isoformat()}...{planted_day.isoformat()}]")
+    inputs.nth(position).press("Enter")
+    expect(page.get_by_text(f"{len(days) + 1} Partitions Selected")).to_be_visible(
+        timeout=UI_TIMEOUT
+    )
+    expect(page.get_by_text("Missing (0)")).to_be_visible()
+    expect(page.get_by_text(f"Passed ({len(days)})")).to_be_visible()
+    expect(page.get_by_text("Failed (1)")).to_be_visible()
+    page.get_by_text(planted_day.isoformat(), exact=True).first.click()
+    # The day's detail: its evaluation's description.
+    expect(page.get_by_text("1 duplicate (id, import_date) rows").first).to_be_visible(
+        timeout=UI_TIMEOUT
+    )
+    shoot(page, "check-partitions.png")
+
+
+# -- 6. alerts -----------------------------------------------------------------------------------
+
+
+def alerts_reach_the_webhook(dev: DagsterDev, webhook: WebhookReceiver, planted_day: date) -> None:
+    blocking = f"Blocking check failed: tascomi {TABLE}, partition {planted_day.isoformat()}"
+
+    def posted():
+        texts = webhook.texts
+        wanted = [t for t in texts if blocking in t] and [
+            t for t in texts if "Data overdue: tascomi" in t
+        ]
+        return texts if wanted else None
+
+    texts = wait_for("the blocking failure and overdue alerts", posted, 180, 3, dev.check_alive)
+    [message] = [t for t in texts if blocking in t]
+    assert "check parsed/id_import_date_unique" in message, message
+    assert "cause: 1 duplicate" in message, message
+    assert f"run: {dev.url}/runs/" in message, message
+    # One message for the failure: the run it failed is not reported a second time.
+    assert not [t for t in texts if "Run failed" in t and f"partition {planted_day}" in t], texts
 
 
 # -- 5. schedules and sensors -----------------------------------------------------------------

@@ -7,26 +7,42 @@ from pathlib import Path
 import dagster as dg
 
 from lbh_platform.alloy.datasets import DEFAULT_DATASETS_DIR, AlloyDataset, load_datasets
-from lbh_platform.defs.alloy.assets import build_dataset_assets
+from lbh_platform.common.monitoring_config import MonitoringConfig, load_monitoring_config
+from lbh_platform.defs.alloy.assets import asset_key, build_dataset_assets
 from lbh_platform.defs.alloy.automation import build_alloy_automation
 from lbh_platform.defs.alloy.checks import build_dataset_checks
+from lbh_platform.defs.monitoring.freshness import build_freshness
+from lbh_platform.defs.monitoring.volume import build_volume_checks
+from lbh_platform.defs.partitions import daily_partitions
 from lbh_platform.defs.resources import alloy_api_resource
 from lbh_platform.settings import Settings
 
 
-def build_alloy_definitions(datasets: list[AlloyDataset], settings: Settings) -> dg.Definitions:
-    """One factory call per AQS query file: adding a dataset adds all of this."""
+def build_alloy_definitions(
+    datasets: list[AlloyDataset], settings: Settings, monitoring: MonitoringConfig | None = None
+) -> dg.Definitions:
+    """One factory call per AQS query file: adding a dataset adds all of this, including the
+    weekday freshness check of each snapshot and the volume check of each export table."""
     assets: list[dg.AssetsDefinition] = []
     checks: list[dg.AssetChecksDefinition] = []
     for dataset in datasets:
         assets.extend(build_dataset_assets(dataset))
         checks.extend(build_dataset_checks(dataset))
     jobs, schedules = build_alloy_automation(datasets)
+    monitoring = monitoring or load_monitoring_config()
+    tables = [(d.name, t) for d in datasets for t in d.tables]
+    freshness, sensors = build_freshness(
+        "alloy", {asset_key("snapshot", d, t): "weekdays" for d, t in tables}, monitoring
+    )
+    volume = build_volume_checks(
+        [(asset_key("api_response", d, t), daily_partitions) for d, t in tables], monitoring
+    )
     return dg.Definitions(
         assets=assets,
-        asset_checks=checks,
+        asset_checks=[*checks, *freshness, *volume],
         jobs=jobs,
         schedules=schedules,
+        sensors=sensors,
         resources={"alloy_api": alloy_api_resource(settings)},
     )
 

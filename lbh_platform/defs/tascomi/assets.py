@@ -24,15 +24,17 @@ GROUP = "tascomi"
 DESCRIPTIONS = {
     "api_response": (
         "Raw Tascomi `{t}` records, one row per record as JSON text plus import metadata. "
-        "Partition D holds records last updated from the previous import date up to D-1 "
-        "(a full load when there is no earlier import)."
+        "Partition D holds every record version first seen by the import of D: last updated "
+        "from the previous import date up to the run on D (a full load when there is no "
+        "earlier import), without the versions the previous import already holds."
     ),
     "parsed": (
         "Tascomi `{t}` with every JSON key as a nullable string column (status-200 rows only)."
     ),
     "increment": (
         "Tascomi `{t}` recast to typed columns by the column-type catalogue; values that "
-        "cannot be cast are null and counted."
+        "cannot be cast are null and counted. The same versions as api_response: each "
+        "version is in one import date's increment."
     ),
     "snapshot": (
         "Full Tascomi `{t}` table as of the snapshot date: the previous snapshot with every "

@@ -14,7 +14,7 @@ import random
 import threading
 import zlib
 from array import array
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -476,6 +476,25 @@ class VersionLog:
                 self._append(self._new_record() if position < 0 else position, ts, day)
             self.next_day = day + 1
 
+    @property
+    def record_count(self) -> int:
+        return len(self._counts)
+
+    def plant(self, position: int | None, ts: int) -> int:
+        """Insert one version at ``ts`` (a new record when ``position`` is None), keeping the
+        log in timestamp order; returns the record's position. Days up to ``ts`` must be
+        generated already, so later days are generated after it, deterministically."""
+        if position is None:
+            position = self._new_record()
+        at = bisect_right(self.ts, ts)
+        day = (london_date(datetime.fromtimestamp(ts, UTC)) - self.epoch).days
+        self.ids.insert(at, self.first_id + position)
+        self.versions.insert(at, self._counts[position])
+        self._counts[position] += 1
+        self.ts.insert(at, ts)
+        self.days.insert(at, day)
+        return position
+
     def current(self, cutoff: int) -> list[int]:
         """Log positions of the newest version per id among the first ``cutoff``, by id."""
         latest = dict(zip(self.ids[:cutoff], range(cutoff), strict=True))
@@ -520,6 +539,20 @@ class TableData:
         day = (on - self.log.epoch).days
         days = self.log.days
         return [position for position in current if days[position] == day]
+
+    def plant(self, moment: float, record_id: int | None = None) -> int:
+        """Add a version at ``moment`` (UTC epoch seconds): of ``record_id``, or of a new
+        record when None. Returns the record id."""
+        with self._lock:
+            self.log.extend_to(self._day_index(moment))
+            position = None
+            if record_id is not None:
+                position = record_id - self.log.first_id
+                if not 0 <= position < self.log.record_count:
+                    raise KeyError(f"{self.spec.name} has no record {record_id}")
+            position = self.log.plant(position, int(moment))
+            self._current.clear()
+        return self.log.first_id + position
 
     def render(self, record_id: int, version: int, ts: int) -> dict:
         """The record dict of one version: a pure function of (seed, table, id, version)."""

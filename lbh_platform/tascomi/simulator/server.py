@@ -28,7 +28,30 @@ from lbh_platform.tascomi.simulator.records import (
 from lbh_platform.tascomi.tables import TascomiTable
 
 API_PREFIX = "/rest/v1/"
-FAULT_KINDS = ("500", "503", "429", "slow", "truncated", "drop", "not_json")
+# Transport faults, then bad input (the answer arrives, but lies or is malformed):
+# under_count / over_count  X-Number-Of-Results reports ``count`` results fewer / more
+#                           (default one page) than exist
+# int_ids                   ids as JSON integers instead of strings
+# no_id                     the page's first record has no ``id``
+# not_utf8                  a Latin-1 byte in the body (not valid UTF-8)
+# edited_during_paging      the page also carries a newer version (later ``last_updated``, same
+#                           day) of page 1's first record, as if edited while the client paged
+FAULT_KINDS = (
+    "500",
+    "503",
+    "429",
+    "slow",
+    "truncated",
+    "drop",
+    "not_json",
+    "under_count",
+    "over_count",
+    "int_ids",
+    "no_id",
+    "not_utf8",
+    "edited_during_paging",
+)
+_BAD_INPUT = FAULT_KINDS[7:]
 CLOCK_SKEW_MINUTES = 2
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
@@ -57,6 +80,7 @@ class FaultRule:
     remaining: int
     retry_after: float | None
     delay: float | None
+    count: int | None = None
 
     def matches(self, resource: str, page: int | None) -> bool:
         return (self.resource is None or self.resource == resource) and (
@@ -119,14 +143,16 @@ class TascomiSimulator(LoopbackService):
         times: int = 1,
         retry_after: float | None = None,
         delay: float | None = None,
+        count: int | None = None,
     ) -> None:
-        """Make the next ``times`` matching requests fail (or stall) as ``kind`` says."""
+        """Make the next ``times`` matching requests fail (or stall, or lie) as ``kind`` says;
+        ``count`` is how many results under_count / over_count misreport."""
         if kind not in FAULT_KINDS:
             raise ValueError(f"unknown fault kind {kind!r}; use one of {', '.join(FAULT_KINDS)}")
         if times < 1:
             raise ValueError(f"times must be at least 1, got {times}")
         with self._fault_lock:
-            self._faults.append(FaultRule(kind, resource, page, times, retry_after, delay))
+            self._faults.append(FaultRule(kind, resource, page, times, retry_after, delay, count))
 
     def clear_faults(self) -> None:
         with self._fault_lock:
@@ -156,6 +182,16 @@ class TascomiSimulator(LoopbackService):
         table = self.data.table(resource)
         positions = table.matching(aware(as_of).timestamp())
         return [json.loads(table.fragment(position)) for position in positions]
+
+    def plant(self, resource: str, at: datetime, record_id: str | int | None = None) -> str:
+        """Add a version of a record at ``at`` (a new record when ``record_id`` is None), so
+        a test can stage exact timings, e.g. an edit between midnight and the 03:00 run.
+        Returns the record's id."""
+        if resource not in self.data:
+            raise KeyError(f"unknown Tascomi resource {resource!r}")
+        table = self.data.table(resource)
+        known = None if record_id is None else int(record_id)
+        return str(table.plant(aware(at).timestamp(), known))
 
     def _authorised(self, public: str | None, given_hash: str | None) -> bool:
         if public is None or given_hash is None:
@@ -208,6 +244,36 @@ def _error(status: int, message: str) -> _Response:
     return _Response(status, body, {"Content-Type": "application/json"})
 
 
+def _bad_input(fault: FaultRule, response: _Response, first_page: bytes, size: int) -> _Response:
+    """The answer with a lying header or a malformed body, as ``fault.kind`` says."""
+    if fault.kind in ("under_count", "over_count"):
+        total = int(response.headers["X-Number-Of-Results"])
+        by = size if fault.count is None else fault.count
+        told = max(0, total - by) if fault.kind == "under_count" else total + by
+        return _Response(
+            response.status, response.body, {**response.headers, "X-Number-Of-Results": str(told)}
+        )
+    if response.status != 200:
+        return response
+    if fault.kind == "not_utf8":  # a Latin-1 "é" after the first string value
+        return _Response(200, response.body.replace(b'","', b'\xe9","', 1), response.headers)
+    records = json.loads(response.body)
+    if fault.kind == "int_ids":
+        for record in records:
+            if str(record.get("id", "")).isdigit():
+                record["id"] = int(record["id"])
+    elif fault.kind == "no_id" and records:
+        del records[0]["id"]
+    elif fault.kind == "edited_during_paging":
+        original = next(
+            (r for r in json.loads(first_page) if r["last_updated"][11:] < "23:59:59"), None
+        )
+        if original is not None:
+            newer = original["last_updated"][:10] + " 23:59:59"
+            records.append({**original, "last_updated": newer})
+    return _Response(200, json.dumps(records, separators=(",", ":")).encode(), response.headers)
+
+
 _NOT_JSON = (
     b"<!DOCTYPE html><html><head><title>Service Unavailable</title></head>"
     b"<body><h1>Temporarily down for maintenance</h1></body></html>"
@@ -258,6 +324,10 @@ class _Handler(LoopbackHandler):
             response = _error(404, f"no such path {path!r}; use {API_PREFIX}<resource>")
         else:
             response = sim._respond(resource, params, self.headers)
+            if kind in _BAD_INPUT and response.status in (200, 202):
+                assert fault is not None
+                first = sim._respond(resource, {**params, "page": "1"}, self.headers)
+                response = _bad_input(fault, response, first.body, sim.page_size)
         sim._record(resource, params, response.status)
         try:
             if kind == "truncated":

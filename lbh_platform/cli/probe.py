@@ -1,0 +1,135 @@
+"""Probe a Tascomi resource before adding it as a table; optionally add it.
+
+    python -m lbh_platform.cli.probe site_visits             # report and print the config
+    python -m lbh_platform.cli.probe site_visits --write     # ... and add it to the files
+    python -m lbh_platform.cli.probe site_visits --pages 20 --cadence weekly
+
+The API and keys come from the environment as for the pipelines (``TASCOMI_API_URL``,
+``TASCOMI_PUBLIC_KEY``/``TASCOMI_PRIVATE_KEY`` or ``TASCOMI_SECRET_ID``); the files from
+``LBH_TASCOMI_TABLES_FILE`` / ``LBH_TASCOMI_COLUMN_TYPES_FILE`` (default: the shipped ones).
+Problems end with a one-line message and exit status 1, never a traceback.
+"""
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import datetime
+from pathlib import Path
+
+from lbh_platform.common.errors import ConfigurationError
+from lbh_platform.common.http import RetryPolicy
+from lbh_platform.settings import Settings, load_settings
+from lbh_platform.tascomi.client import TascomiClient
+from lbh_platform.tascomi.column_types import DEFAULT_CATALOGUE_FILE, ColumnTypeCatalogue
+from lbh_platform.tascomi.config_files import ConfigEditError, add_table
+from lbh_platform.tascomi.probe import (
+    DEFAULT_PAGES,
+    ProbeError,
+    check_name,
+    counting_session,
+    probe,
+    render,
+)
+from lbh_platform.tascomi.tables import DEFAULT_TABLES_FILE, load_tables
+
+# A person is waiting: fail within seconds, not after the pipelines' patient retries.
+PROBE_POLICY = RetryPolicy(max_attempts=3, backoff_base=0.5, backoff_max=4.0, read_timeout=60.0)
+
+
+def config_files() -> tuple[Path, Path]:
+    """The table list and catalogue the pipelines load (same variables, same defaults)."""
+    tables = Path(os.environ.get("LBH_TASCOMI_TABLES_FILE") or DEFAULT_TABLES_FILE)
+    types = Path(os.environ.get("LBH_TASCOMI_COLUMN_TYPES_FILE") or DEFAULT_CATALOGUE_FILE)
+    return tables, types
+
+
+def keys(settings: Settings) -> tuple[str, str]:
+    if not settings.tascomi_secret_id:
+        return settings.tascomi_public_key, settings.tascomi_private_key
+    from lbh_platform.storage.secrets import read_secret
+
+    secret = read_secret(
+        settings.tascomi_secret_id,
+        ("public_key", "private_key"),
+        variable="TASCOMI_SECRET_ID",
+        region=settings.aws_region,
+    )
+    return secret["public_key"], secret["private_key"]
+
+
+def parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m lbh_platform.cli.probe",
+        description="Probe a Tascomi API resource and print (or --write) the configuration "
+        "that adds it as a table.",
+    )
+    parser.add_argument("resource", help="the API resource, also the table name")
+    parser.add_argument(
+        "--pages",
+        type=int,
+        default=DEFAULT_PAGES,
+        help=f"pages to sample (default {DEFAULT_PAGES})",
+    )
+    parser.add_argument("--cadence", choices=("daily", "weekly"), help="override the cadence hint")
+    parser.add_argument(
+        "--write",
+        action="store_true",
+        help="add the entry to the table list and the block to the catalogue",
+    )
+    return parser
+
+
+def run(argv: Sequence[str] | None = None, *, now: datetime | None = None) -> int:
+    """The command; returns the exit status (tests call it directly)."""
+    args = parser().parse_args(argv)
+    tables_file, catalogue_file = config_files()
+    session, total = counting_session()
+    try:
+        check_name(args.resource)
+        settings = load_settings()
+        catalogue = ColumnTypeCatalogue.load(catalogue_file)
+        listed = [table.name for table in load_tables(tables_file)]
+        if settings.uses_simulator:
+            print(
+                f"probe: using the built-in simulator at {settings.tascomi_api_url} (running "
+                "under make dev / make run); set TASCOMI_API_URL for the real API",
+                file=sys.stderr,
+            )
+        public, private = keys(settings)
+        with TascomiClient(
+            settings.tascomi_api_url, public, private, policy=PROBE_POLICY, session=session
+        ) as client:
+            report = probe(
+                client,
+                args.resource,
+                catalogue,
+                pages=args.pages,
+                now=now,
+                total=total,
+                listed=listed,
+            )
+        if args.cadence:
+            report = replace(report, spread=replace(report.spread, cadence=args.cadence))
+        print(render(report, str(tables_file), str(catalogue_file)))
+        if args.write:
+            edit = add_table(tables_file, catalogue_file, report.table_entry, report.typed_columns)
+            print(f"\nwrote {tables_file} (line {edit.tables_line})")
+            if edit.catalogue_line is not None:
+                print(f"wrote {catalogue_file} (line {edit.catalogue_line})")
+            print("Reload definitions (or restart) to see its assets; backfill its history.")
+    except (ProbeError, ConfigEditError, ConfigurationError) as exc:
+        print(f"probe: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        session.close()
+    return 0
+
+
+def main() -> None:
+    sys.exit(run())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,192 @@
+"""Alert sensors against a loopback webhook: one message per failure (not per retry), the
+message names source, table, partition, check or step, cause and the run's link, and never a
+secret; with no webhook the sensors log what they would send."""
+
+import logging
+
+import dagster as dg
+import pytest
+
+from lbh_platform.common.alerts import Alert, WebhookPoster, deliver, format_alert, secret_values
+from lbh_platform.defs.monitoring.alerts import check_failure_alerts, run_failure_alerts
+from lbh_platform_tests.webhook_receiver import WebhookReceiver
+
+UI = "https://dagster.example.org"
+SECRET = "sk-ALERT-SECRET-5d4c3b2a"
+PARTITIONS = dg.DailyPartitionsDefinition(start_date="2024-01-01")
+
+
+def _failing_asset_defs():
+    @dg.asset(key=["tascomi", "api_response", "appeals"], partitions_def=PARTITIONS)
+    def appeals(context: dg.AssetExecutionContext) -> None:
+        raise ValueError(f"tascomi appeals page 3 failed with HTTP 500 (key {SECRET})")
+
+    spec = dg.AssetCheckSpec(
+        "id_import_date_unique",
+        asset=["tascomi", "parsed", "appeals"],
+        blocking=True,
+        partitions_def=PARTITIONS,
+    )
+
+    @dg.asset(key=["tascomi", "parsed", "appeals"], partitions_def=PARTITIONS)
+    def parsed() -> None:
+        return None
+
+    @dg.multi_asset_check(specs=[spec], name="parsed_checks")
+    def parsed_checks():
+        yield dg.AssetCheckResult(
+            passed=False,
+            asset_key=spec.asset_key,
+            check_name=spec.name,
+            description="1 duplicate (id, import_date) rows",
+        )
+
+    return dg.Definitions(
+        assets=[appeals, parsed],
+        asset_checks=[parsed_checks],
+        sensors=[run_failure_alerts, check_failure_alerts],
+        jobs=[
+            dg.define_asset_job("ingest", selection=[appeals.key]),
+            dg.define_asset_job("parse", selection=[parsed.key]),
+        ],
+    )
+
+
+@pytest.fixture()
+def webhook(monkeypatch):
+    with WebhookReceiver() as receiver:
+        monkeypatch.setenv("LBH_ALERT_WEBHOOK_URL", receiver.url)
+        monkeypatch.setenv("LBH_UI_BASE_URL", UI)
+        monkeypatch.setenv("TASCOMI_PRIVATE_KEY", SECRET)
+        yield receiver
+
+
+def _tick(defs, instance, sensor, cursor):
+    context = dg.build_sensor_context(instance=instance, cursor=cursor, definitions=defs)
+    return sensor.evaluate_tick(context).cursor
+
+
+def _attempt(defs, instance, job: str, first_run: str | None, retry: int, max_retries: int = 1):
+    tags = {"dagster/max_retries": str(max_retries)}
+    if first_run:
+        tags.update(
+            {
+                "dagster/root_run_id": first_run,
+                "dagster/parent_run_id": first_run,
+                "dagster/retry_number": str(retry),
+                # The daemon counts retries by run group, which in-process runs lack; this
+                # makes Dagster decide "no further retry" for the last attempt.
+                "dagster/retry_on_asset_or_op_failure": "false",
+            }
+        )
+    result = defs.resolve_job_def(job).execute_in_process(
+        instance=instance, partition_key="2024-03-05", tags=tags, raise_on_error=False
+    )
+    assert not result.success
+    return result.run_id
+
+
+def test_a_retried_run_failure_is_one_message_from_its_last_attempt(webhook):
+    defs = _failing_asset_defs()
+    with dg.instance_for_test(
+        overrides={"run_retries": {"enabled": True, "max_retries": 1}}
+    ) as instance:
+        cursor = _tick(defs, instance, run_failure_alerts, None)
+        first = _attempt(defs, instance, "ingest", None, 0)
+        assert instance.get_run_by_id(first).tags.get("dagster/will_retry") == "true"
+        cursor = _tick(defs, instance, run_failure_alerts, cursor)
+        assert webhook.texts == []  # it will be retried: no message yet
+        last = _attempt(defs, instance, "ingest", first, 1)
+        assert instance.get_run_by_id(last).tags.get("dagster/will_retry") == "false"
+        cursor = _tick(defs, instance, run_failure_alerts, cursor)
+        _tick(defs, instance, run_failure_alerts, cursor)  # nothing new: nothing sent
+    [text] = webhook.texts
+    assert "Run failed (ingest)" in text
+    assert "tascomi appeals, partition 2024-03-05" in text
+    assert "step tascomi__api_response__appeals" in text
+    assert "attempt 2 of 2" in text
+    assert "ValueError: tascomi appeals page 3 failed with HTTP 500" in text
+    assert f"run: {UI}/runs/{last}" in text
+    assert SECRET not in text and "[redacted]" in text
+
+
+def test_a_blocking_check_failure_is_one_message_across_retries(webhook):
+    defs = _failing_asset_defs()
+    with dg.instance_for_test(
+        overrides={"run_retries": {"enabled": True, "max_retries": 1}}
+    ) as instance:
+        run_cursor = _tick(defs, instance, run_failure_alerts, None)
+        check_cursor = _tick(defs, instance, check_failure_alerts, None)
+        first = _attempt(defs, instance, "parse", None, 0)
+        check_cursor = _tick(defs, instance, check_failure_alerts, check_cursor)
+        _attempt(defs, instance, "parse", first, 1)
+        check_cursor = _tick(defs, instance, check_failure_alerts, check_cursor)
+        _tick(defs, instance, check_failure_alerts, check_cursor)
+        # The runs failed only because of the blocking check: not reported a second time.
+        _tick(defs, instance, run_failure_alerts, run_cursor)
+    [text] = webhook.texts
+    assert "Blocking check failed: tascomi appeals, partition 2024-03-05" in text
+    assert "check parsed/id_import_date_unique (severity ERROR, blocking" in text
+    assert "cause: 1 duplicate (id, import_date) rows" in text
+    assert f"run: {UI}/runs/{first}" in text
+
+
+def test_warnings_do_not_alert_and_freshness_failures_do(webhook):
+    key = dg.AssetKey(["alloy", "snapshot", "graffiti", "graffiti"])
+
+    @dg.asset_check(asset=key, name="row_count_vs_history")
+    def volume():
+        return dg.AssetCheckResult(passed=False, severity=dg.AssetCheckSeverity.WARN)
+
+    @dg.asset_check(asset=key, name="freshness_check")
+    def freshness():
+        return dg.AssetCheckResult(
+            passed=False,
+            severity=dg.AssetCheckSeverity.WARN,
+            description="Asset is overdue. We expected partition 2024-03-05 to have arrived, "
+            "and it has not.",
+        )
+
+    defs = dg.Definitions(
+        assets=[dg.AssetSpec(key)],
+        asset_checks=[volume, freshness],
+        jobs=[dg.define_asset_job("checks", selection=dg.AssetSelection.checks(volume, freshness))],
+        sensors=[check_failure_alerts],
+    )
+    with dg.instance_for_test() as instance:
+        cursor = _tick(defs, instance, check_failure_alerts, None)
+        assert defs.resolve_job_def("checks").execute_in_process(instance=instance).success
+        _tick(defs, instance, check_failure_alerts, cursor)
+    [text] = webhook.texts
+    assert text.startswith(
+        "[lbh_platform] Data overdue: alloy graffiti/graffiti, partition 2024-03-05"
+    )
+
+
+def test_without_a_webhook_the_message_is_logged(monkeypatch, caplog):
+    monkeypatch.delenv("LBH_ALERT_WEBHOOK_URL", raising=False)
+    monkeypatch.delenv("LBH_UI_BASE_URL", raising=False)
+    alert = Alert(
+        "Run failed (x)", "tenure", "tenure_information", "2024-03-05", "step s", "boom", "r1"
+    )
+    with caplog.at_level(logging.INFO):
+        text = deliver(alert, logging.getLogger("test"))
+    assert "LBH_ALERT_WEBHOOK_URL is not set; the alert would say:" in caplog.text
+    assert text in caplog.text and "http://127.0.0.1:3000/runs/r1" in text
+
+
+def test_secrets_are_masked_and_the_webhook_url_never_shows(webhook):
+    environ = {
+        "ALLOY_API_KEY": SECRET,
+        "LBH_ALERT_WEBHOOK_URL": webhook.url,
+        "LBH_ENGINE": "pandas",
+    }
+    alert = Alert("Run failed (x)", "alloy", "graffiti", "-", "step s", f"Bearer {SECRET} refused")
+    text = format_alert(alert, UI, secret_values(environ))
+    assert SECRET not in text and "Bearer [redacted] refused" in text
+    webhook.status = 500
+    poster = WebhookPoster(webhook.url, sleep=lambda _: None)
+    with pytest.raises(Exception) as failure:
+        poster.post("hello")
+    assert str(failure.value) == "alert webhook failed: HTTP 500"
+    assert webhook.path not in repr(poster) + str(failure.value)
