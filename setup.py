@@ -20,6 +20,8 @@ setup(
         "pyyaml>=6",
         "boto3>=1.34",
         "duckdb>=1.1",
+        "msgspec>=0.18",  # fast, exact JSON decoding of API pages
+        "numpy>=1.26",
     ],
     extras_require={
         # moto's server mode is the S3 / Glue / DynamoDB stand-in for tests and the demo;

@@ -2,8 +2,10 @@
 
 A variant runs as ``python -m <module> <args>`` in a fresh process; it prints one JSON line
 (its own timings, measured around the work only, not interpreter start-up or imports) as
-the last line of stdout. The parent reaps it with ``wait4`` to read the child's peak
-resident memory (``ru_maxrss``, which covers the child and any descendant it reaped).
+the last line of stdout, with its own peak resident memory: the high-water mark (``VmHWM``)
+of itself and its live descendants (a JVM). Not ``ru_maxrss`` from ``wait4``: Linux carries
+a process's peak across ``exec``, so a child forked from this parent would report at least the
+parent's resident memory at the fork (the generated data), whatever the child itself used.
 """
 
 import json
@@ -59,7 +61,7 @@ def run_child(
         out.seek(0)
         err.seek(0)
         stdout, stderr = out.read(), err.read()
-    rss_mb = usage.ru_maxrss / 1024  # Linux reports KiB
+    rss_mb = usage.ru_maxrss / 1024  # Linux reports KiB; includes the parent's at the fork
     data: dict[str, Any] = {}
     for line in reversed(stdout.strip().splitlines()):
         if line.startswith("{"):
@@ -68,6 +70,8 @@ def run_child(
             except ValueError:
                 continue
             break
+    if data.get("peak_mb"):
+        rss_mb = float(data["peak_mb"])  # the child's own (see the module docstring)
     if proc.returncode != 0 or "error" in data:
         message = data.get("error") or _tail(stderr) or f"exit status {proc.returncode}"
         if proc.returncode and proc.returncode < 0:
@@ -82,7 +86,9 @@ def _tail(text: str, lines: int = 6) -> str:
 
 
 def emit(payload: dict[str, Any]) -> None:
-    """A child's report: one JSON line on stdout."""
+    """A child's report: one JSON line on stdout, with its peak memory unless it gave one."""
+    if "peak_mb" not in payload:
+        payload = {**payload, "peak_mb": tree_peak_mb(os.getpid())}
     sys.stdout.write("\n" + json.dumps(payload, default=str) + "\n")
     sys.stdout.flush()
 

@@ -5,7 +5,8 @@
 - ``floor``: ``pyarrow.json.read_json`` of the same JSON lines, with its default options and
   with 16 MiB blocks (the default 1 MiB block holds only ~35 of these 28 KB records); the
   faster of the two is the floor.
-- ``one_block``: diagnostic, ``read_json`` as the project calls it (a single block).
+- ``one_block``: diagnostic, ``read_json`` over a single block (one thread; the project reads
+  16 MiB blocks in parallel with an explicit all-string schema).
 
 Child usage: ``python -m bench.cases.parse <variant> <dir>``; ``<dir>`` holds ``lines.jsonl``
 and ``raw.parquet``. Input is loaded before the clock starts.

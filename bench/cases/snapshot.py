@@ -2,8 +2,9 @@
 process, on a long table and an ``applications``-like wide one.
 
 - ``floor``: pyarrow reads the previous snapshot and writes it back, nothing else.
-- ``engine``: the project's path: ``ArrowEngine.read`` (base partition and increment),
-  ``ArrowEngine.apply_increment``, ``ArrowEngine.write`` to a ``PartitionedTable``.
+- ``engine``: the project's path, as the snapshot stage runs it: ``ArrowEngine.read`` of the
+  increment, then ``ArrowEngine.write_snapshot`` (the previous snapshot streamed batch by
+  batch through the id filter into the new partition, published atomically).
 - ``spark``: the same path with ``SparkEngine`` on ``local_spark_session()``.
 - ``duckdb``: the same dedupe + anti-join + union in one SQL statement, parquet to parquet.
 - ``pandas``: naive concat + sort + drop_duplicates.
@@ -97,23 +98,23 @@ def _engine(root: str, table: str, out: str, spark: bool) -> dict[str, Any]:
 
         engine = ArrowEngine()
     snapshots, increments = snapshot_tables(root, table)
-    target, _ = snapshot_tables(out, table)
     value = _value(DAY)
+    # What the snapshot stage does: read the increments, then the engine's fused apply and
+    # write from the previous snapshot's partition (streamed by the Arrow engine). The new
+    # partition is published beside the previous one and removed afterwards.
     with stopwatch() as total:
         with stopwatch() as read:
-            base = engine.read(snapshots, [_value(BASE_DAY)])
             applied = engine.read(increments, [value])
-        with stopwatch() as apply:
-            result = engine.apply_increment(base, applied, ID, value)
-        with stopwatch() as write:
-            written = engine.write(target, value, result.frame)
+        with stopwatch() as apply_write:
+            result = engine.write_snapshot(snapshots, _value(BASE_DAY), applied, ID, value)
+    snapshots.delete(value)
     if session is not None:
         extra["peak_mb"] = tree_peak_mb(os.getpid())  # this process plus the JVM
         session.stop()
     return {
         "seconds": total["seconds"],
-        "phases": {"read": read["seconds"], "apply": apply["seconds"], "write": write["seconds"]},
-        "rows_out": written.rows,
+        "phases": {"read increment": read["seconds"], "apply + write": apply_write["seconds"]},
+        "rows_out": result.written.rows,
         "replaced": result.replaced_rows,
         "inserted": result.inserted_rows,
         **extra,

@@ -152,8 +152,12 @@ def send_with_retries(
                 params=params,
                 json=json,
                 timeout=policy.timeout,
+                stream=True,
             )
+            _read_body(response)
         except _RETRYABLE_EXCEPTIONS as exc:
+            if response is not None:
+                response.close()
             reason = _redact(f"{type(exc).__name__}: {exc}", all_secrets)
             short_reason = type(exc).__name__
             if attempt + 1 >= attempts:
@@ -218,6 +222,20 @@ def send_with_retries(
         sleep(delay)
 
     raise AssertionError("unreachable: the loop returns or raises")  # pragma: no cover
+
+
+def _read_body(response: requests.Response) -> None:
+    """Read the whole body in one call, as ``response.content``.
+
+    requests reads a body 10 KB at a time under the interpreter lock (``Response.content``),
+    which made multi-megabyte pages CPU-bound; one ``iter_content(None)`` chunk is one read of
+    the whole body, with requests' own mapping of a cut-short or undecodable body to
+    ``ChunkedEncodingError`` / ``ContentDecodingError`` (retried like any transport failure).
+    """
+    body = b"".join(response.iter_content(chunk_size=None))
+    # What Response.content does with the bytes it read; a stream cannot be read twice.
+    response._content = body  # noqa: SLF001 - requests has no public setter for it
+    response._content_consumed = True  # noqa: SLF001
 
 
 def _retry_after_seconds(value: str | None) -> float | None:

@@ -40,7 +40,9 @@ def dedupe_latest(increments: pa.Table, id_column: str) -> tuple[pa.Table, int]:
         return increments, 0
     if id_column not in increments.column_names:
         raise DataError(f"increments have no id column {id_column!r}")
-    with_id = increments.filter(pc.is_valid(increments[id_column]))
+    with_id = increments
+    if increments[id_column].null_count:  # a filter copies every column
+        with_id = increments.filter(pc.is_valid(increments[id_column]))
     without_id = increments.num_rows - with_id.num_rows
     if with_id.num_rows == 0:
         return with_id, without_id
@@ -52,14 +54,15 @@ def dedupe_latest(increments: pa.Table, id_column: str) -> tuple[pa.Table, int]:
     if "page_number" in with_id.column_names:  # a full tie: the later page is the later read
         keys.append(("page_number", "descending", "at_end"))
     order = pc.sort_indices(with_id, sort_keys=keys)
-    ordered = with_id.take(order)
-    ids = ordered[id_column].combine_chunks()
+    # The first row of each id in sorted order, found on the id column alone, so the wide
+    # table is taken once (the kept rows), not sorted whole and then filtered.
+    ids = pc.take(with_id[id_column], order).combine_chunks()
     if len(ids) > 1:
         changed = pc.not_equal(ids.slice(1), ids.slice(0, len(ids) - 1))
         first = pa.concat_arrays([pa.array([True]), changed.cast(pa.bool_())])
     else:
         first = pa.array([True])
-    return ordered.filter(first), without_id
+    return with_id.take(order.filter(first)), without_id
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,8 @@ import pyarrow as pa
 from lbh_platform.common import event_state, rows
 from lbh_platform.common.event_state import EventModel
 from lbh_platform.common.import_columns import snapshot_columns
-from lbh_platform.engines.base import AppliedEvents, Parsed, Recast, Snapshot
+from lbh_platform.engines import arrow_snapshot
+from lbh_platform.engines.base import AppliedEvents, Parsed, Recast, Snapshot, WrittenSnapshot
 from lbh_platform.storage.partitioned_table import PartitionedTable, WriteResult
 from lbh_platform.tascomi import transforms
 
@@ -52,6 +53,29 @@ class ArrowEngine:
         result = rows.apply_increment(base, increments, id_column, day)
         return Snapshot(
             result.table,
+            result.base_rows,
+            result.increment_rows,
+            result.replaced_rows,
+            result.inserted_rows,
+            result.rows_without_id,
+        )
+
+    def write_snapshot(
+        self,
+        snapshots: PartitionedTable,
+        base_value: str | None,
+        increments: pa.Table,
+        id_column: str,
+        snapshot_value: str,
+    ) -> WrittenSnapshot:
+        """Streams the previous snapshot (:mod:`lbh_platform.engines.arrow_snapshot`); the
+        first snapshot is just the deduplicated increment."""
+        day = datetime.strptime(snapshot_value, "%Y%m%d").date()
+        if base_value is not None:
+            return arrow_snapshot.write_snapshot(snapshots, base_value, increments, id_column, day)
+        result = self.apply_increment(None, increments, id_column, snapshot_value)
+        return WrittenSnapshot(
+            self.write(snapshots, snapshot_value, result.frame),
             result.base_rows,
             result.increment_rows,
             result.replaced_rows,

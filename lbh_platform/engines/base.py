@@ -40,6 +40,18 @@ class Snapshot:
 
 
 @dataclass(frozen=True)
+class WrittenSnapshot:
+    """A snapshot partition applied and published (:meth:`Engine.write_snapshot`)."""
+
+    written: WriteResult
+    base_rows: int
+    increment_rows: int
+    replaced_rows: int
+    inserted_rows: int
+    rows_without_id: int
+
+
+@dataclass(frozen=True)
 class AppliedEvents:
     """Change events applied to a state (the rules of :mod:`lbh_platform.common.event_state`).
 
@@ -82,6 +94,18 @@ class Engine(Protocol):
     def apply_increment(
         self, base: Any | None, increments: Any, id_column: str, snapshot_value: str
     ) -> Snapshot: ...
+
+    def write_snapshot(
+        self,
+        snapshots: PartitionedTable,
+        base_value: str | None,
+        increments: Any,
+        id_column: str,
+        snapshot_value: str,
+    ) -> WrittenSnapshot:
+        """:meth:`apply_increment` to partition ``base_value`` of ``snapshots`` (none: the
+        first snapshot), then :meth:`write` as partition ``snapshot_value``: the same rows, but
+        an engine may stream the previous snapshot instead of holding it."""
 
     def apply_events(
         self,

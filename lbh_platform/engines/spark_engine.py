@@ -22,7 +22,7 @@ from lbh_platform.common.event_state import EventModel
 from lbh_platform.common.import_columns import SNAPSHOT_COLUMNS
 from lbh_platform.common.rows import LAST_UPDATED
 from lbh_platform.engines import spark_events
-from lbh_platform.engines.base import AppliedEvents, Parsed, Recast, Snapshot
+from lbh_platform.engines.base import AppliedEvents, Parsed, Recast, Snapshot, WrittenSnapshot
 from lbh_platform.storage.partitioned_table import PartitionedTable, WriteResult
 from lbh_platform.tascomi.transforms import (
     FALSE_TEXTS,
@@ -321,6 +321,26 @@ class SparkEngine:
         )
         return Snapshot(
             merged, base_rows, increment_rows, replaced, latest_rows - replaced, without_id
+        )
+
+    def write_snapshot(
+        self,
+        snapshots: PartitionedTable,
+        base_value: str | None,
+        increments: DataFrame,
+        id_column: str,
+        snapshot_value: str,
+    ) -> WrittenSnapshot:
+        """Spark plans the anti-join and union lazily and streams them into its write."""
+        base = self.read(snapshots, [base_value]) if base_value is not None else None
+        result = self.apply_increment(base, increments, id_column, snapshot_value)
+        return WrittenSnapshot(
+            self.write(snapshots, snapshot_value, result.frame),
+            result.base_rows,
+            result.increment_rows,
+            result.replaced_rows,
+            result.inserted_rows,
+            result.rows_without_id,
         )
 
     def apply_events(

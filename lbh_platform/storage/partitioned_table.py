@@ -15,7 +15,7 @@ import contextlib
 import os
 import posixpath
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import pyarrow as pa
@@ -66,6 +66,28 @@ def root_uri(fs: pafs.FileSystem, base: str) -> str:
     if isinstance(fs, pafs.LocalFileSystem):
         return base
     return f"{fs.type_name}://{base}"
+
+
+class PartitionWriter:
+    """A partition being written one piece at a time (see :meth:`PartitionedTable.stream`);
+    every piece becomes one or more row groups of the one file."""
+
+    def __init__(self, writer: pq.ParquetWriter, schema: pa.Schema):
+        self._writer = writer
+        self.schema = schema
+        self.rows = 0
+        self.result: WriteResult | None = None  # set once the partition is published
+
+    def write(self, table: pa.Table | pa.RecordBatch) -> None:
+        """Append rows whose columns are exactly the partition's schema."""
+        if not table.schema.equals(self.schema, check_metadata=False):
+            raise ValueError(f"rows do not match the partition schema: {table.schema}")
+        if table.num_rows:
+            if isinstance(table, pa.RecordBatch):
+                self._writer.write_batch(table)
+            else:
+                self._writer.write_table(table)
+            self.rows += table.num_rows
 
 
 class PartitionedTable:
@@ -146,6 +168,46 @@ class PartitionedTable:
             raise
         self._register(value, table.schema)
         return WriteResult(self.location(value), table.num_rows, size)
+
+    @contextlib.contextmanager
+    def stream(self, value: str, schema: pa.Schema) -> Iterator[PartitionWriter]:
+        """Publish partition ``value`` written piece by piece, atomically, as :meth:`write` does:
+        memory holds one piece, not the partition.
+
+        The pieces go to a hidden temporary file (on S3 a multipart upload of the hidden key,
+        parts sent while writing); only when the block exits without an error is it moved into
+        place and registered. An error deletes the temporary file and leaves any earlier
+        version of the partition as it was. ``writer.result`` is the WriteResult afterwards.
+        """
+        if self.partition_column in schema.names:
+            schema = schema.remove(schema.get_field_index(self.partition_column))
+        schema = schema.remove_metadata()
+        folder = self.partition_dir(value)
+        if not isinstance(self.fs, pafs.S3FileSystem):
+            self.fs.create_dir(folder, recursive=True)
+        temporary = f"{folder}/{TEMPORARY_PREFIX}{uuid.uuid4().hex}.parquet"
+        try:
+            with (
+                self.fs.open_output_stream(temporary) as sink,
+                pq.ParquetWriter(sink, schema, compression="snappy") as parquet,
+            ):
+                writer = PartitionWriter(parquet, schema)
+                yield writer
+            size = self.fs.get_file_info(temporary).size or 0
+            self._publish(temporary, f"{folder}/{DATA_FILE}")
+        except BaseException:
+            with contextlib.suppress(OSError, FileNotFoundError):
+                self.fs.delete_file(temporary)
+            raise
+        self._register(value, schema)
+        writer.result = WriteResult(self.location(value), writer.rows, size)
+
+    @contextlib.contextmanager
+    def open_parquet(self, value: str) -> Iterator[pq.ParquetFile]:
+        """Partition ``value``'s file, to read by row group or batch (the partition column is
+        in the path, not in the file)."""
+        with self.fs.open_input_file(f"{self.partition_dir(value)}/{DATA_FILE}") as source:
+            yield pq.ParquetFile(source)
 
     def publish_file(
         self, value: str, source: str, notes: dict[str, str] | None = None

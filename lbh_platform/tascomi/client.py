@@ -5,7 +5,6 @@ Page 1 tells us how many pages exist; the rest are fetched in parallel, but neve
 `send_with_retries`, so timeouts, backoff and secret-free messages are shared with other clients.
 """
 
-import json
 import logging
 import re
 import time
@@ -19,6 +18,7 @@ from urllib.parse import urlencode
 import requests
 from requests.adapters import HTTPAdapter
 
+from lbh_platform.common import json_body
 from lbh_platform.common.errors import ConfigurationError
 from lbh_platform.common.http import ApiRequestError, RetryPolicy, send_with_retries
 from lbh_platform.tascomi.auth import auth_headers
@@ -252,7 +252,7 @@ class TascomiClient:
             if response.status_code == 202:
                 return None
             try:
-                body = json.loads(response.content)
+                body = json_body.loads(response.content)
             except UnicodeDecodeError as exc:
                 return f"body is not valid UTF-8 (byte {exc.start}: {exc.reason})"
             except ValueError:

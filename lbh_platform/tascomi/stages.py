@@ -283,16 +283,15 @@ def snapshot(
         )
     earlier = [p for p in snapshots.partitions() if p < value]
     base_value = earlier[-1] if earlier else None
-    base = engine.read(snapshots, [base_value]) if base_value else None
     pending = [
         p for p in increments.partitions() if p <= value and (base_value is None or p > base_value)
     ]
     applied = engine.read(increments, pending)
     try:
-        result = engine.apply_increment(base, applied, table.id_column, value)
+        result = engine.write_snapshot(snapshots, base_value, applied, table.id_column, value)
     except DataError as exc:
         raise DataError(f"tascomi {table.name} snapshot {value}: {exc}") from exc
-    written = engine.write(snapshots, value, result.frame)
+    written = result.written
     return StageReport(
         ("tascomi", "snapshot", table.name),
         value,

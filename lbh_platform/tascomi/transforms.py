@@ -5,13 +5,15 @@ These are the single-machine engine's implementations. They hold no Dagster and 
 they are unit-tested directly and the asset factories stay thin.
 """
 
-import io
 import json
+import os
 from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Protocol
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pa_json
@@ -115,41 +117,98 @@ def _python_string_columns(texts: list[str], only: set[str] | None = None) -> di
     return columns
 
 
-def _read_json_lines(payload: bytes, schema: pa.Schema | None = None) -> pa.Table:
+# Arrow's JSON reader splits its input into blocks of this size and parses them in parallel
+# (a record must fit in one block, so the block grows to the longest record).
+JSON_BLOCK_BYTES = 16 << 20
+# The first records up to this size fix the key order and the all-string schema of the rest.
+SCHEMA_SAMPLE_BYTES = 1 << 20
+
+
+def _offsets(values: pa.Array) -> np.ndarray:
+    """The value offsets of a string array as numpy (no copy)."""
+    kind = np.int64 if pa.types.is_large_string(values.type) else np.int32
+    return np.frombuffer(
+        values.buffers()[1],
+        dtype=kind,
+        count=len(values) + 1,
+        offset=values.offset * kind().itemsize,
+    )
+
+
+def _json_lines(texts: pa.Array) -> tuple[pa.Buffer, np.ndarray]:
+    """The texts as newline-delimited JSON in one Arrow buffer (joined in C++, no Python
+    copies), with the byte offset where each line starts (and the end)."""
+    lines = pc.binary_join_element_wise(texts, pa.scalar("", texts.type), "\n")
+    offsets = _offsets(lines)
+    start, end = int(offsets[0]), int(offsets[-1])
+    return lines.buffers()[2].slice(start, end - start), offsets - start
+
+
+def _read_json_lines(
+    payload: pa.Buffer | bytes, schema: pa.Schema | None = None, block_size: int = JSON_BLOCK_BYTES
+) -> pa.Table:
     return pa_json.read_json(
-        io.BytesIO(payload),
-        read_options=pa_json.ReadOptions(block_size=max(1 << 20, len(payload) + 1)),
+        pa.BufferReader(payload),
+        read_options=pa_json.ReadOptions(block_size=block_size),
         parse_options=pa_json.ParseOptions(
             explicit_schema=schema, unexpected_field_behavior="infer"
         ),
     )
 
 
-def _records_to_string_columns(texts: list[str]) -> dict[str, pa.Array]:
+def _as_string(field: pa.Field) -> pa.Field:
+    return pa.field(field.name, pa.string())
+
+
+def _arrow_parse(payload: pa.Buffer, starts: np.ndarray, rows: int) -> pa.Table:
+    """One parse of the JSON lines by Arrow's multi-threaded reader.
+
+    The first records give the keys (first-seen order) and their JSON types: keys holding
+    strings (or only nulls so far) are read as strings by an explicit schema, so a
+    timestamp-like string is never turned into a timestamp; other keys are inferred. Raises
+    ``pa.ArrowInvalid`` when a key's JSON type changes between records, for the caller to
+    take a slower path.
+    """
+    longest = int(np.max(np.diff(starts))) if rows else 0
+    block = max(JSON_BLOCK_BYTES, longest + 1)
+    sample_end = int(starts[min(int(np.searchsorted(starts, SCHEMA_SAMPLE_BYTES)), rows)])
+    sample = _read_json_lines(payload.slice(0, max(sample_end, int(starts[1]))), block_size=block)
+    order = sample.column_names
+    stringy = [
+        _as_string(f)
+        for f in sample.schema
+        if pa.types.is_string(f.type) or pa.types.is_null(f.type) or pa.types.is_temporal(f.type)
+    ]
+    parsed = _read_json_lines(payload, pa.schema(stringy), block)
+    while any(pa.types.is_temporal(f.type) for f in parsed.schema):  # a key first seen later
+        schema = pa.schema(
+            [_as_string(f) if pa.types.is_temporal(f.type) else f for f in parsed.schema]
+        )
+        parsed = _read_json_lines(payload, schema, block)
+    if parsed.num_rows != rows:
+        raise pa.ArrowInvalid(f"{rows} records gave {parsed.num_rows} JSON rows")
+    names = [n for n in order if n in parsed.column_names]
+    names += [n for n in parsed.column_names if n not in set(order)]
+    return parsed.select(names)
+
+
+def _records_to_string_columns(texts: pa.Array) -> dict[str, pa.Array | pa.ChunkedArray]:
     """Every JSON key becomes a nullable string column, keys in first-seen order.
 
-    Fast path: Arrow's JSON reader (strings it would read as timestamps are re-read as
-    strings), then scalars stringified. It refuses a key whose JSON type changes between
-    records; the reference path then does the whole table. Nested values always take the
-    reference path, so their JSON text is exactly what was sent.
+    Fast path: one parse by Arrow's JSON reader (see :func:`_arrow_parse`), scalars
+    stringified. A key whose JSON type changes between records makes the reference path do
+    the whole table. Nested values always take the reference path, so their JSON text is
+    exactly what was sent.
     """
-    if not texts:
+    if not len(texts):
         return {}
-    payload = "\n".join(texts).encode()
+    payload, starts = _json_lines(texts)
     try:
-        parsed = _read_json_lines(payload)
-        if any(pa.types.is_temporal(f.type) for f in parsed.schema):
-            schema = pa.schema(
-                [
-                    pa.field(f.name, pa.string()) if pa.types.is_temporal(f.type) else f
-                    for f in parsed.schema
-                ]
-            )
-            parsed = _read_json_lines(payload, schema)
+        parsed = _arrow_parse(payload, starts, len(texts))
     except pa.ArrowInvalid:
-        return _python_string_columns(texts)
+        return _python_string_columns(texts.to_pylist())
     nested = {f.name for f in parsed.schema if pa.types.is_nested(f.type)}
-    nested_columns = _python_string_columns(texts, nested) if nested else {}
+    nested_columns = _python_string_columns(texts.to_pylist(), nested) if nested else {}
     columns: dict[str, pa.Array] = {}
     for name, col in zip(parsed.column_names, parsed.columns, strict=True):
         if name in nested:
@@ -158,9 +217,45 @@ def _records_to_string_columns(texts: list[str]) -> dict[str, pa.Array]:
             columns[name] = pa.array(
                 [None if v is None else json.dumps(v) for v in col.to_pylist()], pa.string()
             )
-        else:
-            columns[name] = col.combine_chunks().cast(pa.string())
+        else:  # kept in the reader's chunks: combining would copy every text again
+            columns[name] = col if pa.types.is_string(col.type) else col.cast(pa.string())
     return columns
+
+
+def _first_occurrences(texts: pa.Array) -> np.ndarray | None:
+    """Row numbers of the first occurrence of every distinct text, or None when no text is
+    repeated.
+
+    A vectorised fingerprint (length and 64 bytes sampled across the text) finds the rows
+    that could be repeats; only those are compared in full.
+    """
+    n = len(texts)
+    if n < 2:
+        return None
+    offsets = _offsets(texts).astype(np.int64)
+    data = np.frombuffer(texts.buffers()[2], dtype=np.uint8)
+    if data.size == 0:
+        candidates = np.arange(n)
+    else:
+        starts, lengths = offsets[:-1], np.diff(offsets)
+        samples = [lengths.astype("<u8").view(np.uint8).reshape(n, 8)]
+        for step in range(64):
+            at = np.minimum(starts + lengths * step // 64, data.size - 1)
+            samples.append(np.where(lengths > 0, data[at], 0).astype(np.uint8).reshape(n, 1))
+        prints = np.ascontiguousarray(np.hstack(samples)).view(np.dtype((np.void, 72))).ravel()
+        _, inverse, counts = np.unique(prints, return_inverse=True, return_counts=True)
+        candidates = np.flatnonzero(counts[inverse] > 1)
+    if not len(candidates):
+        return None
+    seen: set[str] = set()
+    repeats = []
+    for row, text in zip(candidates, texts.take(pa.array(candidates)).to_pylist(), strict=True):
+        if text in seen:
+            repeats.append(row)
+        seen.add(text)
+    if not repeats:
+        return None
+    return np.setdiff1d(np.arange(n), np.asarray(repeats))
 
 
 def parse_responses(raw: pa.Table, resource: str) -> ParseResult:
@@ -172,25 +267,20 @@ def parse_responses(raw: pa.Table, resource: str) -> ParseResult:
     if resource not in raw.column_names:
         raise DataError(f"tascomi {resource}: raw rows lack the record column {resource!r}")
     rows_in = raw.num_rows
-    ok = raw.filter(pc.equal(raw["import_api_status_code"], 200)) if rows_in else raw
-    non_200 = rows_in - ok.num_rows
-    ok = ok.filter(pc.is_valid(ok[resource])) if ok.num_rows else ok
+    ok, non_200 = raw, 0
+    if rows_in:
+        status_200 = pc.fill_null(pc.equal(raw["import_api_status_code"], 200), False)
+        non_200 = rows_in - (pc.sum(status_200).as_py() or 0)
+        usable = pc.and_(status_200, pc.is_valid(raw[resource]))
+        if not pc.all(usable).as_py():  # filter only when needed: it copies every column
+            ok = raw.filter(usable)
     duplicates = 0
-    if ok.num_rows:
-        texts = ok[resource].to_pylist()
-        seen: set[str] = set()
-        keep = []
-        for i, text in enumerate(texts):
-            if text in seen:
-                continue
-            seen.add(text)
-            keep.append(i)
+    texts = ok[resource].combine_chunks() if ok.num_rows else pa.array([], pa.string())
+    keep = _first_occurrences(texts)
+    if keep is not None:
         duplicates = len(texts) - len(keep)
-        if duplicates:
-            ok = ok.take(pa.array(keep, pa.int64()))
-            texts = [texts[i] for i in keep]
-    else:
-        texts = []
+        ok = ok.take(pa.array(keep))
+        texts = texts.take(pa.array(keep))
     record_columns = _records_to_string_columns(texts)
     metadata_names = [c for c in ok.column_names if c != resource]
     names = [n for n in record_columns if n not in metadata_names]
@@ -220,6 +310,7 @@ FLOAT_RE = r"^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$"
 TEMPORAL_RE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}([ T][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?)?$"
 INT32_RANGE = (-(2**31), 2**31 - 1)
 INT64_MAX_DIGITS, INT64_MIN_DIGITS = "9223372036854775807", "9223372036854775808"
+_BOOLEAN_TEXTS = pa.array(TRUE_TEXTS + FALSE_TEXTS)
 
 
 def arrow_type(column_type: str) -> pa.DataType:
@@ -243,22 +334,23 @@ def _null_string() -> pa.Scalar:
 
 def _cast_strings(values: pa.Array, column_type: str) -> tuple[pa.Array, pa.Array]:
     """Cast one string column. Returns the cast values and which inputs count as null
-    (missing, blank, or an all-zero date) rather than as cast failures."""
+    (missing, blank, or an all-zero date) rather than as cast failures.
+
+    Blank texts match none of the number or boolean patterns, so those casts leave them null
+    without blanking them first.
+    """
     trimmed = pc.utf8_trim_whitespace(values)
     nullish = pc.fill_null(pc.equal(trimmed, ""), True)
-    if column_type in ("timestamp", "date"):
-        nullish = pc.or_(
-            nullish, pc.fill_null(pc.is_in(trimmed, value_set=pa.array(NULL_DATES)), False)
-        )
-    trimmed = pc.if_else(nullish, _null_string(), trimmed)
     if column_type in ("integer", "long"):
         valid = pc.match_substring_regex(trimmed, INT_RE)
-        digits = pc.replace_substring_regex(trimmed, r"^[+-]", "")
-        negative = pc.starts_with(trimmed, "-")
-        limit = pc.if_else(negative, pa.scalar(INT64_MIN_DIGITS), pa.scalar(INT64_MAX_DIGITS))
-        overflow = pc.and_(pc.equal(pc.utf8_length(digits), 19), pc.greater(digits, limit))
-        valid = pc.and_(valid, pc.invert(pc.fill_null(overflow, False)))
-        unsigned = pc.replace_substring_regex(trimmed, r"^\+", "")
+        if pc.any(pc.greater_equal(pc.utf8_length(trimmed), 19)).as_py():  # 19 digits or more
+            # Only valid texts are used below, so stripping their one sign needs no regex.
+            digits = pc.utf8_ltrim(trimmed, characters="+-")
+            negative = pc.starts_with(trimmed, "-")
+            limit = pc.if_else(negative, pa.scalar(INT64_MIN_DIGITS), pa.scalar(INT64_MAX_DIGITS))
+            overflow = pc.and_(pc.equal(pc.utf8_length(digits), 19), pc.greater(digits, limit))
+            valid = pc.and_(valid, pc.invert(pc.fill_null(overflow, False)))
+        unsigned = pc.utf8_ltrim(trimmed, characters="+")
         wide = pc.cast(pc.if_else(valid, unsigned, _null_string()), pa.int64())
         if column_type == "integer":
             lo, hi = INT32_RANGE
@@ -269,33 +361,48 @@ def _cast_strings(values: pa.Array, column_type: str) -> tuple[pa.Array, pa.Arra
         valid = pc.match_substring_regex(trimmed, FLOAT_RE)
         return pc.cast(pc.if_else(valid, trimmed, _null_string()), pa.float64()), nullish
     if column_type == "boolean":
-        lowered = pc.utf8_lower(trimmed)
-        is_true = pc.is_in(lowered, value_set=pa.array(TRUE_TEXTS))
-        is_false = pc.is_in(lowered, value_set=pa.array(FALSE_TEXTS))
-        cast = pc.if_else(is_true, True, pc.if_else(is_false, False, pa.scalar(None, pa.bool_())))
-        return cast, nullish
+        # One lookup in TRUE_TEXTS + FALSE_TEXTS: a position in the first part means true.
+        # (No character outside ASCII lower-cases to a letter of these texts, so the ASCII
+        # lowering matches exactly what the Unicode one would.)
+        position = pc.index_in(pc.ascii_lower(trimmed), value_set=_BOOLEAN_TEXTS)
+        return pc.less(position, len(TRUE_TEXTS)), nullish
     if column_type in ("timestamp", "date"):
+        nullish = pc.or_(
+            nullish, pc.fill_null(pc.is_in(trimmed, value_set=pa.array(NULL_DATES)), False)
+        )
+        trimmed = pc.if_else(nullish, _null_string(), trimmed)
         candidates = pc.if_else(
             pc.match_substring_regex(trimmed, TEMPORAL_RE), trimmed, _null_string()
         )
         day = pc.utf8_slice_codeunits(candidates, 0, 10)
         parsed_day = pc.strptime(day, format="%Y-%m-%d", unit="s", error_is_null=True)
         # strptime rolls impossible dates over (2024-02-30 -> 2024-03-01); they are failures.
-        real_day = pc.equal(pc.strftime(parsed_day, format="%Y-%m-%d"), day)
-        candidates = pc.if_else(real_day, candidates, _null_string())
+        # (Formatting by a cast to date then string equals strftime's, ten times faster.)
+        real_day = pc.equal(parsed_day.cast(pa.date32()).cast(pa.string()), day)
         if column_type == "date":
             return pc.if_else(real_day, parsed_day, pa.scalar(None, parsed_day.type)).cast(
                 pa.date32()
             ), nullish
-        clock = pc.if_else(
-            pc.greater(pc.utf8_length(candidates), 10),
-            pc.utf8_slice_codeunits(candidates, 11, 19),
-            pa.scalar("00:00:00"),
-        )
-        moment = pc.binary_join_element_wise(day, clock, " ")
+        candidates = pc.if_else(real_day, candidates, _null_string())
+        # "YYYY-MM-DD[ T]HH:MM:SS[.f]" or "YYYY-MM-DD" -> "YYYY-MM-DD HH:MM:SS" (midnight
+        # for a bare date, fractions ignored).
+        padded = pc.binary_join_element_wise(candidates, " 00:00:00", "")
+        moment = pc.utf8_slice_codeunits(pc.utf8_replace_slice(padded, 10, 11, " "), 0, 19)
         cast = pc.strptime(moment, format="%Y-%m-%d %H:%M:%S", unit="us", error_is_null=True)
         return cast, nullish
     raise ValueError(f"unknown column type {column_type!r}")
+
+
+def _recast_column(column: pa.ChunkedArray, column_type: str) -> tuple[pa.ChunkedArray, int]:
+    """One catalogue column cast, and how many of its values could not be cast."""
+    source = column if pa.types.is_string(column.type) else column.cast(pa.string())
+    cast, nullish = _cast_strings(source, column_type)
+    lost = pc.and_(pc.invert(nullish), pc.is_null(cast))
+    return cast, pc.sum(lost).as_py() or 0
+
+
+# Below this many values the columns are cast one after another (threads would cost more).
+PARALLEL_RECAST_VALUES = 200_000
 
 
 def recast(table: pa.Table, column_types: Mapping[str, str]) -> RecastResult:
@@ -303,27 +410,30 @@ def recast(table: pa.Table, column_types: Mapping[str, str]) -> RecastResult:
 
     A value that cannot be cast becomes null and is counted per column. A catalogue column
     missing from the data is reported, not fatal. Blank strings and all-zero dates are
-    treated as null, not as failures.
+    treated as null, not as failures. Columns are cast in parallel threads (Arrow's kernels
+    release the interpreter lock); the result does not depend on it.
     """
-    failures: dict[str, int] = {}
     missing = [c for c in column_types if c not in table.column_names]
     if table.num_rows == 0:
         missing = []
-    arrays = []
-    for name, column in zip(table.column_names, table.columns, strict=True):
-        column_type = column_types.get(name)
-        if column_type is None or not (
-            pa.types.is_string(column.type) or pa.types.is_null(column.type)
-        ):
-            arrays.append(column)
-            continue
-        source = column.combine_chunks().cast(pa.string())
-        cast, nullish = _cast_strings(source, column_type)
-        lost = pc.and_(pc.invert(nullish), pc.is_null(cast))
-        count = pc.sum(lost).as_py() or 0
+    arrays: list[pa.Array | pa.ChunkedArray] = list(table.columns)
+    work = [
+        (i, column_types[name])
+        for i, (name, column) in enumerate(zip(table.column_names, table.columns, strict=True))
+        if name in column_types
+        and (pa.types.is_string(column.type) or pa.types.is_null(column.type))
+    ]
+    threads = min(pa.cpu_count(), os.cpu_count() or 1, len(work))
+    if threads > 1 and table.num_rows * len(work) >= PARALLEL_RECAST_VALUES:
+        with ThreadPoolExecutor(threads, thread_name_prefix="recast") as pool:
+            done = list(pool.map(lambda item: _recast_column(table.column(item[0]), item[1]), work))
+    else:
+        done = [_recast_column(table.column(i), kind) for i, kind in work]
+    failures: dict[str, int] = {}
+    for (i, _), (cast, count) in zip(work, done, strict=True):
+        arrays[i] = cast
         if count:
-            failures[name] = count
-        arrays.append(cast)
+            failures[table.column_names[i]] = count
     return RecastResult(
         pa.table(dict(zip(table.column_names, arrays, strict=True))), failures, missing
     )
