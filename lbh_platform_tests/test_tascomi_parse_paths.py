@@ -9,8 +9,11 @@ from datetime import date, datetime
 import pyarrow as pa
 import pytest
 
-from lbh_platform.tascomi import transforms
-from lbh_platform.tascomi.transforms import parse_responses, raw_response_table, recast
+from lbh_platform.common import json_columns
+from lbh_platform.common import recast as recasting
+from lbh_platform.common.json_columns import parse_responses
+from lbh_platform.common.recast import recast
+from lbh_platform.tascomi.transforms import raw_response_table
 
 
 @dataclass
@@ -38,14 +41,14 @@ def record(i: int) -> dict:
 def reference(raw: pa.Table) -> dict[str, list]:
     """Per record ``json.loads`` (the module's reference path), first occurrences only."""
     texts = list(dict.fromkeys(raw["things"].to_pylist()))
-    return {k: v.to_pylist() for k, v in transforms._python_string_columns(texts).items()}
+    return {k: v.to_pylist() for k, v in json_columns._python_string_columns(texts).items()}
 
 
 @pytest.fixture()
 def small_blocks(monkeypatch):
     # ~40 records per JSON block and a 2-record schema sample: many blocks, late keys.
-    monkeypatch.setattr(transforms, "JSON_BLOCK_BYTES", 40_000)
-    monkeypatch.setattr(transforms, "SCHEMA_SAMPLE_BYTES", 1_000)
+    monkeypatch.setattr(json_columns, "JSON_BLOCK_BYTES", 40_000)
+    monkeypatch.setattr(json_columns, "SCHEMA_SAMPLE_BYTES", 1_000)
 
 
 def test_fast_parse_over_many_blocks_equals_the_reference(small_blocks):
@@ -81,9 +84,9 @@ def test_parallel_recast_equals_one_column_at_a_time(monkeypatch):
         {f"c{i}": pa.array([rnd.choice(pieces) for _ in range(3000)]) for i in range(24)}
     )
     types = {f"c{i}": kinds[i % len(kinds)] for i in range(24)}
-    monkeypatch.setattr(transforms, "PARALLEL_RECAST_VALUES", 0)
+    monkeypatch.setattr(recasting, "PARALLEL_RECAST_VALUES", 0)
     parallel = recast(table, types)
-    monkeypatch.setattr(transforms, "PARALLEL_RECAST_VALUES", 10**12)
+    monkeypatch.setattr(recasting, "PARALLEL_RECAST_VALUES", 10**12)
     serial = recast(table, types)
     assert parallel.cast_failures == serial.cast_failures and parallel.cast_failures
     assert parallel.table.equals(serial.table)

@@ -7,12 +7,10 @@ from datetime import date, datetime
 import pyarrow as pa
 import pytest
 
+from lbh_platform.common.json_columns import parse_responses
+from lbh_platform.common.recast import recast
 from lbh_platform.common.rows import apply_increment, dedupe_latest
-from lbh_platform.tascomi.transforms import (
-    parse_responses,
-    raw_response_table,
-    recast,
-)
+from lbh_platform.tascomi.transforms import raw_response_table
 
 
 @dataclass

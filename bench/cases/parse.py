@@ -1,7 +1,7 @@
 """Parse and recast: raw JSON text of the wide (``applications``-like) table to typed columns.
 
-- ``project``: ``transforms.parse_responses`` (raw rows -> one string column per key) then
-  ``transforms.recast`` with the catalogue's ``applications`` type map (475 typed columns).
+- ``project``: ``json_columns.parse_responses`` (raw rows -> one string column per key) then
+  ``recast.recast`` with the catalogue's ``applications`` type map (475 typed columns).
 - ``floor``: ``pyarrow.json.read_json`` of the same JSON lines, with its default options and
   with 16 MiB blocks (the default 1 MiB block holds only ~35 of these 28 KB records); the
   faster of the two is the floor.
@@ -29,14 +29,15 @@ def _child(argv: list[str]) -> dict[str, Any]:
     if variant == "project":
         import pyarrow.parquet as pq
 
-        from lbh_platform.tascomi import transforms
+        from lbh_platform.common import json_columns
+        from lbh_platform.common import recast as recasting
 
         raw = pq.read_table(f"{folder}/raw.parquet")
         types = wide_types()
         with stopwatch() as parse:
-            parsed = transforms.parse_responses(raw, RESOURCE)
+            parsed = json_columns.parse_responses(raw, RESOURCE)
         with stopwatch() as recast:
-            cast = transforms.recast(parsed.table, types)
+            cast = recasting.recast(parsed.table, types)
         return {
             "seconds": parse["seconds"] + recast["seconds"],
             "phases": {"parse": parse["seconds"], "recast": recast["seconds"]},

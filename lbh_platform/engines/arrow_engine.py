@@ -6,13 +6,13 @@ from datetime import datetime
 
 import pyarrow as pa
 
-from lbh_platform.common import event_state, rows
+from lbh_platform.common import event_state, json_columns, rows
+from lbh_platform.common import recast as recasting
 from lbh_platform.common.event_state import EventModel
 from lbh_platform.common.import_columns import snapshot_columns
 from lbh_platform.engines import arrow_snapshot
 from lbh_platform.engines.base import AppliedEvents, Parsed, Recast, Snapshot, WrittenSnapshot
 from lbh_platform.storage.partitioned_table import PartitionedTable, WriteResult
-from lbh_platform.tascomi import transforms
 
 
 class ArrowEngine:
@@ -37,13 +37,13 @@ class ArrowEngine:
         return list(frame.column_names)
 
     def parse(self, raw: pa.Table, resource: str) -> Parsed:
-        result = transforms.parse_responses(raw, resource)
+        result = json_columns.parse_responses(raw, resource)
         return Parsed(
             result.table, result.rows_in, result.non_200_rows, result.exact_duplicates_dropped
         )
 
     def recast(self, parsed: pa.Table, column_types: dict[str, str]) -> Recast:
-        result = transforms.recast(parsed, column_types)
+        result = recasting.recast(parsed, column_types)
         return Recast(result.table, result.cast_failures, result.missing_columns)
 
     def apply_increment(

@@ -20,11 +20,7 @@ from pyspark.sql import types as T
 from lbh_platform.common.errors import DataError
 from lbh_platform.common.event_state import EventModel
 from lbh_platform.common.import_columns import SNAPSHOT_COLUMNS
-from lbh_platform.common.rows import LAST_UPDATED
-from lbh_platform.engines import spark_events
-from lbh_platform.engines.base import AppliedEvents, Parsed, Recast, Snapshot, WrittenSnapshot
-from lbh_platform.storage.partitioned_table import PartitionedTable, WriteResult
-from lbh_platform.tascomi.transforms import (
+from lbh_platform.common.recast import (
     FALSE_TEXTS,
     FLOAT_RE,
     INT32_RANGE,
@@ -33,6 +29,10 @@ from lbh_platform.tascomi.transforms import (
     TEMPORAL_RE,
     TRUE_TEXTS,
 )
+from lbh_platform.common.rows import LAST_UPDATED
+from lbh_platform.engines import spark_events
+from lbh_platform.engines.base import AppliedEvents, Parsed, Recast, Snapshot, WrittenSnapshot
+from lbh_platform.storage.partitioned_table import PartitionedTable, WriteResult
 
 # Session settings the engine relies on for identical results and layout.
 SPARK_CONF = {

@@ -20,9 +20,9 @@ import pyarrow as pa
 import requests
 
 from lbh_platform.common.http import ApiError, ApiRequestError, AuthenticationError
+from lbh_platform.common.recast import recast
 from lbh_platform.tascomi.client import TascomiClient
 from lbh_platform.tascomi.column_types import ColumnTypeCatalogue
-from lbh_platform.tascomi.transforms import recast
 
 LONDON = ZoneInfo("Europe/London")
 TABLE_NAME = re.compile(r"^[a-z][a-z0-9_]*$")  # as the table list requires

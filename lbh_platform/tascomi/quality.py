@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from lbh_platform.common.quality import RuleOutcome, duplicate_count
-from lbh_platform.tascomi.transforms import arrow_type
+from lbh_platform.common.recast import arrow_type
 
 COMPLETENESS_THRESHOLD = 0.99
 
