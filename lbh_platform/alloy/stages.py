@@ -58,10 +58,10 @@ def watermark(lake: Lake, dataset: AlloyDataset, day: date) -> datetime | None:
     if dataset.mode != "incremental":
         return None
     root = lake.alloy("api_response", dataset.name, dataset.name)
-    earlier = [p for p in root.partitions() if p < yyyymmdd(day)]
-    if not earlier:
+    previous = root.latest_before(yyyymmdd(day))
+    if previous is None:
         return None
-    stamp = root.file_metadata(earlier[-1]).get(REQUESTED_AT_KEY)
+    stamp = root.file_metadata(previous).get(REQUESTED_AT_KEY)
     return datetime.fromisoformat(stamp) if stamp else None
 
 
@@ -137,13 +137,8 @@ def snapshot(
     value = yyyymmdd(day)
     exports = lake.alloy("api_response", dataset.name, table)
     snapshots = lake.alloy("snapshot", dataset.name, table)
-    if not exports.exists(value):
-        raise DataError(
-            f"alloy {dataset.name}/{table} partition {value}: api_response is not materialised "
-            f"({exports.location(value)}); materialise it first"
-        )
-    earlier = [p for p in snapshots.partitions() if p < value]
-    base_value = earlier[-1] if earlier else None
+    exports.require(value, f"alloy {dataset.name}/{table} partition {value}", "api_response")
+    base_value = snapshots.latest_before(value)
     base = snapshots.read(base_value) if base_value else None
     if base is not None:
         base = base.drop_columns([c for c in base.column_names if c.startswith("snapshot_")])

@@ -4,6 +4,15 @@ from datetime import UTC, date, datetime
 
 import pyarrow as pa
 
+# What :func:`import_columns` adds, in order.
+IMPORT_METADATA_COLUMNS: tuple[str, ...] = (
+    "import_datetime",
+    "import_timestamp",
+    "import_year",
+    "import_month",
+    "import_day",
+    "import_date",
+)
 SNAPSHOT_COLUMNS: tuple[str, ...] = (
     "snapshot_year",
     "snapshot_month",

@@ -23,6 +23,7 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from lbh_platform.catalog.base import Catalog, PartitionRegistration
+from lbh_platform.common.errors import DataError
 from lbh_platform.storage.aws import is_s3, s3_filesystem
 
 DATA_FILE = "part-0.parquet"
@@ -127,6 +128,20 @@ class PartitionedTable:
     def exists(self, value: str) -> bool:
         info = self.fs.get_file_info(f"{self.partition_dir(value)}/{DATA_FILE}")
         return info.type == pafs.FileType.File
+
+    def require(self, value: str, what: str, stage: str) -> None:
+        """Refuse to build on partition ``value`` of ``stage`` before it is materialised;
+        ``what`` names the table and partition being built ("tascomi appeals partition D")."""
+        if not self.exists(value):
+            raise DataError(
+                f"{what}: {stage} is not materialised ({self.location(value)}); "
+                "materialise it first"
+            )
+
+    def latest_before(self, value: str) -> str | None:
+        """The newest published partition before ``value`` (the base of a snapshot), if any."""
+        earlier = [p for p in self.partitions() if p < value]
+        return earlier[-1] if earlier else None
 
     def partitions(self) -> list[str]:
         """Published partition values, sorted: folders holding a data file.

@@ -192,11 +192,7 @@ def ingest(
 
 def _require(lake: Lake, stage: str, table: str, value: str) -> PartitionedTable:
     source = lake.tascomi(stage, table)
-    if not source.exists(value):
-        raise DataError(
-            f"tascomi {table} partition {value}: upstream {stage} is not materialised "
-            f"({source.location(value)}); materialise it first"
-        )
+    source.require(value, f"tascomi {table} partition {value}", f"upstream {stage}")
     return source
 
 
@@ -276,13 +272,8 @@ def snapshot(
     value = partition_value(day)
     snapshots = lake.tascomi("snapshot", table.name)
     increments = lake.tascomi("increment", table.name)
-    if not increments.exists(value):
-        raise DataError(
-            f"tascomi {table.name} partition {value}: increment is not materialised "
-            f"({increments.location(value)}); materialise it first"
-        )
-    earlier = [p for p in snapshots.partitions() if p < value]
-    base_value = earlier[-1] if earlier else None
+    increments.require(value, f"tascomi {table.name} partition {value}", "increment")
+    base_value = snapshots.latest_before(value)
     pending = [
         p for p in increments.partitions() if p <= value and (base_value is None or p > base_value)
     ]

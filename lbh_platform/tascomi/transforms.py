@@ -13,7 +13,7 @@ from typing import Protocol
 
 import pyarrow as pa
 
-from lbh_platform.common.import_columns import import_columns
+from lbh_platform.common.import_columns import IMPORT_METADATA_COLUMNS, import_columns
 from lbh_platform.common.rows import LAST_UPDATED
 
 IMPORT_COLUMNS: tuple[str, ...] = (
@@ -21,12 +21,7 @@ IMPORT_COLUMNS: tuple[str, ...] = (
     "import_api_url_requested",
     "import_api_status_code",
     "import_exception_thrown",
-    "import_datetime",
-    "import_timestamp",
-    "import_year",
-    "import_month",
-    "import_day",
-    "import_date",
+    *IMPORT_METADATA_COLUMNS,
 )
 
 

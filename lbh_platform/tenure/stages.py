@@ -25,7 +25,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from lbh_platform.common.errors import DataError
-from lbh_platform.common.import_columns import import_columns, yyyymmdd
+from lbh_platform.common.import_columns import IMPORT_METADATA_COLUMNS, import_columns, yyyymmdd
 from lbh_platform.common.quality import RuleOutcome, duplicate_count
 from lbh_platform.common.rows import unify
 from lbh_platform.common.stage_report import StageReport
@@ -103,14 +103,7 @@ def extract_table(items: list[dict[str, Any]]) -> ExtractTable:
     return ExtractTable(table, conversion, extras)
 
 
-_RESERVED = {
-    "import_datetime",
-    "import_timestamp",
-    "import_year",
-    "import_month",
-    "import_day",
-    "import_date",
-}
+_RESERVED = set(IMPORT_METADATA_COLUMNS)
 
 
 def extract_initial_state(

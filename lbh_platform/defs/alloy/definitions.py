@@ -7,12 +7,11 @@ from pathlib import Path
 import dagster as dg
 
 from lbh_platform.alloy.datasets import DEFAULT_DATASETS_DIR, AlloyDataset, load_datasets
-from lbh_platform.common.monitoring_config import MonitoringConfig, load_monitoring_config
+from lbh_platform.common.monitoring_config import MonitoringConfig
 from lbh_platform.defs.alloy.assets import asset_key, build_dataset_assets
 from lbh_platform.defs.alloy.automation import build_alloy_automation
 from lbh_platform.defs.alloy.checks import build_dataset_checks
-from lbh_platform.defs.monitoring.freshness import build_freshness
-from lbh_platform.defs.monitoring.volume import build_volume_checks
+from lbh_platform.defs.monitoring import with_monitoring
 from lbh_platform.defs.partitions import daily_partitions
 from lbh_platform.defs.resources import alloy_api_resource
 from lbh_platform.settings import Settings
@@ -29,21 +28,19 @@ def build_alloy_definitions(
         assets.extend(build_dataset_assets(dataset))
         checks.extend(build_dataset_checks(dataset))
     jobs, schedules = build_alloy_automation(datasets)
-    monitoring = monitoring or load_monitoring_config()
     tables = [(d.name, t) for d in datasets for t in d.tables]
-    freshness, sensors = build_freshness(
-        "alloy", {asset_key("snapshot", d, t): "weekdays" for d, t in tables}, monitoring
-    )
-    volume = build_volume_checks(
-        [(asset_key("api_response", d, t), daily_partitions) for d, t in tables], monitoring
-    )
-    return dg.Definitions(
-        assets=assets,
-        asset_checks=[*checks, *freshness, *volume],
-        jobs=jobs,
-        schedules=schedules,
-        sensors=sensors,
-        resources={"alloy_api": alloy_api_resource(settings)},
+    return with_monitoring(
+        "alloy",
+        dg.Definitions(
+            assets=assets,
+            asset_checks=checks,
+            jobs=jobs,
+            schedules=schedules,
+            resources={"alloy_api": alloy_api_resource(settings)},
+        ),
+        deadlines={asset_key("snapshot", d, t): "weekdays" for d, t in tables},
+        volumes=[(asset_key("api_response", d, t), daily_partitions) for d, t in tables],
+        monitoring=monitoring,
     )
 
 

@@ -6,9 +6,8 @@ from pathlib import Path
 
 import dagster as dg
 
-from lbh_platform.common.monitoring_config import MonitoringConfig, load_monitoring_config
-from lbh_platform.defs.monitoring.freshness import build_freshness
-from lbh_platform.defs.monitoring.volume import build_volume_checks
+from lbh_platform.common.monitoring_config import MonitoringConfig
+from lbh_platform.defs.monitoring import with_monitoring
 from lbh_platform.defs.partitions import partitions_for
 from lbh_platform.defs.resources import tascomi_api_resource
 from lbh_platform.defs.tascomi.assets import asset_key, build_table_assets
@@ -38,25 +37,22 @@ def build_tascomi_definitions(
         assets.extend(build_table_assets(table, types))
         checks.extend(build_table_checks(table, types))
     jobs, schedules = build_jobs_and_schedules(tables)
-    monitoring = monitoring or load_monitoring_config()
-    freshness, sensors = build_freshness(
-        "tascomi", {asset_key("snapshot", t.name): t.cadence for t in tables}, monitoring
-    )
-    volume = build_volume_checks(
-        [
+    return with_monitoring(
+        "tascomi",
+        dg.Definitions(
+            assets=assets,
+            asset_checks=checks,
+            jobs=jobs,
+            schedules=schedules,
+            resources={"tascomi_api": tascomi_api_resource(settings)},
+        ),
+        deadlines={asset_key("snapshot", t.name): t.cadence for t in tables},
+        volumes=[
             (asset_key(stage, t.name), partitions_for(t.cadence))
             for t in tables
             for stage in ("api_response", "increment")
         ],
-        monitoring,
-    )
-    return dg.Definitions(
-        assets=assets,
-        asset_checks=[*checks, *freshness, *volume],
-        jobs=jobs,
-        schedules=schedules,
-        sensors=sensors,
-        resources={"tascomi_api": tascomi_api_resource(settings)},
+        monitoring=monitoring,
     )
 
 

@@ -7,9 +7,8 @@ from collections.abc import Mapping
 
 import dagster as dg
 
-from lbh_platform.common.monitoring_config import MonitoringConfig, load_monitoring_config
-from lbh_platform.defs.monitoring.freshness import build_freshness
-from lbh_platform.defs.monitoring.volume import build_volume_checks
+from lbh_platform.common.monitoring_config import MonitoringConfig
+from lbh_platform.defs.monitoring import with_monitoring
 from lbh_platform.defs.partitions import daily_partitions
 from lbh_platform.defs.tenure.assets import asset_key, build_tenure_assets
 from lbh_platform.defs.tenure.automation import build_tenure_automation
@@ -25,20 +24,20 @@ def build_tenure_definitions(
     volume check); the shared ``lake`` and ``engine`` resources come from
     :mod:`lbh_platform.defs.shared`."""
     jobs, sensors, schedules = build_tenure_automation()
-    monitoring = monitoring or load_monitoring_config()
-    freshness, freshness_sensors = build_freshness(
-        "tenure", {asset_key("snapshot"): "daily"}, monitoring
-    )
-    volume = build_volume_checks([(asset_key("events"), daily_partitions)], monitoring)
-    return dg.Definitions(
-        assets=build_tenure_assets(),
-        asset_checks=[*build_tenure_checks(), *freshness, *volume],
-        sensors=[*sensors, *freshness_sensors],
-        jobs=jobs,
-        schedules=schedules,
-        resources={
-            "tenure_dynamo": tenure_dynamo_from_env(os.environ if environ is None else environ)
-        },
+    env = os.environ if environ is None else environ
+    return with_monitoring(
+        "tenure",
+        dg.Definitions(
+            assets=build_tenure_assets(),
+            asset_checks=build_tenure_checks(),
+            sensors=sensors,
+            jobs=jobs,
+            schedules=schedules,
+            resources={"tenure_dynamo": tenure_dynamo_from_env(env)},
+        ),
+        deadlines={asset_key("snapshot"): "daily"},
+        volumes=[(asset_key("events"), daily_partitions)],
+        monitoring=monitoring,
     )
 
 
