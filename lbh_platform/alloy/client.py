@@ -26,7 +26,7 @@ import requests
 from lbh_platform.alloy.datasets import AlloyDataset
 from lbh_platform.alloy.transforms import clean_column_name
 from lbh_platform.common.errors import ConfigurationError, DataError
-from lbh_platform.common.http import ApiError, RetryPolicy, send_with_retries
+from lbh_platform.common.http import ApiError, OwnedSession, RetryPolicy, send_with_retries
 
 __all__ = [
     "AlloyClient",
@@ -192,7 +192,7 @@ def _reported_count(task: dict[str, Any]) -> int | None:
     return None
 
 
-class AlloyClient:
+class AlloyClient(OwnedSession):
     """Runs Alloy CSV exports; the API key lives only in the request headers."""
 
     def __init__(
@@ -230,8 +230,7 @@ class AlloyClient:
         self.poll_backoff = poll_backoff
         self.max_poll_interval = max_poll_interval
         self.max_wait = max_wait
-        self._owns_session = session is None
-        self._session = session if session is not None else requests.Session()
+        self._adopt_session(session)
         self._sleep = sleep
         self._clock = clock
         self._log = log if log is not None else _DEFAULT_LOG
@@ -240,17 +239,6 @@ class AlloyClient:
 
     def __repr__(self) -> str:
         return f"AlloyClient(base_url={self.base_url!r}, max_wait={self.max_wait})"
-
-    def __enter__(self) -> "AlloyClient":
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
-    def close(self) -> None:
-        """Release pooled connections, but only of a session we created ourselves."""
-        if self._owns_session:
-            self._session.close()
 
     # --- the three API steps ------------------------------------------------------------------
 

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Self
 from urllib.parse import parse_qsl, quote, quote_plus, urlencode, urlsplit, urlunsplit
 
 import requests
@@ -23,6 +23,7 @@ __all__ = [
     "ApiError",
     "ApiRequestError",
     "AuthenticationError",
+    "OwnedSession",
     "RetryPolicy",
     "safe_url",
     "send_with_retries",
@@ -46,6 +47,33 @@ _SNIPPET_CHARS = 200
 
 Headers = Mapping[str, str]
 HeadersArg = Headers | Callable[[], Headers] | None
+
+
+class OwnedSession:
+    """An API client's session and context-manager plumbing: a session the caller passed is
+    theirs to close; one the client made is closed by :meth:`close` (or leaving ``with``)."""
+
+    _session: requests.Session
+    _owns_session: bool
+
+    def _adopt_session(
+        self,
+        session: requests.Session | None,
+        make: Callable[[], requests.Session] = requests.Session,
+    ) -> None:
+        self._owns_session = session is None
+        self._session = session if session is not None else make()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Release pooled connections, but only of a session we created ourselves."""
+        if self._owns_session:
+            self._session.close()
 
 
 @dataclass(frozen=True)

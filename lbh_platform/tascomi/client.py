@@ -20,7 +20,7 @@ from requests.adapters import HTTPAdapter
 
 from lbh_platform.common import json_body
 from lbh_platform.common.errors import ConfigurationError
-from lbh_platform.common.http import ApiRequestError, RetryPolicy, send_with_retries
+from lbh_platform.common.http import ApiRequestError, OwnedSession, RetryPolicy, send_with_retries
 from lbh_platform.tascomi.auth import auth_headers
 
 __all__ = ["DROPPED_FIELDS", "Page", "TascomiClient"]
@@ -46,7 +46,7 @@ class Page:
     records: list[dict]
 
 
-class TascomiClient:
+class TascomiClient(OwnedSession):
     """Reads Tascomi resources page by page; credentials never leave the request headers."""
 
     def __init__(
@@ -71,8 +71,7 @@ class TascomiClient:
         self._private_key = private_key
         self.policy = policy
         self.max_pages_in_flight = max_pages_in_flight
-        self._owns_session = session is None
-        self._session = session if session is not None else self._new_session()
+        self._adopt_session(session, self._new_session)
         self._clock = clock
         self._log = log if log is not None else _DEFAULT_LOG
         self._sleep = sleep
@@ -82,17 +81,6 @@ class TascomiClient:
             f"TascomiClient(base_url={self.base_url!r}, "
             f"max_pages_in_flight={self.max_pages_in_flight})"
         )
-
-    def __enter__(self) -> "TascomiClient":
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
-    def close(self) -> None:
-        """Release pooled connections, but only of a session we created ourselves."""
-        if self._owns_session:
-            self._session.close()
 
     def _new_session(self) -> requests.Session:
         """A session whose pool can hold one connection per page in flight (no churn)."""
