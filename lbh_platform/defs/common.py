@@ -11,6 +11,7 @@ from dagster._core.definitions.asset_checks.asset_check_evaluation import (
 from lbh_platform.common.import_columns import yyyymmdd
 from lbh_platform.common.quality import RuleOutcome
 from lbh_platform.common.stage_report import StageReport
+from lbh_platform.defs.resources import LakeResource
 from lbh_platform.storage.lake import Lake
 
 OWNERS = ["team:data-platform"]
@@ -140,3 +141,21 @@ def evaluate_partitions(
     yield from evaluate_partition_rules(
         context, [(spec, severity, over_lake(rule)) for spec, severity, rule in rules]
     )
+
+
+LakeCheck = tuple[dg.AssetCheckSpec, dg.AssetCheckSeverity, Rule]
+
+
+def partition_checks(
+    name: str, rules: list[LakeCheck], *, can_subset: bool = False
+) -> dg.AssetChecksDefinition:
+    """One stand-alone partitioned multi-asset check running ``rules`` (spec, severity, rule
+    over the lake) for every partition of its run: the one shape every source's checks take."""
+
+    @dg.multi_asset_check(specs=[spec for spec, _, _ in rules], name=name, can_subset=can_subset)
+    def checks(context: dg.AssetCheckExecutionContext, lake: LakeResource):
+        selected = context.selected_asset_check_keys
+        chosen = [rule for rule in rules if rule[0].key in selected]
+        yield from evaluate_partitions(context, lake.lake(), chosen)
+
+    return checks

@@ -5,9 +5,8 @@ import dagster as dg
 from lbh_platform.alloy import stages
 from lbh_platform.alloy.datasets import AlloyDataset
 from lbh_platform.defs.alloy.assets import asset_key
-from lbh_platform.defs.common import evaluate_partitions
+from lbh_platform.defs.common import partition_checks
 from lbh_platform.defs.partitions import daily_partitions
-from lbh_platform.defs.resources import LakeResource
 
 
 def build_dataset_checks(dataset: AlloyDataset) -> list[dg.AssetChecksDefinition]:
@@ -37,37 +36,19 @@ def build_dataset_checks(dataset: AlloyDataset) -> list[dg.AssetChecksDefinition
             lake.alloy("snapshot", dataset.name, table).read(value, columns=keys), keys
         )
 
-    @dg.multi_asset_check(
-        specs=[count_spec], name=f"alloy_export_{dataset.name}_checks", can_subset=False
+    export_checks = partition_checks(
+        f"alloy_export_{dataset.name}_checks",
+        [
+            (
+                count_spec,
+                dg.AssetCheckSeverity.WARN,
+                lambda lk, value: stages.export_count_outcome(lk, dataset, value),
+            )
+        ],
     )
-    def export_checks(context: dg.AssetCheckExecutionContext, lake: LakeResource):
-        yield from evaluate_partitions(
-            context,
-            lake.lake(),
-            [
-                (
-                    count_spec,
-                    dg.AssetCheckSeverity.WARN,
-                    lambda lk, value: stages.export_count_outcome(lk, dataset, value),
-                ),
-            ],
-        )
-
-    @dg.multi_asset_check(
-        specs=list(key_specs.values()),
-        name=f"alloy_snapshot_{dataset.name}_checks",
+    snapshot_checks = partition_checks(
+        f"alloy_snapshot_{dataset.name}_checks",
+        [(s, dg.AssetCheckSeverity.ERROR, key_rule(table)) for table, s in key_specs.items()],
         can_subset=True,
     )
-    def snapshot_checks(context: dg.AssetCheckExecutionContext, lake: LakeResource):
-        selected = context.selected_asset_check_keys
-        yield from evaluate_partitions(
-            context,
-            lake.lake(),
-            [
-                (s, dg.AssetCheckSeverity.ERROR, key_rule(table))
-                for table, s in key_specs.items()
-                if s.key in selected
-            ],
-        )
-
     return [export_checks, snapshot_checks]

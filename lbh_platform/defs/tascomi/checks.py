@@ -7,9 +7,8 @@ results show per partition and automation keeps them (see DAGSTER-NOTES.md). A r
 
 import dagster as dg
 
-from lbh_platform.defs.common import evaluate_partitions
+from lbh_platform.defs.common import partition_checks
 from lbh_platform.defs.partitions import partitions_for
-from lbh_platform.defs.resources import LakeResource
 from lbh_platform.defs.tascomi.assets import asset_key
 from lbh_platform.storage.lake import Lake
 from lbh_platform.tascomi import quality, stages
@@ -53,31 +52,21 @@ def build_table_checks(
             value, columns=[id_col, "import_date", table.completeness_column]
         )
 
-    @dg.multi_asset_check(
-        specs=[unique_spec, complete_spec],
-        name=f"tascomi_parsed_{name}_checks",
-        can_subset=False,
+    parsed_checks = partition_checks(
+        f"tascomi_parsed_{name}_checks",
+        [
+            (
+                unique_spec,
+                dg.AssetCheckSeverity.ERROR,
+                lambda lk, v: quality.uniqueness(parsed_rows(lk, v), [id_col, "import_date"]),
+            ),
+            (
+                complete_spec,
+                dg.AssetCheckSeverity.WARN,
+                lambda lk, v: quality.completeness(parsed_rows(lk, v), table.completeness_column),
+            ),
+        ],
     )
-    def parsed_checks(context: dg.AssetCheckExecutionContext, lake: LakeResource):
-        store = lake.lake()
-        yield from evaluate_partitions(
-            context,
-            store,
-            [
-                (
-                    unique_spec,
-                    dg.AssetCheckSeverity.ERROR,
-                    lambda lk, v: quality.uniqueness(parsed_rows(lk, v), [id_col, "import_date"]),
-                ),
-                (
-                    complete_spec,
-                    dg.AssetCheckSeverity.WARN,
-                    lambda lk, v: quality.completeness(
-                        parsed_rows(lk, v), table.completeness_column
-                    ),
-                ),
-            ],
-        )
 
     cast_spec = spec(
         increment_key,
@@ -114,11 +103,11 @@ def build_table_checks(
             return quality.RuleOutcome(True, "no rows", {"rows": 0})
         columns = set(current.column_names)
         missing = sorted(c for c in types if c not in columns)
-        earlier = [p for p in store.partitions() if p < value]
+        before_value = store.latest_before(value)
         new: list[str] = []
         gone: list[str] = []
-        if earlier:
-            previous = store.read(earlier[-1])
+        if before_value is not None:
+            previous = store.read(before_value)
             if previous.num_rows:
                 before = set(previous.column_names)
                 new, gone = sorted(columns - before), sorted(before - columns)
@@ -131,46 +120,32 @@ def build_table_checks(
             {"catalogue_columns_missing": missing, "new_columns": new, "columns_gone": gone},
         )
 
-    @dg.multi_asset_check(
-        specs=[cast_spec, drift_spec, types_spec],
-        name=f"tascomi_increment_{name}_checks",
-        can_subset=False,
+    increment_checks = partition_checks(
+        f"tascomi_increment_{name}_checks",
+        [
+            (cast_spec, dg.AssetCheckSeverity.WARN, cast_rule),
+            (drift_spec, dg.AssetCheckSeverity.WARN, drift_rule),
+            (
+                types_spec,
+                dg.AssetCheckSeverity.ERROR,
+                lambda lk, v: quality.validate_types(lk.tascomi("increment", name).read(v), types),
+            ),
+        ],
     )
-    def increment_checks(context: dg.AssetCheckExecutionContext, lake: LakeResource):
-        yield from evaluate_partitions(
-            context,
-            lake.lake(),
-            [
-                (cast_spec, dg.AssetCheckSeverity.WARN, cast_rule),
-                (drift_spec, dg.AssetCheckSeverity.WARN, drift_rule),
-                (
-                    types_spec,
-                    dg.AssetCheckSeverity.ERROR,
-                    lambda lk, v: quality.validate_types(
-                        lk.tascomi("increment", name).read(v), types
-                    ),
-                ),
-            ],
-        )
 
     snapshot_spec = spec(snapshot_key, f"{id_col}_unique", f"{id_col} is unique in the snapshot.")
 
-    @dg.multi_asset_check(
-        specs=[snapshot_spec], name=f"tascomi_snapshot_{name}_checks", can_subset=False
-    )
-    def snapshot_checks(context: dg.AssetCheckExecutionContext, lake: LakeResource):
-        yield from evaluate_partitions(
-            context,
-            lake.lake(),
-            [
-                (
-                    snapshot_spec,
-                    dg.AssetCheckSeverity.ERROR,
-                    lambda lk, v: quality.uniqueness(
-                        lk.tascomi("snapshot", name).read(v, columns=[id_col]), [id_col]
-                    ),
+    snapshot_checks = partition_checks(
+        f"tascomi_snapshot_{name}_checks",
+        [
+            (
+                snapshot_spec,
+                dg.AssetCheckSeverity.ERROR,
+                lambda lk, v: quality.uniqueness(
+                    lk.tascomi("snapshot", name).read(v, columns=[id_col]), [id_col]
                 ),
-            ],
-        )
+            )
+        ],
+    )
 
     return [parsed_checks, increment_checks, snapshot_checks]

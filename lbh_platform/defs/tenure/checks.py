@@ -2,9 +2,8 @@
 
 import dagster as dg
 
-from lbh_platform.defs.common import evaluate_partitions
+from lbh_platform.defs.common import partition_checks
 from lbh_platform.defs.partitions import daily_partitions
-from lbh_platform.defs.resources import LakeResource
 from lbh_platform.defs.tenure.assets import asset_key
 from lbh_platform.tenure import stages
 
@@ -61,14 +60,7 @@ def build_tenure_checks() -> list[dg.AssetChecksDefinition]:
     }
 
     def build(name: str, specs: list[dg.AssetCheckSpec]) -> dg.AssetChecksDefinition:
-        @dg.multi_asset_check(specs=specs, name=name, can_subset=True)
-        def checks(context: dg.AssetCheckExecutionContext, lake: LakeResource):
-            selected = context.selected_asset_check_keys
-            yield from evaluate_partitions(
-                context, lake.lake(), [rules[s.key] for s in specs if s.key in selected]
-            )
-
-        return checks
+        return partition_checks(name, [rules[s.key] for s in specs], can_subset=True)
 
     return [
         build("tenure_initial_state_checks", [extract_ids, consistency]),
