@@ -74,13 +74,8 @@ class ArrowEngine:
         if base_value is not None:
             return arrow_snapshot.write_snapshot(snapshots, base_value, increments, id_column, day)
         result = self.apply_increment(None, increments, id_column, snapshot_value)
-        return WrittenSnapshot(
-            self.write(snapshots, snapshot_value, result.frame),
-            result.base_rows,
-            result.increment_rows,
-            result.replaced_rows,
-            result.inserted_rows,
-            result.rows_without_id,
+        return WrittenSnapshot.published(
+            self.write(snapshots, snapshot_value, result.frame), result
         )
 
     def apply_events(

@@ -50,6 +50,18 @@ class WrittenSnapshot:
     inserted_rows: int
     rows_without_id: int
 
+    @classmethod
+    def published(cls, written: WriteResult, snapshot: Snapshot) -> "WrittenSnapshot":
+        """An in-memory ``snapshot`` once ``written``: its counts, and where it went."""
+        return cls(
+            written,
+            snapshot.base_rows,
+            snapshot.increment_rows,
+            snapshot.replaced_rows,
+            snapshot.inserted_rows,
+            snapshot.rows_without_id,
+        )
+
 
 @dataclass(frozen=True)
 class AppliedEvents:

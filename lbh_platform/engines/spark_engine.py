@@ -334,13 +334,8 @@ class SparkEngine:
         """Spark plans the anti-join and union lazily and streams them into its write."""
         base = self.read(snapshots, [base_value]) if base_value is not None else None
         result = self.apply_increment(base, increments, id_column, snapshot_value)
-        return WrittenSnapshot(
-            self.write(snapshots, snapshot_value, result.frame),
-            result.base_rows,
-            result.increment_rows,
-            result.replaced_rows,
-            result.inserted_rows,
-            result.rows_without_id,
+        return WrittenSnapshot.published(
+            self.write(snapshots, snapshot_value, result.frame), result
         )
 
     def apply_events(
