@@ -10,9 +10,7 @@ import contextlib
 import os
 import secrets
 import shutil
-import signal
 import socket
-import time
 import uuid
 from datetime import date, timedelta
 from pathlib import Path
@@ -25,7 +23,9 @@ from lbh_platform_tests.e2e.harness import (
     MARKER,
     WebserverClient,
     _pause_the_rest,
+    end_marked,
     free_port,
+    marked_pids,
     wait_for,
 )
 
@@ -148,28 +148,10 @@ class Sandbox:
             self.postgres.stop()
 
     def leftover_pids(self) -> list[int]:
-        needle = f"{MARKER}={self.marker}".encode()
-        found = []
-        for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit() or int(entry.name) == os.getpid():
-                continue
-            try:
-                if needle not in (entry / "environ").read_bytes().split(b"\0"):
-                    continue
-                state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
-            except OSError:
-                continue
-            if state != "Z":
-                found.append(int(entry.name))
-        return found
+        return marked_pids(self.marker)
 
     def _kill_leftovers(self) -> None:
-        deadline = time.monotonic() + 20
-        while self.leftover_pids() and time.monotonic() < deadline:
-            time.sleep(0.5)
-        for pid in self.leftover_pids():
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
+        end_marked(self.marker)
 
     def all_logs(self) -> str:
         return "\n".join(

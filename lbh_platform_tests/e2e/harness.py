@@ -68,6 +68,35 @@ class GraphQLError(AssertionError):
     pass
 
 
+def marked_pids(marker: str) -> list[int]:
+    """Live (not zombie) processes whose environment has ``MARKER=marker``: what a sandbox
+    started, found even after their parent died, so the test can end them by pid."""
+    needle = f"{MARKER}={marker}".encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            if needle not in (entry / "environ").read_bytes().split(b"\0"):
+                continue
+            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if state != "Z":
+            found.append(int(entry.name))
+    return found
+
+
+def end_marked(marker: str, grace: float = 20.0) -> None:
+    """Give the sandbox's processes ``grace`` seconds to exit, then SIGKILL each by pid."""
+    deadline = time.monotonic() + grace
+    while marked_pids(marker) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    for pid in marked_pids(marker):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -362,12 +391,7 @@ class DagsterDev(WebserverClient):
                     os.killpg(self.process.pid, signal.SIGINT)
                 with contextlib.suppress(subprocess.TimeoutExpired):
                     self.process.wait(timeout=45)
-            deadline = time.monotonic() + 20
-            while self.leftover_pids() and time.monotonic() < deadline:
-                time.sleep(0.5)
-            for pid in self.leftover_pids():
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGKILL)
+            end_marked(self.marker)
             if self.process is not None and self.process.poll() is None:
                 self.process.kill()
                 self.process.wait(timeout=10)
@@ -377,20 +401,7 @@ class DagsterDev(WebserverClient):
 
     def leftover_pids(self) -> list[int]:
         """Live processes carrying this sandbox's marker in their environment."""
-        needle = f"{MARKER}={self.marker}".encode()
-        found = []
-        for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit() or int(entry.name) == os.getpid():
-                continue
-            try:
-                if needle not in (entry / "environ").read_bytes().split(b"\0"):
-                    continue
-                state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
-            except OSError:
-                continue
-            if state != "Z":
-                found.append(int(entry.name))
-        return found
+        return marked_pids(self.marker)
 
     def log_tail(self, lines: int = 60) -> str:
         try:
