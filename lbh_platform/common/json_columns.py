@@ -185,6 +185,12 @@ def _first_occurrences(texts: pa.Array) -> np.ndarray | None:
     return np.setdiff1d(np.arange(n), np.asarray(repeats))
 
 
+def _one_array(column: pa.ChunkedArray) -> pa.Array:
+    """The column as one array: its only chunk as is (``combine_chunks`` would copy it, and
+    a raw partition's record texts are hundreds of MB), else the chunks concatenated."""
+    return column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
+
+
 def parse_responses(raw: pa.Table, resource: str) -> ParseResult:
     """Status-200 rows only; every JSON key a string column; import metadata kept.
 
@@ -202,7 +208,7 @@ def parse_responses(raw: pa.Table, resource: str) -> ParseResult:
         if not pc.all(usable).as_py():  # filter only when needed: it copies every column
             ok = raw.filter(usable)
     duplicates = 0
-    texts = ok[resource].combine_chunks() if ok.num_rows else pa.array([], pa.string())
+    texts = _one_array(ok[resource]) if ok.num_rows else pa.array([], pa.string())
     keep = _first_occurrences(texts)
     if keep is not None:
         duplicates = len(texts) - len(keep)
@@ -211,7 +217,7 @@ def parse_responses(raw: pa.Table, resource: str) -> ParseResult:
     record_columns = _records_to_string_columns(texts)
     metadata_names = [c for c in ok.column_names if c != resource]
     names = [n for n in record_columns if n not in metadata_names]
-    arrays = [record_columns[n] for n in names] + [ok[c].combine_chunks() for c in metadata_names]
+    arrays = [record_columns[n] for n in names] + [_one_array(ok[c]) for c in metadata_names]
     table = pa.table(dict(zip(names + metadata_names, arrays, strict=True)))
     return ParseResult(table, rows_in, non_200, duplicates)
 
