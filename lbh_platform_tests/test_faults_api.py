@@ -2,7 +2,7 @@
 permanent failure fails the partition with a clear error and publishes nothing."""
 
 import json
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, time
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -11,8 +11,8 @@ from lbh_platform.common.http import ApiRequestError, AuthenticationError, Retry
 from lbh_platform.storage.lake import Lake
 from lbh_platform.tascomi import stages
 from lbh_platform.tascomi.client import TascomiClient
-from lbh_platform.tascomi.simulator import TascomiSimulator
 from lbh_platform.tascomi.tables import TascomiTable
+from lbh_platform_tests.tascomi_stand_in import simulator_at
 
 pytestmark = pytest.mark.faults
 LONDON = ZoneInfo("Europe/London")
@@ -23,11 +23,8 @@ FAST = RetryPolicy(max_attempts=6, backoff_base=0.01, backoff_max=0.05, read_tim
 
 @pytest.fixture(scope="module")
 def simulator(catalogue):
-    sim = TascomiSimulator([TABLE], catalogue, epoch=DAY - timedelta(days=30), page_size=20)
-    sim.start()
-    sim.set_now(datetime.combine(DAY, time(0), LONDON))
-    yield sim
-    sim.stop()
+    with simulator_at(TABLE, catalogue, DAY, page_size=20) as sim:
+        yield sim
 
 
 @pytest.fixture()

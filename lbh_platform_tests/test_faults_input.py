@@ -4,7 +4,7 @@ snapshot row, or the partition fails with an error naming table, partition and p
 earlier version of the partition stays as it was)."""
 
 import json
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, time
 from zoneinfo import ZoneInfo
 
 import pyarrow as pa
@@ -16,8 +16,8 @@ from lbh_platform.storage.lake import Lake
 from lbh_platform.tascomi import stages
 from lbh_platform.tascomi.client import TascomiClient
 from lbh_platform.tascomi.quality import uniqueness
-from lbh_platform.tascomi.simulator import TascomiSimulator
 from lbh_platform.tascomi.tables import TascomiTable
+from lbh_platform_tests.tascomi_stand_in import simulator_at
 
 pytestmark = pytest.mark.faults
 LONDON = ZoneInfo("Europe/London")
@@ -30,11 +30,8 @@ FAST = RetryPolicy(max_attempts=3, backoff_base=0.01, backoff_max=0.02, read_tim
 
 @pytest.fixture(scope="module")
 def simulator(catalogue):
-    sim = TascomiSimulator([TABLE], catalogue, epoch=DAY - timedelta(days=30), page_size=PAGE)
-    sim.start()
-    sim.set_now(datetime.combine(DAY, time(0), LONDON))
-    yield sim
-    sim.stop()
+    with simulator_at(TABLE, catalogue, DAY, PAGE) as sim:
+        yield sim
 
 
 @pytest.fixture()
