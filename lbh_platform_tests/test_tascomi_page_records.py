@@ -206,3 +206,36 @@ def test_spark_parses_the_api_texts_as_it_parsed_the_dicts(tmp_path) -> None:
         rows = [r.asDict() for r in frame.collect()]
         parsed[name] = sorted(json.dumps(r, sort_keys=True, default=str) for r in rows)
     assert parsed["texts"] == parsed["dicts"]
+
+
+def test_the_first_import_after_the_change_counts_no_version_twice(tmp_path) -> None:
+    """The previous partition holds texts re-encoded by ``json.dumps`` (written before the
+    client kept the API's texts); the versions the API serves again are still recognised."""
+    from lbh_platform.storage.lake import Lake
+    from lbh_platform.tascomi import stages
+    from lbh_platform.tascomi.tables import TascomiTable
+
+    lake = Lake({"raw": str(tmp_path / "raw"), "refined": str(tmp_path / "ref")})
+    table = TascomiTable("appeals")
+    d1, d2, d3 = date(2024, 3, 1), date(2024, 3, 2), date(2024, 3, 3)
+    seen = [{"id": "1", "last_updated": "2024-03-01 12:00:00", "road": "A/B é", "n": 1.5}]
+    body_d1 = api_body(seen, spaced=True)  # how the API writes it: not json.dumps's form
+    old_raw, _ = raw_response_table("appeals", [Page(1, "u", 200, dicts_of(body_d1))], d1)
+    target = lake.tascomi("api_response", "appeals")
+    target.write(stages.partition_value(d1), old_raw)  # as the client before the change did
+    assert not stages.texts_as_sent(target, stages.partition_value(d1))
+    fresh = b'[{"id":"2","last_updated":"2024-03-02 09:00:00"}]'
+    served = {d1: body_d1, d2: fresh}
+
+    def fetch(resource: str, day: date | None) -> list[Page]:
+        body = served.get(day) if day is not None else None
+        return [Page(1, f"http://api/{resource}", 200, split(body))] if body else []
+
+    report = stages.ingest(lake, table, d2, fetch)
+    assert report.metadata["records_already_taken_by_previous_import"] == 1
+    assert report.rows == 1
+    assert stages.texts_as_sent(target, stages.partition_value(d2))
+    served = {d2: fresh}  # from now on the texts compare byte for byte
+    report = stages.ingest(lake, table, d3, fetch)
+    assert report.metadata["records_already_taken_by_previous_import"] == 1
+    assert report.rows == 0

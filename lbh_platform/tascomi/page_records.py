@@ -31,6 +31,7 @@ __all__ = [
     "record_ids",
     "record_texts",
     "record_updated",
+    "reencoded_texts",
     "split_body",
     "split_decoded",
 ]
@@ -311,6 +312,20 @@ def _reencoded(text: bytes) -> bytes:
     for name in DROPPED_FIELDS:
         record.pop(name, None)
     return json.dumps(record, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def reencoded_texts(texts: pa.Array) -> pa.Array:
+    """Texts as the raw stage wrote them before it kept the API's: each record decoded and
+    encoded by ``json.dumps`` (compact, non-ASCII kept); to compare with such partitions."""
+    return pa.array(
+        [
+            None
+            if text is None
+            else json.dumps(json_body.loads(text), separators=(",", ":"), ensure_ascii=False)
+            for text in texts.to_pylist()
+        ],
+        pa.string(),
+    )
 
 
 def record_texts(records: Sequence[Mapping[str, object]]) -> pa.StringArray:
