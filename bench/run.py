@@ -325,7 +325,13 @@ def report(results: dict[str, Any]) -> str:
                     f"{v['bound_pages_per_second']:.0f} (ideal {v['ideal_pages_per_second']:.1f})",
                     f"{v['fraction_of_bound']:.0%}",
                     f"best of 3 warm fetches {_fmt_s(v['seconds'])}, median "
-                    f"{_fmt_s(v['median_seconds'])}",
+                    f"{_fmt_s(v['median_seconds'])}"
+                    + (
+                        f"; client CPU {v['client_cpu_ms_per_page']:.1f} ms/page, raw stage "
+                        f"{v['raw_stage_ms_per_page']:.1f} ms/page"
+                        if "raw_stage_ms_per_page" in v
+                        else ""
+                    ),
                 ]
             )
         parts.append(

@@ -8,7 +8,7 @@ Page 1 tells us how many pages exist; the rest are fetched in parallel, but neve
 import logging
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -22,11 +22,14 @@ from lbh_platform.common import json_body
 from lbh_platform.common.errors import ConfigurationError
 from lbh_platform.common.http import ApiRequestError, OwnedSession, RetryPolicy, send_with_retries
 from lbh_platform.tascomi.auth import auth_headers
+from lbh_platform.tascomi.page_records import (
+    DROPPED_FIELDS,
+    RawRecords,
+    split_body,
+    split_decoded,
+)
 
-__all__ = ["DROPPED_FIELDS", "Page", "TascomiClient"]
-
-# Huge base64 map images: the original dropped them and nothing downstream wants them.
-DROPPED_FIELDS = ("gis_map_image_base64",)
+__all__ = ["DROPPED_FIELDS", "Page", "RawRecords", "TascomiClient"]
 
 _RESOURCE = re.compile(r"^[A-Za-z0-9_\-]+$")
 _DEFAULT_LOG = logging.getLogger("lbh_platform.tascomi.client")
@@ -38,12 +41,18 @@ MAX_PAGES_BEYOND_ANNOUNCED = 10_000
 
 @dataclass(frozen=True)
 class Page:
-    """One fetched page; `url` is what we requested (auth lives in headers, so no secrets)."""
+    """One fetched page; `url` is what we requested (auth lives in headers, so no secrets).
+
+    A fetched page's `records` is usually a :class:`RawRecords`: each record's JSON text as
+    the API sent it (minus `DROPPED_FIELDS`) with its id and `last_updated`, decoded into
+    dicts only when indexed or iterated. A body only the standard library accepts gives
+    plain dicts. Either way the records read the same; the raw stage takes the texts.
+    """
 
     number: int
     url: str
     status: int
-    records: list[dict]
+    records: Sequence[Mapping[str, object]]
 
 
 class TascomiClient(OwnedSession):
@@ -171,6 +180,7 @@ class TascomiClient(OwnedSession):
             page, _ = self._fetch_page(resource, number, last_updated)
             if page is None or not page.records:
                 break
+            # RawRecords compare their texts: no decode to find a repeat.
             repeated = next((p for p in (*pages, *extra) if p.records == page.records), None)
             if repeated is not None:
                 raise ApiRequestError(
@@ -239,20 +249,23 @@ class TascomiClient(OwnedSession):
             """A usable page is a JSON array of objects (page 1 also needs paging headers)."""
             if response.status_code == 202:
                 return None
-            try:
-                body = json_body.loads(response.content)
-            except UnicodeDecodeError as exc:
-                return f"body is not valid UTF-8 (byte {exc.start}: {exc.reason})"
-            except ValueError:
-                return "body is not JSON"
-            if not isinstance(body, list) or not all(isinstance(r, dict) for r in body):
-                return "body is not a JSON array of objects"
+            records: RawRecords | list[Any] | None = split_body(response.content)
+            if records is None:  # what the fast split did not take: the standard library's say
+                try:
+                    records = json_body.loads(response.content)
+                except UnicodeDecodeError as exc:
+                    return f"body is not valid UTF-8 (byte {exc.start}: {exc.reason})"
+                except ValueError:
+                    return "body is not JSON"
+                if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
+                    return "body is not a JSON array of objects"
+                records = split_decoded(response.content, records) or records
             if number == 1:
                 paging = _paging(response.headers)
                 if isinstance(paging, str):
                     return paging
                 parsed["paging"] = paging
-            parsed["records"] = body
+            parsed["records"] = records
             return None
 
         response = send_with_retries(
@@ -269,10 +282,11 @@ class TascomiClient(OwnedSession):
         )
         if response.status_code == 202:
             return None, None
-        records: list[dict] = parsed["records"]
-        for record in records:
-            for field in DROPPED_FIELDS:
-                record.pop(field, None)
+        records: RawRecords | list[dict] = parsed["records"]
+        if isinstance(records, list):
+            for record in records:
+                for field in DROPPED_FIELDS:
+                    record.pop(field, None)
         page = Page(
             number=number,
             url=f"{url}?{urlencode(params)}",

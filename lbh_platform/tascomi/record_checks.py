@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from lbh_platform.common.errors import DataError
-from lbh_platform.common.rows import LAST_UPDATED
+from lbh_platform.tascomi.page_records import RawRecords, record_ids, record_updated
 from lbh_platform.tascomi.transforms import PageLike
 
 
@@ -44,22 +44,35 @@ def record_key(value: object) -> str | None:
     return None
 
 
-def _updated(record: Mapping[str, object]) -> str:
-    value = record.get(LAST_UPDATED)
+def _updated(value: object) -> str:
     return value if isinstance(value, str) else ""  # missing or null counts as oldest
+
+
+def _kept(records: Sequence[Mapping[str, object]], positions: list[int]) -> Sequence[Mapping]:
+    if len(positions) == len(records):
+        return records
+    if isinstance(records, RawRecords):
+        return records.select(positions)
+    return [records[i] for i in positions]
 
 
 def check_pages(
     pages: Sequence[PageLike], table: str, id_column: str, partition: str
 ) -> CheckedPages:
     """Refuse a record without a usable ``id_column``; keep only the newest version of an id
-    seen more than once (equal ``last_updated`` are all kept, for the checks to judge)."""
+    seen more than once (equal ``last_updated`` are all kept, for the checks to judge).
+
+    Reads only each record's id and ``last_updated`` (taken when a fetched page was split),
+    so the records' texts pass through untouched."""
     newest: dict[str, str] = {}
+    keyed: list[tuple[list[str], list[str]]] = []
     for page in pages:
-        for position, record in enumerate(page.records, start=1):
-            value = record.get(id_column)
+        keys: list[str] = []
+        updates = [_updated(v) for v in record_updated(page.records)]
+        for position, value in enumerate(record_ids(page.records, id_column), start=1):
             key = record_key(value)
             if key is None:
+                record = page.records[position - 1]
                 problem = (
                     f"has no {id_column!r}"
                     if value is None
@@ -70,20 +83,19 @@ def check_pages(
                     f"record {position} {problem}; nothing was published. Fields: "
                     f"{sorted(record)[:12]}"
                 )
-            updated = _updated(record)
+            updated = updates[position - 1]
             if updated > newest.get(key, ""):
                 newest[key] = updated
             else:
                 newest.setdefault(key, updated)
+            keys.append(key)
+        keyed.append((keys, updates))
     checked: list[CheckedPage] = []
     superseded = 0
     examples: list[str] = []
-    for page in pages:
-        kept = []
-        for record in page.records:
-            key = record_key(record.get(id_column))
-            assert key is not None
-            updated = _updated(record)
+    for page, (keys, updates) in zip(pages, keyed, strict=True):
+        kept: list[int] = []
+        for position, (key, updated) in enumerate(zip(keys, updates, strict=True)):
             if updated < newest[key]:
                 superseded += 1
                 if len(examples) < 5:
@@ -92,6 +104,6 @@ def check_pages(
                         f" < {newest[key]})"
                     )
                 continue
-            kept.append(record)
-        checked.append(CheckedPage(page.number, page.url, page.status, kept))
+            kept.append(position)
+        checked.append(CheckedPage(page.number, page.url, page.status, _kept(page.records, kept)))
     return CheckedPages(checked, superseded, examples)

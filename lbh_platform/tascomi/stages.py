@@ -23,6 +23,7 @@ from lbh_platform.engines.arrow_engine import ArrowEngine
 from lbh_platform.engines.base import Engine
 from lbh_platform.storage.lake import Lake
 from lbh_platform.storage.partitioned_table import PartitionedTable
+from lbh_platform.tascomi.page_records import reencoded_texts
 from lbh_platform.tascomi.record_checks import check_pages
 from lbh_platform.tascomi.tables import TascomiTable
 from lbh_platform.tascomi.transforms import (
@@ -32,6 +33,10 @@ from lbh_platform.tascomi.transforms import (
 
 log = logging.getLogger(__name__)
 CAST_FAILURES_KEY = "lbh.cast_failures"
+# Raw partitions note how their record texts were made: as the API sent them (``AS_SENT``);
+# partitions without the note hold them re-encoded (``json.dumps``), as before.
+RECORD_TEXTS_KEY = "lbh.record_texts"
+AS_SENT = "as_sent"
 MISSING_COLUMNS_KEY = "lbh.catalogue_columns_missing"
 MAX_WINDOW_DAYS = 60
 DEFAULT_ENGINE: Engine = ArrowEngine()  # longer gaps are refetched with one unfiltered (full) load
@@ -94,26 +99,36 @@ def import_window(published: Sequence[str], day: date) -> ImportWindow:
 
 
 def drop_already_taken(
-    raw: pa.Table, column: str, previous: pa.Table | None
+    raw: pa.Table, column: str, previous: pa.Table | None, *, previous_reencoded: bool = False
 ) -> tuple[pa.Table, int]:
     """Drop records the previous import already holds, byte for byte.
 
     Two consecutive windows share one day (the previous import date), so a version taken by
     the previous run would otherwise be counted again. Identity is the record's whole JSON
     text, not (id, last_updated): a record changed without a new ``last_updated`` is kept.
+    A partition written before texts were kept as the API sent them (``previous_reencoded``)
+    holds them re-encoded by ``json.dumps``: the new texts are compared in that form, so the
+    first import after the change counts no version twice.
     """
     if previous is None or raw.num_rows == 0 or previous.num_rows == 0:
         return raw, 0
     texts = raw[column].combine_chunks()
+    probe = reencoded_texts(texts) if previous_reencoded else texts
     # Match the (small) new texts against the previous column, never the other way round:
     # after a full load the previous partition is the whole table.
     held = previous[column].combine_chunks()
-    taken = held.filter(pc.is_in(held, value_set=texts))
+    taken = held.filter(pc.is_in(held, value_set=probe))
     if len(taken) == 0:
         return raw, 0
-    keep = pc.invert(pc.is_in(texts, value_set=taken))
+    keep = pc.invert(pc.is_in(probe, value_set=taken))
     kept = raw.filter(keep)
     return kept, raw.num_rows - kept.num_rows
+
+
+def texts_as_sent(target: PartitionedTable, value: str) -> bool:
+    """Whether raw partition ``value`` holds the texts as the API sent them (marked so since
+    the client kept them; earlier partitions hold them re-encoded)."""
+    return target.file_metadata(value).get(RECORD_TEXTS_KEY) == AS_SENT
 
 
 Fetch = Callable[[str, date | None], Sequence[PageLike]]
@@ -168,8 +183,11 @@ def ingest(
         )
     raw, held_back = raw_response_table(table.name, checked.pages, day, imported_at)
     previous = target.read(window.previous_import, [table.name]) if window.previous_import else None
-    raw, already_taken = drop_already_taken(raw, table.name, previous)
-    written = target.write(partition_value(day), raw)
+    reencoded = previous is not None and not texts_as_sent(target, window.previous_import or "")
+    raw, already_taken = drop_already_taken(raw, table.name, previous, previous_reencoded=reencoded)
+    written = target.write(
+        partition_value(day), raw.replace_schema_metadata({RECORD_TEXTS_KEY: AS_SENT})
+    )
     return StageReport(
         ("tascomi", "api_response", table.name),
         partition_value(day),

@@ -6,7 +6,6 @@ These are the single-machine engine's implementations. They hold no Dagster and 
 they are unit-tested directly and the asset factories stay thin.
 """
 
-import json
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime
 from typing import Protocol
@@ -14,7 +13,7 @@ from typing import Protocol
 import pyarrow as pa
 
 from lbh_platform.common.import_columns import IMPORT_METADATA_COLUMNS, import_columns
-from lbh_platform.common.rows import LAST_UPDATED
+from lbh_platform.tascomi.page_records import record_texts, record_updated
 
 IMPORT_COLUMNS: tuple[str, ...] = (
     "page_number",
@@ -29,7 +28,8 @@ IMPORT_COLUMNS: tuple[str, ...] = (
 
 
 class PageLike(Protocol):
-    """One API page as the raw stage records it (the client's ``Page`` fits)."""
+    """One API page as the raw stage records it (the client's ``Page`` fits; its records may
+    be :class:`~lbh_platform.tascomi.page_records.RawRecords`, whose texts are stored as sent)."""
 
     number: int
     url: str
@@ -45,29 +45,34 @@ def raw_response_table(
 ) -> tuple[pa.Table, int]:
     """One row per record: its JSON text plus the original's import metadata columns.
 
+    A fetched page's texts are stored as the API sent them (minus the dropped fields); dicts
+    are encoded compactly (``json.dumps``, non-ASCII kept). The parse reads either alike.
+
     Records last updated after ``import_date`` are left out (the next partition takes them;
     only a re-run of a past day sees any). Returns the table and how many were left out.
     """
     imported_at = imported_at or datetime.now(UTC)
-    texts: list[str] = []
+    chunks: list[pa.Array] = []
     page_numbers: list[int] = []
     urls: list[str] = []
     statuses: list[int] = []
     held_back = 0
     cutoff = import_date.isoformat()
     for page in pages:
-        for record in page.records:
-            updated = record.get(LAST_UPDATED)
-            if isinstance(updated, str) and updated[:10] > cutoff:
-                held_back += 1
-                continue
-            texts.append(json.dumps(record, separators=(",", ":"), ensure_ascii=False))
-            page_numbers.append(page.number)
-            urls.append(page.url)
-            statuses.append(page.status)
-    n = len(texts)
+        texts = record_texts(page.records)
+        keep = [
+            not (isinstance(updated, str) and updated[:10] > cutoff)
+            for updated in record_updated(page.records)
+        ]
+        kept = texts if all(keep) else texts.filter(pa.array(keep, pa.bool_()))
+        held_back += len(texts) - len(kept)
+        chunks.append(kept)
+        page_numbers += [page.number] * len(kept)
+        urls += [page.url] * len(kept)
+        statuses += [page.status] * len(kept)
+    n = len(page_numbers)
     columns = {
-        resource: pa.array(texts, pa.string()),
+        resource: pa.chunked_array(chunks, pa.string()),
         "page_number": pa.array(page_numbers, pa.int32()),
         "import_api_url_requested": pa.array(urls, pa.string()),
         "import_api_status_code": pa.array(statuses, pa.int32()),
