@@ -374,6 +374,26 @@ def report(results: dict[str, Any]) -> str:
                     )
         else:
             rows.append(["daily run", "ERROR", (daily.get("error") or "")[:110]])
+        launched = orchestration.get("launched", {})
+        labels = {
+            "jobs_executor": "as launched, the jobs' executor (steps in the run process)",
+            "process_per_step": "as launched, Dagster's default (a process per step)",
+        }
+        if _ok(launched):
+            for name, label in labels.items():
+                run = launched[name]
+                rows.append(
+                    [
+                        f"{label}: {DAILY_TASCOMI_JOB}, {len(launched['tables'])} tables",
+                        _fmt_s(run["wall_seconds"]),
+                        f"transform {_fmt_s(run['step_seconds'])} in {run['steps']} steps, "
+                        f"overhead {_fmt_s(run['overhead_seconds'])} "
+                        f"({run['overhead_seconds'] / max(run['steps'], 1) * 1000:.0f} ms/step)"
+                        + ("" if run["success"] else " FAILED"),
+                    ]
+                )
+        elif launched:
+            rows.append(["daily run as launched", "ERROR", (launched.get("error") or "")[:110]])
         parts.append(_table(["measure", "wall", "split"], rows))
     backfill = results.get("backfill")
     if backfill:

@@ -203,6 +203,32 @@ def test_freshness_expects_the_partition_of_the_day_by_its_deadline(
     assert evaluation.severity == dg.AssetCheckSeverity.WARN
 
 
+def test_volume_checks_ride_in_the_stage_check_steps(two_tables):
+    """Every check step costs Dagster its own events and storage writes, so a table's volume
+    checks run in the check steps its stages already have; a run of ``api_response`` alone
+    (the scheduled ingest) still evaluates that asset's volume check."""
+    from lbh_platform.defs.tascomi.automation import DAILY_INGEST_JOB, DAILY_PIPELINE_JOB
+
+    def volume(stage: str) -> dg.AssetCheckKey:
+        return dg.AssetCheckKey(dg.AssetKey(["tascomi", stage, "appeals"]), "row_count_vs_history")
+
+    pipeline = two_tables.resolve_job_def(DAILY_PIPELINE_JOB)
+    check_steps = {
+        n.name
+        for n in pipeline.nodes
+        if not n.name.startswith(("tascomi__", "freshness_check_"))  # assets; the freshness check
+    }
+    assert check_steps == {
+        f"tascomi_{stage}_appeals_checks" for stage in ("parsed", "increment", "snapshot")
+    }
+    checks = pipeline.asset_layer.asset_graph.asset_check_keys
+    assert {volume("api_response"), volume("increment")} <= set(checks)
+
+    ingest = two_tables.resolve_job_def(DAILY_INGEST_JOB)
+    assert [n.name for n in ingest.nodes if "checks" in n.name] == ["tascomi_parsed_appeals_checks"]
+    assert set(ingest.asset_layer.asset_graph.asset_check_keys) == {volume("api_response")}
+
+
 def test_volume_check_reads_row_counts_from_dagster_records(two_tables):
     key = dg.AssetKey(["tascomi", "increment", "appeals"])
     check = dg.AssetCheckKey(key, "row_count_vs_history")

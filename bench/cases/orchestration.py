@@ -9,8 +9,15 @@
   day is a full load; the second, the ordinary daily increment, is the headline. Each run's
   wall time is split into transform time (the sum of STEP_SUCCESS durations: the steps' own
   compute, I/O and HTTP) and Dagster overhead (the rest).
+- ``launched``: the second day's Tascomi daily run of three tables (their four stages and
+  checks), as the daemon's run worker executes it (``execute_job`` of the reconstructable
+  job, after an untimed first day of the whole job): with the executor the jobs have (every
+  step in the run's process, ``LBH_STEP_PROCESSES=1``) and with Dagster's default
+  multiprocess executor (a process per step, at most one per core), which the jobs had
+  before; the same split per step. Three tables keep the per-step-process variant to about
+  a minute.
 
-Child usage: ``python -m bench.cases.orchestration load|daily <scratch dir>``.
+Child usage: ``python -m bench.cases.orchestration load|daily|launched <scratch dir>``.
 """
 
 import os
@@ -28,7 +35,9 @@ from bench.common import best_of, child_main, run_child
 LONDON = ZoneInfo("Europe/London")
 QUIET = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
 DAYS = (date(2024, 3, 12), date(2024, 3, 13))  # Tuesday (first, full load), Wednesday
-STAGE = re.compile(r"(api_response|parsed|increment|snapshot)")
+STAGES = ("api_response", "parsed", "increment", "snapshot")
+STAGE = re.compile(f"({'|'.join(STAGES)})")
+LAUNCHED_TABLES = 3
 
 
 def prepare_environment(scratch: Path) -> Path:
@@ -142,12 +151,80 @@ def _daily(scratch: Path) -> dict[str, Any]:
     }
 
 
+def tascomi_daily_job() -> Any:
+    """The Tascomi daily pipeline as the code server holds it (``reconstructable`` target)."""
+    from lbh_platform.definitions import defs
+    from lbh_platform.defs.tascomi.automation import DAILY_PIPELINE_JOB
+
+    return defs.resolve_job_def(DAILY_PIPELINE_JOB)
+
+
+def tascomi_daily_job_per_step_processes() -> Any:
+    """The same job with Dagster's default executor: one process per step."""
+    import dagster as dg
+
+    return tascomi_daily_job().with_executor_def(dg.multiprocess_executor)
+
+
+def _launched(scratch: Path) -> dict[str, Any]:
+    import dagster as dg
+
+    prepare_environment(scratch)
+    from lbh_platform.alloy.datasets import load_datasets
+    from lbh_platform.cli.local import Simulators
+    from lbh_platform.defs.tascomi.assets import asset_key
+    from lbh_platform.tascomi.tables import load_tables
+
+    tables = load_tables()
+    launched = [t.name for t in tables if not t.is_static][:LAUNCHED_TABLES]
+    selection = [asset_key(stage, name) for name in launched for stage in STAGES]
+    cores = os.cpu_count() or 1
+    variants = {
+        "jobs_executor": (tascomi_daily_job, {}),
+        "process_per_step": (
+            tascomi_daily_job_per_step_processes,
+            {"execution": {"config": {"max_concurrent": cores}}},
+        ),
+    }
+    results: dict[str, Any] = {"cores": cores, "tables": launched}
+    with Simulators(tables, load_datasets(), scale=1, epoch=DAYS[0] - timedelta(days=30)) as sims:
+        instance = dg.DagsterInstance.get()
+        sims.set_now(datetime.combine(DAYS[0], dtime(3, 0), LONDON))
+        tascomi_daily_job().execute_in_process(
+            instance=instance, partition_key=DAYS[0].isoformat(), run_config=QUIET
+        )
+        sims.set_now(datetime.combine(DAYS[1], dtime(3, 0), LONDON))
+        for name, (target, config) in variants.items():
+            started = time.perf_counter()
+            result = dg.execute_job(
+                dg.reconstructable(target),
+                instance=instance,
+                asset_selection=selection,
+                run_config={**QUIET, **config},
+                tags={"dagster/partition": DAYS[1].isoformat()},
+                raise_on_error=False,
+            )
+            wall = time.perf_counter() - started
+            steps_total, _, steps, failures = step_times(result)
+            results[name] = {
+                "success": result.success,
+                "wall_seconds": wall,
+                "step_seconds": steps_total,
+                "overhead_seconds": wall - steps_total,
+                "steps": steps,
+                "failed_steps": failures,
+            }
+    return results
+
+
 def _child(argv: list[str]) -> dict[str, Any]:
     kind, scratch = argv
     if kind == "load":
         return _load(Path(scratch))
     if kind == "daily":
         return _daily(Path(scratch))
+    if kind == "launched":
+        return _launched(Path(scratch))
     raise ValueError(f"unknown kind {kind!r}")
 
 
@@ -186,6 +263,21 @@ def run(ctx: Any) -> dict[str, Any]:
     else:
         results["daily"] = {"ok": False, "error": daily.error}
         ctx.log(f"  daily: ERROR {daily.error}")
+    launched = run_child(
+        "bench.cases.orchestration", "launched", str(ctx.scratch / "launched"), timeout=1800
+    )
+    if launched.ok:
+        results["launched"] = {"ok": True, **launched.data}
+        for name in ("jobs_executor", "process_per_step"):
+            run_ = launched.data[name]
+            ctx.log(
+                f"  launched, {name}: {run_['wall_seconds']:.1f}s wall, "
+                f"{run_['step_seconds']:.1f}s in {run_['steps']} steps, overhead "
+                f"{run_['overhead_seconds']:.1f}s{'' if run_['success'] else ' FAILED'}"
+            )
+    else:
+        results["launched"] = {"ok": False, "error": launched.error}
+        ctx.log(f"  launched: ERROR {launched.error}")
     return results
 
 

@@ -1,6 +1,6 @@
 """Wiring shared by every pipeline's asset factory: partition loops and metadata."""
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import date, datetime
 
 import dagster as dg
@@ -128,34 +128,47 @@ def evaluate_partition_rules(
             )
 
 
-def evaluate_partitions(
-    context: dg.AssetCheckExecutionContext,
-    lake: Lake,
-    rules: list[tuple[dg.AssetCheckSpec, dg.AssetCheckSeverity, Rule]],
-) -> Iterator[dg.AssetCheckResult | dg.AssetCheckEvaluation | dg.Output]:
-    """Evaluate lake rules (given the partition's ``YYYYMMDD`` value) for every partition."""
-
-    def over_lake(rule: Rule) -> PartitionRule:
-        return lambda key: rule(lake, yyyymmdd(partition_day(key)))
-
-    yield from evaluate_partition_rules(
-        context, [(spec, severity, over_lake(rule)) for spec, severity, rule in rules]
-    )
-
-
 LakeCheck = tuple[dg.AssetCheckSpec, dg.AssetCheckSeverity, Rule]
+RecordCheck = tuple[
+    dg.AssetCheckSpec, dg.AssetCheckSeverity, Callable[[dg.DagsterInstance], PartitionRule]
+]
+"""A check over Dagster's own records (the volume check's row-count history): its rule is
+made from the instance when the check step runs."""
 
 
 def partition_checks(
-    name: str, rules: list[LakeCheck], *, can_subset: bool = False
+    name: str,
+    rules: list[LakeCheck],
+    *,
+    record_checks: Sequence[RecordCheck] = (),
+    can_subset: bool = False,
 ) -> dg.AssetChecksDefinition:
     """One stand-alone partitioned multi-asset check running ``rules`` (spec, severity, rule
-    over the lake) for every partition of its run: the one shape every source's checks take."""
+    over the lake) for every partition of its run: the one shape every source's checks take.
 
-    @dg.multi_asset_check(specs=[spec for spec, _, _ in rules], name=name, can_subset=can_subset)
+    ``record_checks`` ride in the same step (every check step costs Dagster events and
+    storage writes of its own): a stage's volume check joins its quality checks, and the raw
+    stage's joins the next stage's. Such a step can be subset, so a run of the upstream
+    asset alone still evaluates the checks that target it.
+    """
+    specs = [spec for spec, _, _ in (*rules, *record_checks)]
+
+    @dg.multi_asset_check(specs=specs, name=name, can_subset=can_subset or bool(record_checks))
     def checks(context: dg.AssetCheckExecutionContext, lake: LakeResource):
         selected = context.selected_asset_check_keys
-        chosen = [rule for rule in rules if rule[0].key in selected]
-        yield from evaluate_partitions(context, lake.lake(), chosen)
+        store = lake.lake()
+
+        def over_lake(rule: Rule) -> PartitionRule:
+            return lambda key: rule(store, yyyymmdd(partition_day(key)))
+
+        chosen = [
+            *((spec, sev, over_lake(rule)) for spec, sev, rule in rules if spec.key in selected),
+            *(
+                (spec, sev, make(context.instance))
+                for spec, sev, make in record_checks
+                if spec.key in selected
+            ),
+        ]
+        yield from evaluate_partition_rules(context, chosen)
 
     return checks

@@ -1,5 +1,5 @@
 """What every source shares: the lake and engine resources, the automation sensor and the
-alert sensors (failed runs, failed blocking / ERROR / freshness checks).
+alert sensors (failed runs, failed blocking / ERROR / freshness checks), the executor.
 
 Each source's package (``defs/<source>/definitions.py``) returns its own ``dg.Definitions``;
 ``lbh_platform.definitions`` merges them with these.
@@ -8,6 +8,7 @@ Each source's package (``defs/<source>/definitions.py``) returns its own ``dg.De
 import dagster as dg
 
 from lbh_platform.defs.engine import build_engine_resources
+from lbh_platform.defs.executor import build_executor
 from lbh_platform.defs.monitoring.alerts import build_alert_sensors
 from lbh_platform.defs.resources import LakeResource
 from lbh_platform.settings import Settings
@@ -21,8 +22,10 @@ automation_sensor = dg.AutomationConditionSensorDefinition(
 
 
 def build_shared_definitions(settings: Settings) -> dg.Definitions:
-    """``lake``, ``engine`` and ``pyspark`` resources, the automation and alert sensors."""
+    """``lake``, ``engine`` and ``pyspark`` resources, the automation and alert sensors, and
+    the executor every job runs its steps with."""
     return dg.Definitions(
+        executor=build_executor(),
         sensors=[automation_sensor, *build_alert_sensors()],
         resources={
             **build_engine_resources(),

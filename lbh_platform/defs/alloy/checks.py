@@ -4,12 +4,19 @@ import dagster as dg
 
 from lbh_platform.alloy import stages
 from lbh_platform.alloy.datasets import AlloyDataset
+from lbh_platform.common.monitoring_config import MonitoringConfig
 from lbh_platform.defs.alloy.assets import asset_key
 from lbh_platform.defs.common import partition_checks
+from lbh_platform.defs.monitoring.volume import volume_check
 from lbh_platform.defs.partitions import daily_partitions
 
 
-def build_dataset_checks(dataset: AlloyDataset) -> list[dg.AssetChecksDefinition]:
+def build_dataset_checks(
+    dataset: AlloyDataset, monitoring: MonitoringConfig
+) -> list[dg.AssetChecksDefinition]:
+    """Export and snapshot checks, one step each; every exported table's volume check rides
+    in the export step."""
+
     def spec(key: dg.AssetKey, name: str, description: str) -> dg.AssetCheckSpec:
         return dg.AssetCheckSpec(
             name, asset=key, description=description, partitions_def=daily_partitions
@@ -44,6 +51,12 @@ def build_dataset_checks(dataset: AlloyDataset) -> list[dg.AssetChecksDefinition
                 dg.AssetCheckSeverity.WARN,
                 lambda lk, value: stages.export_count_outcome(lk, dataset, value),
             )
+        ],
+        record_checks=[
+            volume_check(
+                asset_key("api_response", dataset.name, table), daily_partitions, monitoring
+            )
+            for table in dataset.tables
         ],
     )
     snapshot_checks = partition_checks(

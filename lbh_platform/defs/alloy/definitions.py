@@ -7,12 +7,11 @@ from pathlib import Path
 import dagster as dg
 
 from lbh_platform.alloy.datasets import DEFAULT_DATASETS_DIR, AlloyDataset, load_datasets
-from lbh_platform.common.monitoring_config import MonitoringConfig
+from lbh_platform.common.monitoring_config import MonitoringConfig, load_monitoring_config
 from lbh_platform.defs.alloy.assets import asset_key, build_dataset_assets
 from lbh_platform.defs.alloy.automation import build_alloy_automation
 from lbh_platform.defs.alloy.checks import build_dataset_checks
 from lbh_platform.defs.monitoring import with_monitoring
-from lbh_platform.defs.partitions import daily_partitions
 from lbh_platform.defs.resources import alloy_api_resource
 from lbh_platform.settings import Settings
 
@@ -22,11 +21,12 @@ def build_alloy_definitions(
 ) -> dg.Definitions:
     """One factory call per AQS query file: adding a dataset adds all of this, including the
     weekday freshness check of each snapshot and the volume check of each export table."""
+    monitoring = monitoring or load_monitoring_config()
     assets: list[dg.AssetsDefinition] = []
     checks: list[dg.AssetChecksDefinition] = []
     for dataset in datasets:
         assets.extend(build_dataset_assets(dataset))
-        checks.extend(build_dataset_checks(dataset))
+        checks.extend(build_dataset_checks(dataset, monitoring))
     jobs, schedules = build_alloy_automation(datasets)
     tables = [(d.name, t) for d in datasets for t in d.tables]
     return with_monitoring(
@@ -39,7 +39,6 @@ def build_alloy_definitions(
             resources={"alloy_api": alloy_api_resource(settings)},
         ),
         deadlines={asset_key("snapshot", d, t): "weekdays" for d, t in tables},
-        volumes=[(asset_key("api_response", d, t), daily_partitions) for d, t in tables],
         monitoring=monitoring,
     )
 

@@ -15,11 +15,12 @@ def with_monitoring(
     definitions: dg.Definitions,
     *,
     deadlines: Mapping[dg.AssetKey, str],
-    volumes: Sequence[tuple[dg.AssetKey, dg.PartitionsDefinition]],
+    volumes: Sequence[tuple[dg.AssetKey, dg.PartitionsDefinition]] = (),
     monitoring: MonitoringConfig | None = None,
 ) -> dg.Definitions:
     """``definitions`` plus the freshness checks (``deadlines``: published asset -> cadence)
-    with their sensor, and the volume checks of ``volumes``: one call per source."""
+    with their sensor, and a stand-alone volume check for each of ``volumes`` (assets whose
+    source has no check step to carry one: see ``volume_check``): one call per source."""
     monitoring = monitoring or load_monitoring_config()
     freshness, sensors = build_freshness(source, dict(deadlines), monitoring)
     volume = build_volume_checks(list(volumes), monitoring)

@@ -12,7 +12,7 @@ import dagster as dg
 from lbh_platform.common.monitoring_config import MonitoringConfig
 from lbh_platform.common.quality import RuleOutcome
 from lbh_platform.common.volume import comparable_history, volume_outcome
-from lbh_platform.defs.common import evaluate_partition_rules, partition_day
+from lbh_platform.defs.common import PartitionRule, RecordCheck, partition_checks, partition_day
 
 VOLUME_CHECK = "row_count_vs_history"
 HISTORY_RECORDS = 2000  # newest materialisations read per run: years of daily partitions
@@ -42,17 +42,11 @@ def _outcome(history: dict[str, int], key: str, band, weekly: bool) -> RuleOutco
     return volume_outcome(history[key], earlier, band)
 
 
-def build_volume_checks(
-    assets: Sequence[tuple[dg.AssetKey, dg.TimeWindowPartitionsDefinition]],
-    config: MonitoringConfig,
-) -> list[dg.AssetChecksDefinition]:
-    """A partitioned ``row_count_vs_history`` check (warning) on each asset."""
-    return [_volume_check(key, partitions, config) for key, partitions in assets]
-
-
-def _volume_check(
-    key: dg.AssetKey, partitions: dg.TimeWindowPartitionsDefinition, config: MonitoringConfig
-) -> dg.AssetChecksDefinition:
+def volume_check(
+    key: dg.AssetKey, partitions: dg.PartitionsDefinition, config: MonitoringConfig
+) -> RecordCheck:
+    """The ``row_count_vs_history`` check (warning) of ``key``, to ride in a check step the
+    asset's source already runs (``partition_checks(..., record_checks=...)``)."""
     band = config.band(key.to_user_string())
     weekly = isinstance(partitions, dg.WeeklyPartitionsDefinition)
     spec = dg.AssetCheckSpec(
@@ -67,12 +61,24 @@ def _volume_check(
         ),
     )
 
-    @dg.multi_asset_check(specs=[spec], name=f"{'_'.join(key.path)}_volume", can_subset=False)
-    def volume_check(context: dg.AssetCheckExecutionContext):
-        history = row_count_history(context.instance, key)
-        yield from evaluate_partition_rules(
-            context,
-            [(spec, dg.AssetCheckSeverity.WARN, lambda k: _outcome(history, k, band, weekly))],
-        )
+    def rule(instance: dg.DagsterInstance) -> PartitionRule:
+        history = row_count_history(instance, key)
+        return lambda partition: _outcome(history, partition, band, weekly)
 
-    return volume_check
+    return spec, dg.AssetCheckSeverity.WARN, rule
+
+
+def build_volume_checks(
+    assets: Sequence[tuple[dg.AssetKey, dg.PartitionsDefinition]],
+    config: MonitoringConfig,
+) -> list[dg.AssetChecksDefinition]:
+    """A stand-alone volume check step for each asset whose source has no check step to
+    carry it."""
+    return [
+        partition_checks(
+            f"{'_'.join(key.path)}_volume",
+            [],
+            record_checks=[volume_check(key, partitions, config)],
+        )
+        for key, partitions in assets
+    ]

@@ -7,7 +7,9 @@ results show per partition and automation keeps them (see DAGSTER-NOTES.md). A r
 
 import dagster as dg
 
+from lbh_platform.common.monitoring_config import MonitoringConfig
 from lbh_platform.defs.common import partition_checks
+from lbh_platform.defs.monitoring.volume import volume_check
 from lbh_platform.defs.partitions import partitions_for
 from lbh_platform.defs.tascomi.assets import asset_key
 from lbh_platform.storage.lake import Lake
@@ -16,12 +18,14 @@ from lbh_platform.tascomi.tables import TascomiTable
 
 
 def build_table_checks(
-    table: TascomiTable, column_types: dict[str, str]
+    table: TascomiTable, column_types: dict[str, str], monitoring: MonitoringConfig
 ) -> list[dg.AssetChecksDefinition]:
+    """The table's quality checks, one step per stage; the volume checks of ``api_response``
+    and ``increment`` ride in the parsed and increment steps (no step of their own)."""
     partitions = partitions_for(table.cadence)
     name = table.name
-    parsed_key, increment_key, snapshot_key = (
-        asset_key(stage, name) for stage in ("parsed", "increment", "snapshot")
+    raw_key, parsed_key, increment_key, snapshot_key = (
+        asset_key(stage, name) for stage in ("api_response", "parsed", "increment", "snapshot")
     )
     id_col = table.id_column
     types = column_types if table.recast else {}
@@ -66,6 +70,7 @@ def build_table_checks(
                 lambda lk, v: quality.completeness(parsed_rows(lk, v), table.completeness_column),
             ),
         ],
+        record_checks=[volume_check(raw_key, partitions, monitoring)],
     )
 
     cast_spec = spec(
@@ -131,6 +136,7 @@ def build_table_checks(
                 lambda lk, v: quality.validate_types(lk.tascomi("increment", name).read(v), types),
             ),
         ],
+        record_checks=[volume_check(increment_key, partitions, monitoring)],
     )
 
     snapshot_spec = spec(snapshot_key, f"{id_col}_unique", f"{id_col} is unique in the snapshot.")

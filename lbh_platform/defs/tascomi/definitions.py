@@ -6,9 +6,8 @@ from pathlib import Path
 
 import dagster as dg
 
-from lbh_platform.common.monitoring_config import MonitoringConfig
+from lbh_platform.common.monitoring_config import MonitoringConfig, load_monitoring_config
 from lbh_platform.defs.monitoring import with_monitoring
-from lbh_platform.defs.partitions import partitions_for
 from lbh_platform.defs.resources import tascomi_api_resource
 from lbh_platform.defs.tascomi.assets import asset_key, build_table_assets
 from lbh_platform.defs.tascomi.automation import build_jobs_and_schedules
@@ -30,12 +29,13 @@ def build_tascomi_definitions(
 ) -> dg.Definitions:
     """One factory call per table entry: adding a table to the list adds all of this,
     including its freshness check (deadline from its cadence) and volume checks."""
+    monitoring = monitoring or load_monitoring_config()
     assets: list[dg.AssetsDefinition] = []
     checks: list[dg.AssetChecksDefinition] = []
     for table in tables:
         types = catalogue.columns(table.name)
         assets.extend(build_table_assets(table, types))
-        checks.extend(build_table_checks(table, types))
+        checks.extend(build_table_checks(table, types, monitoring))
     jobs, schedules = build_jobs_and_schedules(tables)
     return with_monitoring(
         "tascomi",
@@ -47,11 +47,6 @@ def build_tascomi_definitions(
             resources={"tascomi_api": tascomi_api_resource(settings)},
         ),
         deadlines={asset_key("snapshot", t.name): t.cadence for t in tables},
-        volumes=[
-            (asset_key(stage, t.name), partitions_for(t.cadence))
-            for t in tables
-            for stage in ("api_response", "increment")
-        ],
         monitoring=monitoring,
     )
 
