@@ -290,6 +290,9 @@ def report(results: dict[str, Any]) -> str:
                 continue
             phases = v.get("phases", {})
             note = ", ".join(f"{k} {s:.2f}s" for k, s in phases.items())
+            if v.get("parse_steps"):
+                steps = ", ".join(f"{k} {s:.2f}" for k, s in v["parse_steps"].items())
+                note += f" (parse steps: {steps})"
             rows.append(
                 [
                     label,

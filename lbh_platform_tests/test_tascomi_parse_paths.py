@@ -90,3 +90,69 @@ def test_parallel_recast_equals_one_column_at_a_time(monkeypatch):
     serial = recast(table, types)
     assert parallel.cast_failures == serial.cast_failures and parallel.cast_failures
     assert parallel.table.equals(serial.table)
+
+
+def uniform_record(i: int) -> dict:
+    """Every key in every record, as the Tascomi API serves them (numbers, flags and nested
+    values too, so the inferred columns are read by the runs as well)."""
+    r: dict = {"id": str(i), "last_updated": f"2024-01-0{1 + i % 8} 10:00:0{i % 10}"}
+    r.update({f"w{k}": f"{'é' * (k % 3)}v{i}-{k}" if (i + k) % 4 else None for k in range(30)})
+    r.update(count=i, ratio=i / 8, flag=bool(i % 2), nested={"a": [i, i + 1], "b": "é"}, blank="")
+    return r
+
+
+def parsed_both_ways(raw: pa.Table, monkeypatch) -> tuple[pa.Table, pa.Table]:
+    """``parse_responses`` as is, and with the back-to-back runs turned off (the texts
+    joined into JSON lines first, the earlier path)."""
+    fast = parse_responses(raw, "things").table
+    with monkeypatch.context() as patch:
+        patch.setattr(json_columns, "_arrow_parse_runs", lambda texts: None)
+        joined = parse_responses(raw, "things").table
+    return fast, joined
+
+
+def test_runs_of_back_to_back_records_equal_the_joined_lines(small_blocks, monkeypatch):
+    records = [uniform_record(i) for i in range(1200)]
+    records += [records[5]]  # repeated byte for byte
+    raw, _ = raw_response_table("things", [Page(1, "u", 200, records)], date(2024, 3, 1))
+    texts = raw["things"].combine_chunks()
+    assert len(json_columns._record_runs(texts)) > 10  # many runs, read in parallel
+    assert json_columns._arrow_parse_runs(texts) is not None  # the runs path is taken
+    fast, joined = parsed_both_ways(raw, monkeypatch)
+    assert fast.equals(joined)
+    assert fast.column_names == joined.column_names
+    expected = reference(raw)
+    for name, values in expected.items():
+        assert fast[name].to_pylist() == values, name
+
+
+def test_runs_decline_keys_seen_late_or_changing_type(small_blocks):
+    late = [record(i) for i in range(1200)]  # keys first seen past the first runs
+    changing = [{"id": str(i), "v": i if i % 2 else str(i)} for i in range(200)]
+    for records in (late, changing):
+        raw, _ = raw_response_table("things", [Page(1, "u", 200, records)], date(2024, 3, 1))
+        assert json_columns._arrow_parse_runs(raw["things"].combine_chunks()) is None
+
+
+@pytest.mark.parametrize(
+    "texts",
+    [
+        [' {"a":"1"}', '{"a":"2"}'],  # not starting with "{"
+        ['{"a":"1"}{"a":"3"}', '{"a":"2"}'],  # two objects in one text
+        ['{"a":"1"}', "{}", '{"a":"2"}\n'],
+        ['{"a":"1"}', '{"a":}'],  # not JSON
+    ],
+)
+def test_texts_other_than_one_object_each_parse_as_before(texts, monkeypatch):
+    raw = pa.table(
+        {"things": pa.array(texts), "import_api_status_code": pa.array([200] * len(texts))}
+    )
+    outcomes = []
+    for runs in (json_columns._arrow_parse_runs, lambda texts: None):
+        with monkeypatch.context() as patch:
+            patch.setattr(json_columns, "_arrow_parse_runs", runs)
+            try:
+                outcomes.append(parse_responses(raw, "things").table.to_pydict())
+            except ValueError as error:  # json.loads of the reference path
+                outcomes.append(repr(error))
+    assert outcomes[0] == outcomes[1]

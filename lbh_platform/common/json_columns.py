@@ -4,10 +4,13 @@ column, import metadata kept, byte-identical repeats collapsed.
 The raw layout is the original platform's for any paged JSON API (one row per record: its
 JSON text in a column named after the resource, plus ``import_api_status_code`` and the
 ``import_*`` columns), so this serves every such source and the single-machine engine. One
-multi-threaded pass of Arrow's JSON reader with an all-string schema; no Dagster, no I/O.
+parallel pass of Arrow's JSON reader with an all-string schema, over the record texts where
+they lie (not copied into JSON lines); no Dagster, no I/O.
 """
 
 import json
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -101,12 +104,7 @@ def _arrow_parse(payload: pa.Buffer, starts: np.ndarray, rows: int) -> pa.Table:
     sample_end = int(starts[min(int(np.searchsorted(starts, SCHEMA_SAMPLE_BYTES)), rows)])
     sample = _read_json_lines(payload.slice(0, max(sample_end, int(starts[1]))), block_size=block)
     order = sample.column_names
-    stringy = [
-        _as_string(f)
-        for f in sample.schema
-        if pa.types.is_string(f.type) or pa.types.is_null(f.type) or pa.types.is_temporal(f.type)
-    ]
-    parsed = _read_json_lines(payload, pa.schema(stringy), block)
+    parsed = _read_json_lines(payload, _string_schema(sample), block)
     while any(pa.types.is_temporal(f.type) for f in parsed.schema):  # a key first seen later
         schema = pa.schema(
             [_as_string(f) if pa.types.is_temporal(f.type) else f for f in parsed.schema]
@@ -114,26 +112,131 @@ def _arrow_parse(payload: pa.Buffer, starts: np.ndarray, rows: int) -> pa.Table:
         parsed = _read_json_lines(payload, schema, block)
     if parsed.num_rows != rows:
         raise pa.ArrowInvalid(f"{rows} records gave {parsed.num_rows} JSON rows")
+    return _in_key_order(parsed, order)
+
+
+def _in_key_order(parsed: pa.Table, order: list[str]) -> pa.Table:
+    """The sample's keys first (first-seen order), then the keys seen later."""
     names = [n for n in order if n in parsed.column_names]
     names += [n for n in parsed.column_names if n not in set(order)]
     return parsed.select(names)
 
 
+def _sample_rows(texts: pa.Array) -> int:
+    """How many of the first records make the schema sample: those starting within
+    ``SCHEMA_SAMPLE_BYTES`` of the JSON lines (at least one)."""
+    offsets = _offsets(texts).astype(np.int64)
+    line_starts = offsets - offsets[0] + np.arange(len(offsets))  # one newline per record
+    return max(1, min(int(np.searchsorted(line_starts, SCHEMA_SAMPLE_BYTES)), len(texts)))
+
+
+def _string_schema(sample: pa.Table) -> pa.Schema:
+    """The sample's keys holding strings (or only nulls so far, or timestamp-like strings)
+    as an explicit all-string schema: Arrow's reader then never makes them timestamps."""
+    return pa.schema(
+        [
+            _as_string(f)
+            for f in sample.schema
+            if pa.types.is_string(f.type)
+            or pa.types.is_null(f.type)
+            or pa.types.is_temporal(f.type)
+        ]
+    )
+
+
+def _record_runs(texts: pa.Array) -> list[tuple[pa.Buffer, int]] | None:
+    """The texts' own data buffer cut, without a copy, into runs of whole records of about
+    ``JSON_BLOCK_BYTES``, with each run's record count.
+
+    Arrow's reader takes JSON objects written back to back, so the records need no newline
+    between them (joining them would copy every text). None unless every text is one
+    ``{...}`` (as the raw stage's ``json.dumps`` writes them).
+    """
+    data = texts.buffers()[2]
+    if texts.null_count or data is None:
+        return None
+    offsets = _offsets(texts).astype(np.int64)
+    starts, ends = offsets[:-1], offsets[1:]
+    chars = np.frombuffer(data, dtype=np.uint8)
+    if (
+        np.any(ends - starts < 2)
+        or np.any(chars[starts] != ord("{"))
+        or np.any(chars[ends - 1] != ord("}"))
+    ):
+        return None
+    marks = np.arange(offsets[0], offsets[-1], JSON_BLOCK_BYTES)
+    cuts = np.unique(np.append(np.searchsorted(offsets, marks), len(texts)))
+    return [
+        (data.slice(int(offsets[a]), int(offsets[b] - offsets[a])), int(b - a))
+        for a, b in zip(cuts[:-1], cuts[1:], strict=True)
+    ]
+
+
+def _read_run(run: tuple[pa.Buffer, int], schema: pa.Schema) -> pa.Table:
+    payload, rows = run
+    parsed = pa_json.read_json(
+        pa.BufferReader(payload),
+        read_options=pa_json.ReadOptions(use_threads=False, block_size=payload.size + 1),
+        parse_options=pa_json.ParseOptions(
+            explicit_schema=schema, unexpected_field_behavior="infer"
+        ),
+    )
+    if parsed.num_rows != rows:
+        raise pa.ArrowInvalid(f"{rows} records gave {parsed.num_rows} JSON rows")
+    return parsed
+
+
+def _arrow_parse_runs(texts: pa.Array) -> pa.Table | None:
+    """The same table as :func:`_arrow_parse`, without joining the texts: each run of
+    records (see :func:`_record_runs`) read as one block, the runs in parallel threads.
+
+    None (for the caller to take :func:`_arrow_parse`) when the texts are not plain
+    objects, a run fails, or the runs disagree on a type or a key (a key first seen late, a
+    key null in some runs): those cases need the reader's inference across all records.
+    """
+    runs = _record_runs(texts)
+    if runs is None:
+        return None
+    # The sample read exactly as :func:`_arrow_parse` reads it (blocks sized by the longest line).
+    longest_line = int(np.max(np.diff(_offsets(texts)))) + 1
+    sample_payload, _ = _json_lines(texts.slice(0, _sample_rows(texts)))
+    threads = min(pa.cpu_count(), os.cpu_count() or 1, len(runs))
+    try:
+        sample = _read_json_lines(
+            sample_payload, block_size=max(JSON_BLOCK_BYTES, longest_line + 1)
+        )
+        schema = _string_schema(sample)
+        if threads > 1:
+            with ThreadPoolExecutor(threads, thread_name_prefix="parse") as pool:
+                tables = list(pool.map(lambda run: _read_run(run, schema), runs))
+        else:
+            tables = [_read_run(run, schema) for run in runs]
+    except pa.ArrowInvalid:
+        return None
+    if any(not t.schema.equals(tables[0].schema) for t in tables) or any(
+        pa.types.is_temporal(f.type) for f in tables[0].schema
+    ):
+        return None
+    return _in_key_order(pa.concat_tables(tables), sample.column_names)
+
+
 def _records_to_string_columns(texts: pa.Array) -> dict[str, pa.Array | pa.ChunkedArray]:
     """Every JSON key becomes a nullable string column, keys in first-seen order.
 
-    Fast path: one parse by Arrow's JSON reader (see :func:`_arrow_parse`), scalars
-    stringified. A key whose JSON type changes between records makes the reference path do
-    the whole table. Nested values always take the reference path, so their JSON text is
-    exactly what was sent.
+    Fast path: one parse by Arrow's JSON reader (see :func:`_arrow_parse_runs`, else
+    :func:`_arrow_parse`), scalars stringified. A key whose JSON type changes between
+    records makes the reference path do the whole table. Nested values always take the
+    reference path, so their JSON text is exactly what was sent.
     """
     if not len(texts):
         return {}
-    payload, starts = _json_lines(texts)
-    try:
-        parsed = _arrow_parse(payload, starts, len(texts))
-    except pa.ArrowInvalid:
-        return _python_string_columns(texts.to_pylist())
+    parsed = _arrow_parse_runs(texts)
+    if parsed is None:
+        payload, starts = _json_lines(texts)
+        try:
+            parsed = _arrow_parse(payload, starts, len(texts))
+        except pa.ArrowInvalid:
+            return _python_string_columns(texts.to_pylist())
     nested = {f.name for f in parsed.schema if pa.types.is_nested(f.type)}
     nested_columns = _python_string_columns(texts.to_pylist(), nested) if nested else {}
     columns: dict[str, pa.Array] = {}
@@ -220,5 +323,3 @@ def parse_responses(raw: pa.Table, resource: str) -> ParseResult:
     arrays = [record_columns[n] for n in names] + [_one_array(ok[c]) for c in metadata_names]
     table = pa.table(dict(zip(names + metadata_names, arrays, strict=True)))
     return ParseResult(table, rows_in, non_200, duplicates)
-
-
