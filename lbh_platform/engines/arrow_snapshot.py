@@ -9,7 +9,6 @@ file differ. Reading the next batch overlaps writing the last one (both run outs
 interpreter lock).
 """
 
-from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date
@@ -25,14 +24,11 @@ from lbh_platform.common.import_columns import SNAPSHOT_COLUMNS, snapshot_column
 from lbh_platform.engines.base import WrittenSnapshot
 from lbh_platform.storage.partitioned_table import PartitionedTable
 
-# Values per batch (rows x columns): about 100 MB decoded for typical columns.
+# Values per batch (rows x columns): about 100 MB decoded for typical columns; every batch
+# becomes one row group of the new file. (Fewer, larger row groups made of several batches
+# cost more CPU to write at 750 columns, not less: measured, so not done.)
 BATCH_VALUES = 8_000_000
 MIN_BATCH_ROWS = 1024
-# Rows per row group of the new file, after the first (one batch, so writing starts as soon
-# as it is read): every row group costs the writer a column chunk per column (dictionary,
-# pages, statistics, footer entry), which at 750 columns made 10,000-row row groups cost
-# about a fifth more to write than one row group. Batches are read ahead up to a group.
-GROUP_ROWS = 32_768
 
 B = TypeVar("B")
 R = TypeVar("R")
@@ -77,26 +73,22 @@ def _finish(table: pa.Table | pa.RecordBatch, schema: pa.Schema, extra: dict[str
     return table
 
 
-def _prefetched(batches: Iterator[B], work: Callable[[B], R], ahead: int = 1) -> Iterator[R]:
-    """``work`` of each of ``batches``, in order: up to ``ahead`` batches read and worked on in
-    a thread while the caller writes."""
+def _prefetched(batches: Iterator[B], work: Callable[[B], R]) -> Iterator[R]:
+    """``work`` of each of ``batches``, in order: the next batch read and worked on in a
+    thread while the caller writes the last."""
 
     def step() -> tuple[R] | None:
         batch = next(batches, None)
         return None if batch is None else (work(batch),)
 
     with ThreadPoolExecutor(1, thread_name_prefix="snapshot-read") as pool:
-        pending = deque(pool.submit(step) for _ in range(max(1, ahead)))
-        try:
-            while True:
-                done = pending.popleft().result()
-                if done is None:
-                    return
-                pending.append(pool.submit(step))
-                yield done[0]
-        finally:
-            for future in pending:
-                future.cancel()
+        pending = pool.submit(step)
+        while True:
+            done = pending.result()
+            if done is None:
+                return
+            pending = pool.submit(step)
+            yield done[0]
 
 
 def write_snapshot(
@@ -152,24 +144,23 @@ def write_snapshot(
             return _finish(piece, schema, constants), dropped
 
         replaced = 0
-        batch_rows = _batch_rows(len(names))
         with snapshots.stream(value, out) as sink:
-            batches = parquet.iter_batches(batch_size=batch_rows, columns=names, use_threads=True)
-            # Pieces are held until a group is full and more rows follow; the last group takes
-            # the increment too (not a row group of its own).
-            held: list[pa.Table] = []
-            held_rows, target = 0, 1
-            for piece, dropped in _prefetched(batches, kept, -(-GROUP_ROWS // batch_rows)):
+            batches = parquet.iter_batches(
+                batch_size=_batch_rows(len(names)), columns=names, use_threads=True
+            )
+            # The last piece waits for the increment: both become one row group, not a row
+            # group of a few hundred rows (every row group costs a column chunk per column).
+            held: pa.Table | None = None
+            for piece, dropped in _prefetched(batches, kept):
                 replaced += dropped
-                if held and held_rows >= target:
-                    sink.write(pa.concat_tables(held))
-                    held, held_rows, target = [], 0, GROUP_ROWS
-                held.append(piece)
-                held_rows += piece.num_rows
+                if held is not None:
+                    sink.write(held)
+                held = piece
+            tail = [] if held is None else [held]
             if latest.num_rows:
-                held.append(_finish(latest, schema, constants))
-            if held:
-                sink.write(pa.concat_tables(held))
+                tail.append(_finish(latest, schema, constants))
+            if tail:
+                sink.write(pa.concat_tables(tail))
     assert sink.result is not None
     return WrittenSnapshot(
         sink.result,
