@@ -2,8 +2,7 @@
 
 Wraps the functions a snapshot day calls with timers, in the measured child only, so the
 per-day time splits into: partition listings, reading the increment, waiting for the previous
-snapshot's batches (read and filtered ahead in a thread: the wait is what they add), writing
-batches,
+snapshot's batches (read ahead in a thread: the wait is what the read adds), writing batches,
 publishing, the rest of the apply (ids, filter, conform), the ``id_unique`` check's rule, and
 what Dagster adds around the stage (the step time less the stages). The wrappers cost
 microseconds per call; the totals are per run.

@@ -9,10 +9,9 @@ file differ. Reading the next batch overlaps writing the last one (both run outs
 interpreter lock).
 """
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date
-from typing import TypeVar
 
 import numpy as np
 import pyarrow as pa
@@ -25,13 +24,11 @@ from lbh_platform.engines.base import WrittenSnapshot
 from lbh_platform.storage.partitioned_table import PartitionedTable
 
 # Values per batch (rows x columns): about 100 MB decoded for typical columns; every batch
-# becomes one row group of the new file. (Fewer, larger row groups made of several batches
-# cost more CPU to write at 750 columns, not less: measured, so not done.)
+# becomes one row group of the new file. (Row groups of several batches cost more CPU to write
+# at 750 columns, not less, and cutting rows out in the read-ahead thread did not pay on two
+# cores: both measured, neither done.)
 BATCH_VALUES = 8_000_000
 MIN_BATCH_ROWS = 1024
-
-B = TypeVar("B")
-R = TypeVar("R")
 
 
 def _batch_rows(columns: int) -> int:
@@ -73,22 +70,16 @@ def _finish(table: pa.Table | pa.RecordBatch, schema: pa.Schema, extra: dict[str
     return table
 
 
-def _prefetched(batches: Iterator[B], work: Callable[[B], R]) -> Iterator[R]:
-    """``work`` of each of ``batches``, in order: the next batch read and worked on in a
-    thread while the caller writes the last."""
-
-    def step() -> tuple[R] | None:
-        batch = next(batches, None)
-        return None if batch is None else (work(batch),)
-
+def _prefetched(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    """``batches``, the next one read in a thread while the caller works on the last."""
     with ThreadPoolExecutor(1, thread_name_prefix="snapshot-read") as pool:
-        pending = pool.submit(step)
+        pending = pool.submit(next, batches, None)
         while True:
-            done = pending.result()
-            if done is None:
+            batch = pending.result()
+            if batch is None:
                 return
-            pending = pool.submit(step)
-            yield done[0]
+            pending = pool.submit(next, batches, None)
+            yield batch
 
 
 def write_snapshot(
@@ -130,19 +121,6 @@ def write_snapshot(
         except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
             raise DataError(f"snapshot: column types differ between the inputs: {exc}") from exc
         out = pa.schema([*schema, *(pa.field(c, pa.string()) for c in constants)])
-
-        def kept(batch: pa.RecordBatch) -> tuple[pa.Table, int]:
-            """The batch's rows not replaced, conformed (run in the read-ahead thread)."""
-            piece: pa.Table | pa.RecordBatch = batch
-            dropped = 0
-            if ids is not None:
-                hit = pc.is_in(batch.column(id_column), value_set=ids)
-                drop = np.flatnonzero(hit.to_numpy(zero_copy_only=False))
-                if len(drop):
-                    piece = _without(batch, drop)
-                    dropped = len(drop)
-            return _finish(piece, schema, constants), dropped
-
         replaced = 0
         with snapshots.stream(value, out) as sink:
             batches = parquet.iter_batches(
@@ -151,11 +129,17 @@ def write_snapshot(
             # The last piece waits for the increment: both become one row group, not a row
             # group of a few hundred rows (every row group costs a column chunk per column).
             held: pa.Table | None = None
-            for piece, dropped in _prefetched(batches, kept):
-                replaced += dropped
+            for batch in _prefetched(batches):
+                piece: pa.Table | pa.RecordBatch = batch
+                if ids is not None:
+                    hit = pc.is_in(batch.column(id_column), value_set=ids)
+                    drop = np.flatnonzero(hit.to_numpy(zero_copy_only=False))
+                    if len(drop):
+                        piece = _without(batch, drop)
+                        replaced += len(drop)
                 if held is not None:
                     sink.write(held)
-                held = piece
+                held = _finish(piece, schema, constants)
             tail = [] if held is None else [held]
             if latest.num_rows:
                 tail.append(_finish(latest, schema, constants))
