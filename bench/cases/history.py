@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from bench.cases.history_phases import Phases, step_seconds
 from bench.cases.orchestration import QUIET, prepare_environment, step_times
 from bench.common import child_main, run_child, stopwatch
 from bench.data import ID, Generator, _day_us, wide_layout
@@ -118,6 +119,8 @@ def _child(argv: list[str]) -> dict[str, Any]:
     job = defs.resolve_implicit_job_def_def_for_assets([key]).get_subset(asset_selection={key})
     instance = dg.DagsterInstance.get()
     snapshots = lake.tascomi("snapshot", TABLE)
+    phases = Phases()
+    phases.install()
     started = time.perf_counter()
     result = job.execute_in_process(
         instance=instance,
@@ -129,6 +132,11 @@ def _child(argv: list[str]) -> dict[str, Any]:
         },
     )
     wall = time.perf_counter() - started
+    phases.uninstall()
+    breakdown = phases.report(
+        step_seconds(result, lambda key: "check" not in key),
+        step_seconds(result, lambda key: "check" in key),
+    )
     steps, by_stage, step_count, failures = step_times(result)
     built = snapshots.partitions()
     last = days[-1].strftime("%Y%m%d")
@@ -156,6 +164,7 @@ def _child(argv: list[str]) -> dict[str, Any]:
         "seconds_per_day": per_day,
         "floor": floor,
         "per_day_vs_floor": per_day / floor["seconds"],
+        "phases": breakdown,
         "full_history_days": full_days,
         "full_history_hours": per_day * full_days / 3600,
     }

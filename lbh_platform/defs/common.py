@@ -1,5 +1,6 @@
 """Wiring shared by every pipeline's asset factory: partition loops and metadata."""
 
+import time
 from collections.abc import Callable, Iterator, Sequence
 from datetime import date, datetime
 
@@ -15,6 +16,7 @@ from lbh_platform.defs.resources import LakeResource
 from lbh_platform.storage.lake import Lake
 
 OWNERS = ["team:data-platform"]
+PROGRESS_SECONDS = 10.0  # a ranged run's progress log: at most one line per table this often
 
 
 def partition_day(key: str) -> date:
@@ -45,16 +47,25 @@ def run_partitions(
     """
     keys = list(context.partition_keys)
     built: list[tuple[str, ...]] = []
+    logged = time.monotonic()
     for position, key in enumerate(keys, start=1):
-        for report in build(partition_day(key)):
+        reports = build(partition_day(key))
+        # Every log line is an event written to the run's storage (about 10-80 ms on SQLite):
+        # a long range logs its progress every PROGRESS_SECONDS, its first and last day.
+        now = time.monotonic()
+        log = position in (1, len(keys)) or now - logged >= PROGRESS_SECONDS
+        logged = now if log else logged
+        for report in reports:
             if report.key not in built:
                 built.append(report.key)
             context.add_asset_metadata(
                 to_metadata(report), asset_key=dg.AssetKey(list(report.key)), partition_key=key
             )
-            context.log.info(
-                f"{report.label} {report.partition} ({position}/{len(keys)}): {report.rows} rows"
-            )
+            if log:
+                context.log.info(
+                    f"{report.label} {report.partition} ({position}/{len(keys)}): "
+                    f"{report.rows} rows"
+                )
     for asset_path in built:
         yield dg.MaterializeResult(asset_key=dg.AssetKey(list(asset_path)))
 
@@ -71,20 +82,32 @@ PartitionRule = Callable[[str], RuleOutcome]
 """A rule over one partition key (``YYYY-MM-DD``), for checks that read Dagster's records."""
 
 
-def _target_materialization(
-    instance: dg.DagsterInstance, asset_key: dg.AssetKey, partition: str
-) -> AssetCheckEvaluationTargetMaterializationData | None:
-    """The partition's latest materialisation: what the check evaluated. Without it the UI
-    treats a logged evaluation as stale and shows the partition's check as *Missing*."""
-    records = instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=asset_key, asset_partitions=[partition]), limit=1
-    ).records
-    if not records:
-        return None
-    latest = records[0]
-    return AssetCheckEvaluationTargetMaterializationData(
-        storage_id=latest.storage_id, run_id=latest.run_id, timestamp=latest.timestamp
-    )
+def _target_materializations(
+    instance: dg.DagsterInstance, asset_key: dg.AssetKey, partitions: list[str]
+) -> dict[str, AssetCheckEvaluationTargetMaterializationData]:
+    """Each partition's latest materialisation: what the check evaluated. Without it the UI
+    treats a logged evaluation as stale and shows the partition's check as *Missing*.
+
+    Newest first, a page at a time, until every partition is found: after a ranged run that
+    is one query for the range, not one per partition.
+    """
+    wanted, found = set(partitions), {}
+    cursor = None
+    while wanted - found.keys():
+        page = instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=asset_key, asset_partitions=partitions),
+            limit=max(100, len(partitions)),
+            cursor=cursor,
+        )
+        for record in page.records:
+            if record.partition_key in wanted and record.partition_key not in found:
+                found[record.partition_key] = AssetCheckEvaluationTargetMaterializationData(
+                    storage_id=record.storage_id, run_id=record.run_id, timestamp=record.timestamp
+                )
+        if not page.has_more:
+            break
+        cursor = page.cursor
+    return found
 
 
 def evaluate_partition_rules(
@@ -99,6 +122,14 @@ def evaluate_partition_rules(
     owes Dagster.
     """
     keys = list(context.partition_keys)
+    targets = (
+        {
+            spec.asset_key: _target_materializations(context.instance, spec.asset_key, keys)
+            for spec, _, _ in rules
+        }
+        if len(keys) > 1
+        else {}
+    )
     for key in keys:
         for spec, severity, rule in rules:
             outcome = rule(key)
@@ -113,7 +144,7 @@ def evaluate_partition_rules(
             if len(keys) == 1:
                 yield dg.AssetCheckResult(**fields)
             else:
-                target = _target_materialization(context.instance, spec.asset_key, key)
+                target = targets[spec.asset_key].get(key)
                 yield dg.AssetCheckEvaluation(
                     **fields,
                     partition=key,
