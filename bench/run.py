@@ -63,6 +63,19 @@ def _ok(entry: Any) -> bool:
     return isinstance(entry, dict) and bool(entry.get("ok"))
 
 
+def _run_row(label: str, run: dict[str, Any]) -> list[str]:
+    """A run's row: wall time, then its steps' time and Dagster's overhead per step."""
+    share = run["overhead_seconds"] / run["wall_seconds"]
+    return [
+        label,
+        _fmt_s(run["wall_seconds"]),
+        f"transform {_fmt_s(run['step_seconds'])} in {run['steps']} steps, "
+        f"Dagster overhead {_fmt_s(run['overhead_seconds'])} ({share:.0%}, "
+        f"{run['overhead_seconds'] / max(run['steps'], 1) * 1000:.0f} ms/step)"
+        + ("" if run["success"] else " FAILED"),
+    ]
+
+
 def _fmt_s(seconds: float) -> str:
     return f"{seconds:.2f}s" if seconds < 100 else f"{seconds:.0f}s"
 
@@ -364,17 +377,7 @@ def report(results: dict[str, Any]) -> str:
             for day, jobs in daily["runs"].items():
                 label = "first day (full load)" if day == min(daily["runs"]) else "daily run"
                 for name, run in jobs.items():
-                    share = run["overhead_seconds"] / run["wall_seconds"]
-                    rows.append(
-                        [
-                            f"{label}: {name}",
-                            _fmt_s(run["wall_seconds"]),
-                            f"transform {_fmt_s(run['step_seconds'])} in {run['steps']} steps, "
-                            f"Dagster overhead {_fmt_s(run['overhead_seconds'])} ({share:.0%}, "
-                            f"{run['overhead_seconds'] / max(run['steps'], 1) * 1000:.0f} ms/step)"
-                            + ("" if run["success"] else " FAILED"),
-                        ]
-                    )
+                    rows.append(_run_row(f"{label}: {name}", run))
         else:
             rows.append(["daily run", "ERROR", (daily.get("error") or "")[:110]])
         launched = orchestration.get("launched", {})
@@ -384,16 +387,9 @@ def report(results: dict[str, Any]) -> str:
         }
         if _ok(launched):
             for name, label in labels.items():
-                run = launched[name]
+                tables = len(launched["tables"])
                 rows.append(
-                    [
-                        f"{label}: {DAILY_TASCOMI_JOB}, {len(launched['tables'])} tables",
-                        _fmt_s(run["wall_seconds"]),
-                        f"transform {_fmt_s(run['step_seconds'])} in {run['steps']} steps, "
-                        f"overhead {_fmt_s(run['overhead_seconds'])} "
-                        f"({run['overhead_seconds'] / max(run['steps'], 1) * 1000:.0f} ms/step)"
-                        + ("" if run["success"] else " FAILED"),
-                    ]
+                    _run_row(f"{label}: {DAILY_TASCOMI_JOB}, {tables} tables", launched[name])
                 )
         elif launched:
             rows.append(["daily run as launched", "ERROR", (launched.get("error") or "")[:110]])

@@ -99,6 +99,20 @@ def step_times(result: Any) -> tuple[float, dict[str, float], int, list[str]]:
     return total, dict(by_stage), steps, failures
 
 
+def run_split(result: Any, wall: float) -> dict[str, Any]:
+    """A run's wall time split into its steps' own time and Dagster's overhead."""
+    steps_total, by_stage, steps, failures = step_times(result)
+    return {
+        "success": result.success,
+        "wall_seconds": wall,
+        "step_seconds": steps_total,
+        "overhead_seconds": wall - steps_total,
+        "steps": steps,
+        "step_seconds_by_stage": by_stage,
+        "failed_steps": failures,
+    }
+
+
 def _daily(scratch: Path) -> dict[str, Any]:
     import dagster as dg
 
@@ -130,17 +144,7 @@ def _daily(scratch: Path) -> dict[str, Any]:
                     raise_on_error=False,
                     run_config=QUIET,
                 )
-                wall = time.perf_counter() - started
-                steps_total, by_stage, steps, failures = step_times(result)
-                day_runs[name] = {
-                    "success": result.success,
-                    "wall_seconds": wall,
-                    "step_seconds": steps_total,
-                    "overhead_seconds": wall - steps_total,
-                    "steps": steps,
-                    "step_seconds_by_stage": by_stage,
-                    "failed_steps": failures,
-                }
+                day_runs[name] = run_split(result, time.perf_counter() - started)
             runs[day.isoformat()] = day_runs
     daily_tables = [t.name for t in tables if not t.is_static]
     return {
@@ -204,16 +208,7 @@ def _launched(scratch: Path) -> dict[str, Any]:
                 tags={"dagster/partition": DAYS[1].isoformat()},
                 raise_on_error=False,
             )
-            wall = time.perf_counter() - started
-            steps_total, _, steps, failures = step_times(result)
-            results[name] = {
-                "success": result.success,
-                "wall_seconds": wall,
-                "step_seconds": steps_total,
-                "overhead_seconds": wall - steps_total,
-                "steps": steps,
-                "failed_steps": failures,
-            }
+            results[name] = run_split(result, time.perf_counter() - started)
     return results
 
 
