@@ -43,7 +43,7 @@ test: $(STAMP) test-deps
 	$(BIN)/ruff check lbh_platform lbh_platform_tests bench
 	$(BIN)/pytest -q -p no:cacheprovider
 
-## Benchmarks: prints a table and writes bench/results.json (about 28 minutes; --quick: about 6).
+## Benchmarks: prints a table and writes bench/results.json (about 27 minutes; --quick: about 6).
 bench: $(STAMP) test-deps
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
