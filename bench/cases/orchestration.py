@@ -223,6 +223,14 @@ def _child(argv: list[str]) -> dict[str, Any]:
     raise ValueError(f"unknown kind {kind!r}")
 
 
+def _progress(label: str, run_: dict[str, Any]) -> str:
+    return (
+        f"  {label}: {run_['wall_seconds']:.1f}s wall, {run_['step_seconds']:.1f}s in "
+        f"{run_['steps']} steps, overhead {run_['overhead_seconds']:.1f}s"
+        f"{'' if run_['success'] else ' FAILED'}"
+    )
+
+
 def run(ctx: Any) -> dict[str, Any]:
     results: dict[str, Any] = {}
     loads = []
@@ -250,11 +258,7 @@ def run(ctx: Any) -> dict[str, Any]:
         results["daily"] = {"ok": True, **daily.data, "peak_mb": daily.max_rss_mb}
         for day, jobs in daily.data["runs"].items():
             for name, run_ in jobs.items():
-                ctx.log(
-                    f"  {day} {name}: {run_['wall_seconds']:.1f}s wall, "
-                    f"{run_['step_seconds']:.1f}s in {run_['steps']} steps, overhead "
-                    f"{run_['overhead_seconds']:.1f}s{'' if run_['success'] else ' FAILED'}"
-                )
+                ctx.log(_progress(f"{day} {name}", run_))
     else:
         results["daily"] = {"ok": False, "error": daily.error}
         ctx.log(f"  daily: ERROR {daily.error}")
@@ -264,12 +268,7 @@ def run(ctx: Any) -> dict[str, Any]:
     if launched.ok:
         results["launched"] = {"ok": True, **launched.data}
         for name in ("jobs_executor", "process_per_step"):
-            run_ = launched.data[name]
-            ctx.log(
-                f"  launched, {name}: {run_['wall_seconds']:.1f}s wall, "
-                f"{run_['step_seconds']:.1f}s in {run_['steps']} steps, overhead "
-                f"{run_['overhead_seconds']:.1f}s{'' if run_['success'] else ' FAILED'}"
-            )
+            ctx.log(_progress(f"launched, {name}", launched.data[name]))
     else:
         results["launched"] = {"ok": False, "error": launched.error}
         ctx.log(f"  launched: ERROR {launched.error}")

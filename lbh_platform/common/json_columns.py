@@ -150,7 +150,8 @@ def _record_runs(texts: pa.Array) -> list[tuple[pa.Buffer, int]] | None:
 
     Arrow's reader takes JSON objects written back to back, so the records need no newline
     between them (joining them would copy every text). None unless every text is one
-    ``{...}`` (as the raw stage's ``json.dumps`` writes them).
+    ``{...}`` (the raw stage stores one JSON object per record, as sent or encoded). A run is
+    read as a single block, so a text that spans lines (a pretty-printed API body) reads alike.
     """
     data = texts.buffers()[2]
     if texts.null_count or data is None:
