@@ -5,10 +5,11 @@
   repository and every job (what a code server does before it can serve).
 - ``daily``: the Tascomi daily pipeline job (21 daily tables, four stages and checks) and the
   Alloy pipeline job (every dataset) for one day via ``execute_in_process`` against the
-  built-in simulators (scale 1, as ``make run``), on a temporary ``DAGSTER_HOME``. The first
-  day is a full load; the second, the ordinary daily increment, is the headline. Each run's
-  wall time is split into transform time (the sum of STEP_SUCCESS durations: the steps' own
-  compute, I/O and HTTP) and Dagster overhead (the rest).
+  built-in simulators (scale 1, as ``make run``), on a temporary ``DAGSTER_HOME`` with the
+  instance ``make run`` writes (cli/local.py ``INSTANCE_CONFIG``). The first day is a full
+  load; the second, the ordinary daily increment, is the headline. Each run's wall time is
+  split into transform time (the sum of STEP_SUCCESS durations: the steps' own compute, I/O
+  and HTTP) and Dagster overhead (the rest).
 - ``launched``: the second day's Tascomi daily run of three tables (their four stages and
   checks), as the daemon's run worker executes it (``execute_job`` of the reconstructable
   job, after an untimed first day of the whole job): with the executor the jobs have (every
@@ -45,7 +46,10 @@ def prepare_environment(scratch: Path) -> Path:
     scratch.mkdir(parents=True, exist_ok=True)
     home = scratch / "dagster_home"
     home.mkdir(exist_ok=True)
-    (home / "dagster.yaml").touch()
+    from lbh_platform.cli.local import INSTANCE_CONFIG
+
+    # The embedded default's instance, as `make run` and `make dev` write it.
+    (home / "dagster.yaml").write_text(INSTANCE_CONFIG)
     os.environ.update(
         LBH_RAW_ZONE=str(scratch / "raw-zone"),
         LBH_REFINED_ZONE=str(scratch / "refined-zone"),
