@@ -439,6 +439,31 @@ def test_one_page_in_flight_is_sequential(
     assert api.pages_requested("documents") == [1, 2, 3, 4, 5, 6]  # 6: the full page 5's probe
 
 
+def test_checking_a_body_does_not_hold_back_the_next_request(
+    api: FakeTascomi, make_client: Callable[..., TascomiClient], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The bound is on requests in flight: a body is split and checked after its request's
+    slot is given back, so the next request is already on its way."""
+    from lbh_platform.tascomi import client as client_module
+
+    api.resources["documents"] = make_records(10)
+    api.per_page = 2
+    served_while_checking: list[int] = []
+    real_split = client_module.split_body
+
+    def slow_split(body: bytes) -> Any:
+        before = len(api.request_log)
+        time.sleep(0.2)
+        served_while_checking.append(len(api.request_log) - before)
+        return real_split(body)
+
+    monkeypatch.setattr(client_module, "split_body", slow_split)
+    pages = make_client(max_pages_in_flight=1).fetch("documents")
+    assert all_ids(pages) == [str(i) for i in range(1, 11)]
+    assert api.max_in_flight == 1  # still one request at a time
+    assert max(served_while_checking) >= 1
+
+
 def test_headers_are_recomputed_for_every_request_and_retry(
     api: FakeTascomi, make_client: Callable[..., TascomiClient]
 ) -> None:

@@ -12,6 +12,7 @@ import random as _random
 import re
 import time
 from collections.abc import Callable, Iterable, Mapping
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Self
@@ -154,6 +155,7 @@ def send_with_retries(
     random: Callable[[], float] = _random.random,
     log: logging.Logger | logging.LoggerAdapter | None = None,
     validate: Callable[[requests.Response], str | None] | None = None,
+    slot: AbstractContextManager[object] | None = None,
 ) -> requests.Response:
     """Send one request, retrying transient failures; return the first usable response.
 
@@ -161,7 +163,10 @@ def send_with_retries(
     and full jitter, honouring `Retry-After` (capped). 401/403 raise `AuthenticationError` and
     other 4xx raise `ApiRequestError` at once. `headers` may be a callable, called once per
     attempt, for signatures that depend on the time. `validate` may return a reason to treat a
-    non-error response (e.g. a 200 with a garbled body) as a retryable failure.
+    non-error response (e.g. a 200 with a garbled body) as a retryable failure. `slot`, if
+    given, is held only while a request is sent and its body read (a semaphore bounding the
+    requests in flight): `validate` and backoff run outside it, so checking one body does
+    not hold back the next request.
     """
     log = log if log is not None else _DEFAULT_LOG
     shown_url = safe_url(url, params)
@@ -169,21 +174,24 @@ def send_with_retries(
     attempts = policy.max_attempts
 
     for attempt in range(attempts):
-        sent_headers = dict(headers() if callable(headers) else (headers or {}))
-        all_secrets = secrets + [v for v in sent_headers.values() if len(v) >= 8]
+        sent_headers: dict[str, str] = {}
         response: requests.Response | None = None
         try:
-            response = session.request(
-                method,
-                url,
-                headers=sent_headers,
-                params=params,
-                json=json,
-                timeout=policy.timeout,
-                stream=True,
-            )
-            _read_body(response)
+            with slot if slot is not None else nullcontext():
+                # Made in the slot, so a signature for this minute goes out at once.
+                sent_headers = dict(headers() if callable(headers) else (headers or {}))
+                response = session.request(
+                    method,
+                    url,
+                    headers=sent_headers,
+                    params=params,
+                    json=json,
+                    timeout=policy.timeout,
+                    stream=True,
+                )
+                _read_body(response)
         except _RETRYABLE_EXCEPTIONS as exc:
+            all_secrets = secrets + [v for v in sent_headers.values() if len(v) >= 8]
             if response is not None:
                 response.close()
             reason = _redact(f"{type(exc).__name__}: {exc}", all_secrets)
@@ -201,6 +209,7 @@ def send_with_retries(
                 raise error from exc
             delay = policy.backoff(attempt, random)
         else:
+            all_secrets = secrets + [v for v in sent_headers.values() if len(v) >= 8]
             status = response.status_code
             if status in (401, 403):
                 raise AuthenticationError(

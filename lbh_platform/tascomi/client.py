@@ -5,8 +5,10 @@ Page 1 tells us how many pages exist; the rest are fetched in parallel, but neve
 `send_with_retries`, so timeouts, backoff and secret-free messages are shared with other clients.
 """
 
+import heapq
 import logging
 import re
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -80,6 +82,9 @@ class TascomiClient(OwnedSession):
         self._private_key = private_key
         self.policy = policy
         self.max_pages_in_flight = max_pages_in_flight
+        # At most this many requests are in flight; their bodies are split and checked
+        # outside it, by as many threads again, so a decode never holds a request back.
+        self._in_flight = _OrderedSlots(max_pages_in_flight)
         self._adopt_session(session, self._new_session)
         self._clock = clock
         self._log = log if log is not None else _DEFAULT_LOG
@@ -140,7 +145,7 @@ class TascomiClient(OwnedSession):
         for once more, then taken as empty (the count over-reported)."""
         pages: list[Page] = []
         with ThreadPoolExecutor(
-            max_workers=min(self.max_pages_in_flight, page_count - 1),
+            max_workers=min(2 * self.max_pages_in_flight, page_count - 1),
             thread_name_prefix=f"tascomi-{resource}",
         ) as pool:
             futures: list[Future[tuple[Page | None, _Paging | None]]] = [
@@ -279,6 +284,7 @@ class TascomiClient(OwnedSession):
             sleep=self._sleep,
             log=self._log,
             validate=validate,
+            slot=self._in_flight.turn(number),
         )
         if response.status_code == 202:
             return None, None
@@ -298,6 +304,46 @@ class TascomiClient(OwnedSession):
     def _headers(self) -> dict[str, str]:
         """Fresh auth headers: the hash is only valid for the current London minute."""
         return auth_headers(self._public_key, self._private_key, self._clock())
+
+
+class _OrderedSlots:
+    """At most ``size`` holders at once; of those waiting, the lowest page goes first, so
+    pages are asked for in order (and a page being retried before later ones)."""
+
+    def __init__(self, size: int) -> None:
+        self._free = size
+        self._waiting: list[int] = []
+        self._changed = threading.Condition()
+
+    def turn(self, page: int) -> "_Turn":
+        """A slot for ``page``'s request, to enter once per attempt."""
+        return _Turn(self, page)
+
+    def acquire(self, page: int) -> None:
+        with self._changed:
+            heapq.heappush(self._waiting, page)
+            while not self._free or self._waiting[0] != page:
+                self._changed.wait()
+            heapq.heappop(self._waiting)
+            self._free -= 1
+            self._changed.notify_all()  # the next lowest may go if a slot is still free
+
+    def release(self) -> None:
+        with self._changed:
+            self._free += 1
+            self._changed.notify_all()
+
+
+@dataclass(frozen=True)
+class _Turn:
+    slots: _OrderedSlots
+    page: int
+
+    def __enter__(self) -> None:
+        self.slots.acquire(self.page)
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.slots.release()
 
 
 @dataclass(frozen=True)
