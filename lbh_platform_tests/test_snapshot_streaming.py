@@ -11,6 +11,7 @@ import pytest
 from lbh_platform.common.errors import DataError
 from lbh_platform.engines import arrow_snapshot
 from lbh_platform.engines.arrow_engine import ArrowEngine
+from lbh_platform.storage import parquet_encoding
 from lbh_platform.storage.lake import Lake
 from lbh_platform.storage.partitioned_table import PartitionedTable
 
@@ -85,6 +86,47 @@ def test_streamed_equals_in_memory_over_many_batches(tables):
     ids = [1, 5, 6, 700, 1000, 1001, 1500, 2999, 3000, 4000, 4001, 1500, None]
     streamed = both(tables, snapshot_of(3000), increment(ids, "new-"))
     assert (streamed.replaced_rows, streamed.inserted_rows, streamed.rows_without_id) == (9, 2, 1)
+
+
+@pytest.mark.parametrize("sliced_up_to", [0, 10_000], ids=["filtered", "sliced"])
+def test_many_replaced_rows_in_a_batch_filtered_or_sliced_alike(tables, monkeypatch, sliced_up_to):
+    # Hundreds of rows replaced in each 1,000-row batch (runs, neighbours, batch edges).
+    monkeypatch.setattr(arrow_snapshot, "MAX_SLICED_DROPS", sliced_up_to)
+    ids = [i for i in range(1, 3001) if i % 3 == 0 or 990 <= i <= 1010] + [5000, None]
+    streamed = both(tables, snapshot_of(3000), increment(ids, "new-"))
+    assert streamed.replaced_rows == len(ids) - 2
+    assert (streamed.inserted_rows, streamed.rows_without_id) == (1, 1)
+
+
+def test_mostly_distinct_columns_are_written_without_a_dictionary(tables, monkeypatch):
+    # Every row group starts a new dictionary: a column of distinct values gains nothing from
+    # one, a column of a few repeated values does. Rows stay exactly as in memory.
+    monkeypatch.setattr(parquet_encoding, "MIN_SAMPLE_ROWS", 100)
+    status = pa.array([("open", "closed", None)[i % 3] for i in range(3000)])
+    both(tables, snapshot_of(3000, status=status), increment([7, 3001], "new-", status=status[:2]))
+    with tables["streamed"].open_parquet(DAY) as parquet:
+        assert parquet.metadata.num_row_groups == 3
+        groups = [parquet.metadata.row_group(i) for i in range(3)]
+        names = parquet.schema_arrow.names
+        dictionary = {
+            name: [g.column(names.index(name)).has_dictionary_page for g in groups]
+            for name in ("id", "value", "status", "snapshot_year")
+        }
+    assert dictionary == {
+        "id": [False] * 3,
+        "value": [False] * 3,
+        "status": [True] * 3,
+        "snapshot_year": [True] * 3,
+    }
+
+
+def test_too_few_rows_to_judge_keep_every_dictionary():
+    few = pa.table({"id": list(range(100)), "status": ["open"] * 100})
+    assert parquet_encoding.plain_columns(few) == set()
+    many = pa.table({"id": list(range(2000)), "status": ["open", "closed"] * 1000})
+    assert parquet_encoding.plain_columns(many) == {"id"}
+    assert parquet_encoding.dictionary_columns(many.schema, many) == ["status"]
+    assert parquet_encoding.dictionary_columns(many.schema, None) == ["id", "status"]
 
 
 def test_new_columns_and_promoted_types_unify_as_in_memory(tables):

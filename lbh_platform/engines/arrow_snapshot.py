@@ -6,9 +6,11 @@ Same rows, same order and same schema as :func:`lbh_platform.common.rows.apply_i
 followed by a write (the previous snapshot's rows whose id is not replaced, in file order,
 then the deduplicated increment; columns unified the same way): only the row groups of the
 file differ. Reading the next batch overlaps writing the last one (both run outside the
-interpreter lock).
+interpreter lock). Columns of mostly distinct values are written without a dictionary
+(:mod:`lbh_platform.storage.parquet_encoding`).
 """
 
+import itertools
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date
@@ -21,6 +23,7 @@ from lbh_platform.common import rows
 from lbh_platform.common.errors import DataError
 from lbh_platform.common.import_columns import SNAPSHOT_COLUMNS, snapshot_columns, yyyymmdd
 from lbh_platform.engines.base import WrittenSnapshot
+from lbh_platform.storage.parquet_encoding import dictionary_columns
 from lbh_platform.storage.partitioned_table import PartitionedTable
 
 # Values per batch (rows x columns): about 100 MB decoded for typical columns; every batch
@@ -35,9 +38,20 @@ def _batch_rows(columns: int) -> int:
     return max(MIN_BATCH_ROWS, BATCH_VALUES // max(1, columns))
 
 
+# Above this many rows dropped from one batch, a filter (one copy of the batch) beats
+# zero-copy slices: every slice becomes a chunk the Parquet writer handles on its own, and
+# a thousand chunks a column made the long table's writes take twice as long (measured).
+MAX_SLICED_DROPS = 16
+
+
 def _without(batch: pa.RecordBatch, drop: np.ndarray) -> pa.Table:
-    """``batch`` less the rows at the sorted positions ``drop``, as zero-copy slices (a
-    filter would copy every value of every column to drop a few rows)."""
+    """``batch`` less the rows at the sorted positions ``drop``: as zero-copy slices when
+    there are few (a filter would copy every value of every column to drop a few rows),
+    else filtered."""
+    if len(drop) > MAX_SLICED_DROPS:
+        keep = np.ones(batch.num_rows, dtype=bool)
+        keep[drop] = False
+        return pa.Table.from_batches([batch.filter(pa.array(keep))])
     starts = np.concatenate(([0], drop + 1)).tolist()
     ends = np.concatenate((drop, [batch.num_rows])).tolist()
     pieces = [batch.slice(a, b - a) for a, b in zip(starts, ends, strict=True) if b > a]
@@ -122,14 +136,18 @@ def write_snapshot(
             raise DataError(f"snapshot: column types differ between the inputs: {exc}") from exc
         out = pa.schema([*schema, *(pa.field(c, pa.string()) for c in constants)])
         replaced = 0
-        with snapshots.stream(value, out) as sink:
-            batches = parquet.iter_batches(
+        batches = _prefetched(
+            parquet.iter_batches(
                 batch_size=_batch_rows(len(names)), columns=names, use_threads=True
             )
+        )
+        first = next(batches, None)
+        dictionary = dictionary_columns(out, first)
+        with snapshots.stream(value, out, dictionary) as sink:
             # The last piece waits for the increment: both become one row group, not a row
             # group of a few hundred rows (every row group costs a column chunk per column).
             held: pa.Table | None = None
-            for batch in _prefetched(batches):
+            for batch in itertools.chain([] if first is None else [first], batches):
                 piece: pa.Table | pa.RecordBatch = batch
                 if ids is not None:
                     hit = pc.is_in(batch.column(id_column), value_set=ids)

@@ -185,9 +185,12 @@ class PartitionedTable:
         return WriteResult(self.location(value), table.num_rows, size)
 
     @contextlib.contextmanager
-    def stream(self, value: str, schema: pa.Schema) -> Iterator[PartitionWriter]:
+    def stream(
+        self, value: str, schema: pa.Schema, dictionary: bool | list[str] = True
+    ) -> Iterator[PartitionWriter]:
         """Publish partition ``value`` written piece by piece, atomically, as :meth:`write` does:
-        memory holds one piece, not the partition.
+        memory holds one piece, not the partition. ``dictionary`` is the writer's
+        ``use_dictionary`` (see :mod:`lbh_platform.storage.parquet_encoding`).
 
         The pieces go to a hidden temporary file (on S3 a multipart upload of the hidden key,
         parts sent while writing); only when the block exits without an error is it moved into
@@ -197,6 +200,8 @@ class PartitionedTable:
         if self.partition_column in schema.names:
             schema = schema.remove(schema.get_field_index(self.partition_column))
         schema = schema.remove_metadata()
+        if not isinstance(dictionary, bool):
+            dictionary = [name for name in dictionary if name in schema.names]
         folder = self.partition_dir(value)
         if not isinstance(self.fs, pafs.S3FileSystem):
             self.fs.create_dir(folder, recursive=True)
@@ -204,7 +209,9 @@ class PartitionedTable:
         try:
             with (
                 self.fs.open_output_stream(temporary) as sink,
-                pq.ParquetWriter(sink, schema, compression="snappy") as parquet,
+                pq.ParquetWriter(
+                    sink, schema, compression="snappy", use_dictionary=dictionary
+                ) as parquet,
             ):
                 writer = PartitionWriter(parquet, schema)
                 yield writer
