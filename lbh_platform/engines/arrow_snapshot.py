@@ -10,7 +10,6 @@ interpreter lock). Columns of mostly distinct values are written without a dicti
 (:mod:`lbh_platform.storage.parquet_encoding`).
 """
 
-import itertools
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date
@@ -96,6 +95,22 @@ def _prefetched(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
             yield batch
 
 
+class _Peekable(Iterator[pa.RecordBatch]):
+    """``batches`` with the first one visible before iterating; once it is handed out it is
+    no longer held here (a batch is about 100 MB)."""
+
+    def __init__(self, batches: Iterator[pa.RecordBatch]):
+        self._rest = batches
+        self._head = next(batches, None)
+
+    def peek(self) -> pa.RecordBatch | None:
+        return self._head
+
+    def __next__(self) -> pa.RecordBatch:
+        head, self._head = self._head, None
+        return head if head is not None else next(self._rest)
+
+
 def write_snapshot(
     snapshots: PartitionedTable,
     base_value: str,
@@ -136,18 +151,18 @@ def write_snapshot(
             raise DataError(f"snapshot: column types differ between the inputs: {exc}") from exc
         out = pa.schema([*schema, *(pa.field(c, pa.string()) for c in constants)])
         replaced = 0
-        batches = _prefetched(
-            parquet.iter_batches(
-                batch_size=_batch_rows(len(names)), columns=names, use_threads=True
+        batches = _Peekable(
+            _prefetched(
+                parquet.iter_batches(
+                    batch_size=_batch_rows(len(names)), columns=names, use_threads=True
+                )
             )
         )
-        first = next(batches, None)
-        dictionary = dictionary_columns(out, first)
-        with snapshots.stream(value, out, dictionary) as sink:
+        with snapshots.stream(value, out, dictionary_columns(out, batches.peek())) as sink:
             # The last piece waits for the increment: both become one row group, not a row
             # group of a few hundred rows (every row group costs a column chunk per column).
             held: pa.Table | None = None
-            for batch in itertools.chain([] if first is None else [first], batches):
+            for batch in batches:
                 piece: pa.Table | pa.RecordBatch = batch
                 if ids is not None:
                     hit = pc.is_in(batch.column(id_column), value_set=ids)
