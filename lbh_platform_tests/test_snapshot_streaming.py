@@ -129,6 +129,25 @@ def test_too_few_rows_to_judge_keep_every_dictionary():
     assert parquet_encoding.dictionary_columns(many.schema, None) == ["id", "status"]
 
 
+def test_columns_arrow_cannot_count_keep_their_dictionary(tables, monkeypatch):
+    # Null, nested and dictionary-encoded columns have no distinct count in Arrow: they keep
+    # the writer's default (a schema with nested columns keeps it for every column).
+    monkeypatch.setattr(parquet_encoding, "MIN_SAMPLE_ROWS", 100)
+    n = 3000
+    odd = {
+        "nothing": pa.nulls(n),
+        "listed": pa.array([[i] for i in range(n)]),
+        "nested": pa.array([{"a": i} for i in range(n)]),
+        "coded": pa.array([str(i) for i in range(n)]).dictionary_encode(),
+    }
+    assert parquet_encoding.plain_columns(pa.table(odd)) == set()
+    flat = pa.table({"id": list(range(2000)), "nothing": pa.nulls(2000)})
+    assert parquet_encoding.dictionary_columns(flat.schema, flat) == ["nothing"]
+    assert parquet_encoding.dictionary_columns(pa.table(odd).schema, pa.table(odd)) is True
+    streamed = both(tables, snapshot_of(n, **odd), increment([5, 3001], "new-"))
+    assert (streamed.replaced_rows, streamed.inserted_rows) == (1, 1)
+
+
 def test_new_columns_and_promoted_types_unify_as_in_memory(tables):
     base = snapshot_of(2500, maybe=pa.nulls(2500), narrow=pa.array(range(2500), pa.int32()))
     n = 3

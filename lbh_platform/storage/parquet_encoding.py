@@ -28,12 +28,28 @@ def plain_columns(sample: pa.Table | pa.RecordBatch) -> set[str]:
     return {
         name
         for name, column in zip(head.schema.names, head.columns, strict=True)
-        if pc.count_distinct(column).as_py() > limit
+        if _distinct(column) > limit
     }
 
 
-def dictionary_columns(schema: pa.Schema, sample: pa.Table | pa.RecordBatch | None) -> list[str]:
+def _distinct(column: pa.Array | pa.ChunkedArray) -> int:
+    """Distinct values in ``column``; 0 for types Arrow cannot count (nested, null,
+    dictionary-encoded), which keep the writer's default."""
+    try:
+        return pc.count_distinct(column).as_py()
+    except pa.ArrowException:  # a heuristic never stops a write
+        return 0
+
+
+def dictionary_columns(
+    schema: pa.Schema, sample: pa.Table | pa.RecordBatch | None
+) -> bool | list[str]:
     """``schema``'s columns to dictionary-encode (for ``ParquetWriter(use_dictionary=...)``):
-    all but those of mostly distinct values in ``sample``; columns not in it keep theirs."""
+    all but those of mostly distinct values in ``sample``; columns not in it keep theirs.
+
+    ``True`` (every column) when the schema has nested columns: the writer takes a list as
+    leaf paths, and a nested column's leaves would lose their dictionary."""
+    if any(pa.types.is_nested(field.type) for field in schema):
+        return True
     plain = plain_columns(sample) if sample is not None else set()
     return [name for name in schema.names if name not in plain]
