@@ -6,8 +6,7 @@ Same rows, same order and same schema as :func:`lbh_platform.common.rows.apply_i
 followed by a write (the previous snapshot's rows whose id is not replaced, in file order,
 then the deduplicated increment; columns unified the same way): only the row groups of the
 file differ. Reading the next batch overlaps writing the last one (both run outside the
-interpreter lock). Columns of mostly distinct values are written without a dictionary
-(:mod:`lbh_platform.storage.parquet_encoding`).
+interpreter lock).
 """
 
 from collections.abc import Iterator
@@ -22,7 +21,6 @@ from lbh_platform.common import rows
 from lbh_platform.common.errors import DataError
 from lbh_platform.common.import_columns import SNAPSHOT_COLUMNS, snapshot_columns, yyyymmdd
 from lbh_platform.engines.base import WrittenSnapshot
-from lbh_platform.storage.parquet_encoding import dictionary_columns
 from lbh_platform.storage.partitioned_table import PartitionedTable
 
 # Values per batch (rows x columns): about 100 MB decoded for typical columns; every batch
@@ -95,22 +93,6 @@ def _prefetched(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
             yield batch
 
 
-class _Peekable(Iterator[pa.RecordBatch]):
-    """``batches`` with the first one visible before iterating; once it is handed out it is
-    no longer held here (a batch is about 100 MB)."""
-
-    def __init__(self, batches: Iterator[pa.RecordBatch]):
-        self._rest = batches
-        self._head = next(batches, None)
-
-    def peek(self) -> pa.RecordBatch | None:
-        return self._head
-
-    def __next__(self) -> pa.RecordBatch:
-        head, self._head = self._head, None
-        return head if head is not None else next(self._rest)
-
-
 def write_snapshot(
     snapshots: PartitionedTable,
     base_value: str,
@@ -151,18 +133,14 @@ def write_snapshot(
             raise DataError(f"snapshot: column types differ between the inputs: {exc}") from exc
         out = pa.schema([*schema, *(pa.field(c, pa.string()) for c in constants)])
         replaced = 0
-        batches = _Peekable(
-            _prefetched(
-                parquet.iter_batches(
-                    batch_size=_batch_rows(len(names)), columns=names, use_threads=True
-                )
+        with snapshots.stream(value, out) as sink:
+            batches = parquet.iter_batches(
+                batch_size=_batch_rows(len(names)), columns=names, use_threads=True
             )
-        )
-        with snapshots.stream(value, out, dictionary_columns(out, batches.peek())) as sink:
             # The last piece waits for the increment: both become one row group, not a row
             # group of a few hundred rows (every row group costs a column chunk per column).
             held: pa.Table | None = None
-            for batch in batches:
+            for batch in _prefetched(batches):
                 piece: pa.Table | pa.RecordBatch = batch
                 if ids is not None:
                     hit = pc.is_in(batch.column(id_column), value_set=ids)

@@ -25,6 +25,7 @@ import pyarrow.parquet as pq
 from lbh_platform.catalog.base import Catalog, PartitionRegistration
 from lbh_platform.common.errors import DataError
 from lbh_platform.storage.aws import is_s3, s3_filesystem
+from lbh_platform.storage.parquet_encoding import dictionary_columns
 
 DATA_FILE = "part-0.parquet"
 TEMPORARY_PREFIX = "_tmp-"
@@ -71,24 +72,40 @@ def root_uri(fs: pafs.FileSystem, base: str) -> str:
 
 class PartitionWriter:
     """A partition being written one piece at a time (see :meth:`PartitionedTable.stream`);
-    every piece becomes one or more row groups of the one file."""
+    every piece becomes one or more row groups of the one file. The Parquet writer opens at
+    the first rows, which choose its encodings (:mod:`lbh_platform.storage.parquet_encoding`)."""
 
-    def __init__(self, writer: pq.ParquetWriter, schema: pa.Schema):
-        self._writer = writer
+    def __init__(self, sink: pa.NativeFile, schema: pa.Schema):
+        self._sink = sink
+        self._writer: pq.ParquetWriter | None = None
         self.schema = schema
         self.rows = 0
         self.result: WriteResult | None = None  # set once the partition is published
+
+    def _open(self, first: pa.Table | pa.RecordBatch | None) -> pq.ParquetWriter:
+        dictionary = dictionary_columns(self.schema, first)
+        return pq.ParquetWriter(
+            self._sink, self.schema, compression="snappy", use_dictionary=dictionary
+        )
 
     def write(self, table: pa.Table | pa.RecordBatch) -> None:
         """Append rows whose columns are exactly the partition's schema."""
         if not table.schema.equals(self.schema, check_metadata=False):
             raise ValueError(f"rows do not match the partition schema: {table.schema}")
         if table.num_rows:
+            if self._writer is None:
+                self._writer = self._open(table)
             if isinstance(table, pa.RecordBatch):
                 self._writer.write_batch(table)
             else:
                 self._writer.write_table(table)
             self.rows += table.num_rows
+
+    def close(self) -> None:
+        """Finish the file (with no rows written, a file of the schema alone)."""
+        if self._writer is None:
+            self._writer = self._open(None)
+        self._writer.close()
 
 
 class PartitionedTable:
@@ -185,12 +202,9 @@ class PartitionedTable:
         return WriteResult(self.location(value), table.num_rows, size)
 
     @contextlib.contextmanager
-    def stream(
-        self, value: str, schema: pa.Schema, dictionary: bool | list[str] = True
-    ) -> Iterator[PartitionWriter]:
+    def stream(self, value: str, schema: pa.Schema) -> Iterator[PartitionWriter]:
         """Publish partition ``value`` written piece by piece, atomically, as :meth:`write` does:
-        memory holds one piece, not the partition. ``dictionary`` is the writer's
-        ``use_dictionary`` (see :mod:`lbh_platform.storage.parquet_encoding`).
+        memory holds one piece, not the partition.
 
         The pieces go to a hidden temporary file (on S3 a multipart upload of the hidden key,
         parts sent while writing); only when the block exits without an error is it moved into
@@ -200,21 +214,17 @@ class PartitionedTable:
         if self.partition_column in schema.names:
             schema = schema.remove(schema.get_field_index(self.partition_column))
         schema = schema.remove_metadata()
-        if not isinstance(dictionary, bool):
-            dictionary = [name for name in dictionary if name in schema.names]
         folder = self.partition_dir(value)
         if not isinstance(self.fs, pafs.S3FileSystem):
             self.fs.create_dir(folder, recursive=True)
         temporary = f"{folder}/{TEMPORARY_PREFIX}{uuid.uuid4().hex}.parquet"
         try:
-            with (
-                self.fs.open_output_stream(temporary) as sink,
-                pq.ParquetWriter(
-                    sink, schema, compression="snappy", use_dictionary=dictionary
-                ) as parquet,
-            ):
-                writer = PartitionWriter(parquet, schema)
-                yield writer
+            with self.fs.open_output_stream(temporary) as sink:
+                writer = PartitionWriter(sink, schema)
+                try:
+                    yield writer
+                finally:
+                    writer.close()
             size = self.fs.get_file_info(temporary).size or 0
             self._publish(temporary, f"{folder}/{DATA_FILE}")
         except BaseException:
