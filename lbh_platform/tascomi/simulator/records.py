@@ -564,36 +564,37 @@ class TableData:
         record["last_updated"] = london_text(ts)
         return record
 
-    def fragment(self, position: int) -> str:
-        """The JSON text of the version at a log position (cached)."""
+    def fragment(self, position: int) -> bytes:
+        """The JSON text of the version at a log position (cached, encoded: a page is then
+        one join of bytes, not a join and an encode of megabytes under the server's lock)."""
         record_id = self.log.ids[position]
         version = self.log.versions[position]
         key = (self.spec.name, record_id, version)
         text = self._cache.get(key)
         if text is None:
             record = self.render(record_id, version, self.log.ts[position])
-            text = json.dumps(record, separators=(",", ":"))
+            text = json.dumps(record, separators=(",", ":")).encode()
             self._cache.put(key, text)
         return text
 
 
 class RenderCache:
-    """A thread-safe LRU of rendered JSON texts, bounded by total characters."""
+    """A thread-safe LRU of rendered JSON texts (ASCII bytes), bounded by total size."""
 
     def __init__(self, max_chars: int = 256_000_000):
         self.max_chars = max_chars
-        self._items: OrderedDict[tuple[str, int, int], str] = OrderedDict()
+        self._items: OrderedDict[tuple[str, int, int], bytes] = OrderedDict()
         self._chars = 0
         self._lock = threading.Lock()
 
-    def get(self, key: tuple[str, int, int]) -> str | None:
+    def get(self, key: tuple[str, int, int]) -> bytes | None:
         with self._lock:
             text = self._items.get(key)
             if text is not None:
                 self._items.move_to_end(key)
             return text
 
-    def put(self, key: tuple[str, int, int], text: str) -> None:
+    def put(self, key: tuple[str, int, int], text: bytes) -> None:
         with self._lock:
             if key in self._items:
                 return
