@@ -2,6 +2,7 @@
 the parsed rows must be exactly what decoding the body into dicts gave."""
 
 import json
+import random
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -9,6 +10,7 @@ import pytest
 
 from lbh_platform.common import json_body
 from lbh_platform.common.json_columns import parse_responses
+from lbh_platform.tascomi import page_records
 from lbh_platform.tascomi.page_records import (
     DROPPED_FIELDS,
     RawRecords,
@@ -127,6 +129,70 @@ def test_standard_library_bodies_keep_the_texts_as_sent() -> None:
     assert record_texts(split_decoded(bom, json.loads(bom))).to_pylist() == ['{"id": "1"}']  # type: ignore[union-attr]
     surrogate = b'[{"id":"1","a":"\xed\xa0\x80"}]'  # cannot be held as UTF-8: dicts kept
     assert split_decoded(surrogate, json.loads(surrogate)) is None
+
+
+# Bodies whose keys the fast split reads from the layout (no second decode), and bodies it
+# must not: escapes, spacing, nesting, or a name held twice leave it to the typed decode.
+PLAIN = {"compact", "gis null middle", "gis first", "gis only", "gis as a value too", "numbers"}
+NOT_PLAIN = {"spaced", "gis last spaced", "gis nested only", "gis nested and top", "gis twice"}
+NOT_PLAIN |= {"gis escaped key", "gis inside a string", "duplicate id", "non-ascii"}
+
+
+def keys_both_ways(body: bytes) -> tuple[object, object]:
+    """What the layout scan and the typed decode each make of a body's keys."""
+    spans = page_records._record_spans(body, page_records._RAW_LIST.decode(body))
+    assert spans is not None
+    return page_records._plain_keys(body, spans), page_records._decoded_keys(body, spans)
+
+
+def assert_same_keys(plain: object, decoded: object) -> None:
+    """The same ids and ``last_updated``, and the same cuts wherever the typed path cuts (it
+    re-encodes a record whose dropped field it cannot place; the layout may still place it)."""
+    assert isinstance(plain, tuple) and isinstance(decoded, tuple)
+    assert plain[:2] == decoded[:2]
+    assert len(plain[2]) == len(decoded[2])
+    for mine, theirs in zip(plain[2], decoded[2], strict=True):
+        assert theirs is None or mine == theirs
+
+
+@pytest.mark.parametrize("name", sorted(PLAIN | NOT_PLAIN))
+def test_keys_read_from_the_layout_are_the_decoded_keys(name: str) -> None:
+    plain, decoded = keys_both_ways(BODIES[name])
+    assert (plain is not None) == (name in PLAIN)
+    if plain is not None:
+        assert_same_keys(plain, decoded)
+
+
+def random_record(rng: random.Random, number: int) -> dict[str, object]:
+    """A flat record as an API might send it: the names the split looks for anywhere or
+    absent, decoys of the same lengths, and values full of JSON's own punctuation."""
+    texts = ["", "id", "last_updated", '{"id":1}'.replace('"', "'"), "a,b}:[c]", "naïve ☃", " x"]
+    scalars: list[object] = [None, True, False, 0, -12, 1.5, 10**20, 2.5e-8]
+    names = ["ab", "last_updatex", "gis_map_image_base6x", "x", "notes", "idx", "ID"]
+    record: dict[str, object] = {}
+    for name in rng.sample(names, rng.randrange(len(names) + 1)):
+        record[name] = rng.choice(texts + scalars)
+    for name in ("id", "last_updated", GIS):
+        if rng.random() < 0.8:
+            record[name] = rng.choice([str(number), number, *texts, *scalars])
+    items = list(record.items())
+    rng.shuffle(items)
+    return dict(items)
+
+
+def test_keys_of_random_plain_pages_are_the_decoded_keys_and_texts_the_dicts() -> None:
+    rng = random.Random(14)
+    for page in range(300):
+        records = [random_record(rng, page * 10 + i) for i in range(rng.randrange(1, 8))]
+        body = json.dumps(records, separators=(",", ":"), ensure_ascii=False).encode()
+        plain, decoded = keys_both_ways(body)
+        assert plain is not None, body
+        assert_same_keys(plain, decoded)
+        got = split_body(body)
+        assert got is not None
+        assert list(got) == dicts_of(body)
+        assert got.updated == [r.get("last_updated") for r in records]
+        assert record_ids(got, "id") == [r.get("id") for r in records]
 
 
 ROWS = [

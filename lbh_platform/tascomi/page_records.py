@@ -23,6 +23,7 @@ import pyarrow as pa
 
 from lbh_platform.common import json_body
 from lbh_platform.common.rows import LAST_UPDATED
+from lbh_platform.tascomi.plain_members import Member, plain_members
 
 __all__ = [
     "DEFAULT_ID_COLUMN",
@@ -128,11 +129,12 @@ def split_body(body: bytes) -> RawRecords | None:
     """The records of a page body that is a JSON array of objects, or None when the body
     needs the standard library's judgement (it may still be fine, or carry the error).
 
-    Two passes in C (the array's raw values, then each record's few keys), then the texts
-    are gathered from the body into one buffer: no Python object per field or per text."""
+    One decode in C checks the JSON and gives each record's extent; the few members the
+    checks need are found by numpy's scans of the body (``plain_members``), or, in a body
+    not plain enough for those, by a second, typed decode. The texts are then gathered
+    from the body into one buffer: no Python object per field or per text."""
     try:
         raws = _RAW_LIST.decode(body)
-        keys = _PAGE_KEYS.decode(body)  # refuses an element that is not an object
     except (msgspec.DecodeError, msgspec.ValidationError):
         return None
     if not body.isascii():
@@ -140,20 +142,20 @@ def split_body(body: bytes) -> RawRecords | None:
             body.decode("utf-8")  # what json.loads would refuse, it must see itself
         except UnicodeDecodeError:
             return None
-    escapes = b"\\" in body
+    spans = _record_spans(body, raws)
+    if spans is None:
+        return None
+    keyed = _plain_keys(body, spans)
+    if keyed is None:
+        keyed = _decoded_keys(body, spans)
+        if keyed is None:
+            return None
+    ids, updated, gaps = keyed
     view = np.frombuffer(body, np.uint8)
     pieces: list[np.ndarray] = []
     lengths: list[int] = []
-    at = _skip_space(body, _skip_space(body, 0) + 1)  # past the opening bracket
-    for raw, record in zip(raws, keys, strict=True):
-        start, end = at, at + len(raw)
-        if body[start] != _OPEN or body[end - 1] != _CLOSE:
-            return None  # not where the raw values say: take no chances
-        at = _skip_space(body, end)
-        if at < len(body) and body[at] == _COMMA:
-            at = _skip_space(body, at + 1)
-        gaps = _gaps(body, start, end, record, escapes)
-        if gaps is None:
+    for (start, end), record_gaps in zip(spans, gaps, strict=True):
+        if record_gaps is None:
             try:
                 text = _reencoded(body[start:end])
             except ValueError:
@@ -162,7 +164,7 @@ def split_body(body: bytes) -> RawRecords | None:
             lengths.append(len(text))
             continue
         length = 0
-        for keep_from, keep_to in _kept_spans(start, end, gaps):
+        for keep_from, keep_to in _kept_spans(start, end, record_gaps):
             pieces.append(view[keep_from:keep_to])
             length += keep_to - keep_from
         lengths.append(length)
@@ -176,11 +178,65 @@ def split_body(body: bytes) -> RawRecords | None:
         len(lengths),
         [None, pa.py_buffer(offsets.astype(np.int32)), pa.py_buffer(data)],
     )
-    return RawRecords(
-        texts,  # type: ignore[arg-type]
-        [record.updated for record in keys],
-        {DEFAULT_ID_COLUMN: [record.key for record in keys]},
-    )
+    return RawRecords(texts, updated, {DEFAULT_ID_COLUMN: ids})  # type: ignore[arg-type]
+
+
+# Each record's id, its last_updated, and where its dropped fields sit (None: re-encode it).
+_Keyed = tuple[list[object], list[object], list[list[tuple[int, int]] | None]]
+
+
+def _record_spans(body: bytes, raws: list[msgspec.Raw]) -> list[tuple[int, int]] | None:
+    """Each record's ``(start, end)`` in the body, or None when an element is not an
+    object (or not where the raw values say: take no chances)."""
+    spans = []
+    at = _skip_space(body, _skip_space(body, 0) + 1)  # past the opening bracket
+    for raw in raws:
+        start, end = at, at + len(raw)
+        if body[start] != _OPEN or body[end - 1] != _CLOSE:
+            return None
+        spans.append((start, end))
+        at = _skip_space(body, end)
+        if at < len(body) and body[at] == _COMMA:
+            at = _skip_space(body, at + 1)
+    return spans
+
+
+_PLAIN_NAMES = (DEFAULT_ID_COLUMN, LAST_UPDATED, *DROPPED_FIELDS)
+
+
+def _plain_keys(body: bytes, spans: list[tuple[int, int]]) -> _Keyed | None:
+    """The keys read from the body's layout, when it is plain (see ``plain_members``)."""
+    members = plain_members(body, [start for start, _ in spans], _PLAIN_NAMES)
+    if members is None:
+        return None
+    id_members, updated_members, *dropped_members = members
+
+    def value(member: Member | None) -> object:
+        return None if member is None else msgspec.json.decode(body[member[1] : member[2]])
+
+    gaps: list[list[tuple[int, int]] | None] = []
+    for position in range(len(spans)):
+        cuts = []
+        for field in dropped_members:
+            member = field[position]
+            if member is not None:
+                cuts.append(_member_gap(body, member[0], member[2]))
+        gaps.append(_apart(cuts))
+    return [value(m) for m in id_members], [value(m) for m in updated_members], gaps
+
+
+def _decoded_keys(body: bytes, spans: list[tuple[int, int]]) -> _Keyed | None:
+    """The keys by a typed decode of the whole body (any layout msgspec takes)."""
+    try:
+        keys = _PAGE_KEYS.decode(body)
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return None
+    escapes = b"\\" in body
+    gaps = [
+        _gaps(body, start, end, record, escapes)
+        for (start, end), record in zip(spans, keys, strict=True)
+    ]
+    return [record.key for record in keys], [record.updated for record in keys], gaps
 
 
 _STDLIB = json.JSONDecoder()
@@ -239,7 +295,7 @@ def _gaps(
 ) -> list[tuple[int, int]] | None:
     """Where the record's dropped fields sit in ``body[start:end]`` (sorted, apart), or None
     when one cannot be cut out with certainty."""
-    gaps = []
+    gaps: list[tuple[int, int] | None] = []
     for position, name in enumerate(DROPPED_FIELDS):
         value = getattr(record, f"drop{position}")
         if value is msgspec.UNSET:
@@ -250,8 +306,14 @@ def _gaps(
         if gap is None:
             return None
         gaps.append(gap)
-    gaps.sort()
-    if any(a[1] > b[0] for a, b in zip(gaps, gaps[1:], strict=False)):
+    return _apart(gaps)
+
+
+def _apart(cuts: list[tuple[int, int] | None]) -> list[tuple[int, int]] | None:
+    """The gaps in order, or None when one is unknown or two overlap (cutting both would
+    cut wrongly)."""
+    gaps = sorted(gap for gap in cuts if gap is not None)
+    if len(gaps) < len(cuts) or any(a[1] > b[0] for a, b in zip(gaps, gaps[1:], strict=False)):
         return None
     return gaps
 
@@ -285,7 +347,13 @@ def _member_span(
     at = _skip_space(body, at + 1)
     if not body.startswith(value, at):
         return None
-    after = _skip_space(body, at + len(value))
+    return _member_gap(body, found, at + len(value))
+
+
+def _member_gap(body: bytes, found: int, value_end: int) -> tuple[int, int] | None:
+    """The span to cut for the member whose key starts at ``found`` and whose value ends
+    at ``value_end``: the member and one adjoining comma (None: no comma and not alone)."""
+    after = _skip_space(body, value_end)
     if body[after] == _COMMA:
         return found, after + 1
     if body[after] != _CLOSE:
