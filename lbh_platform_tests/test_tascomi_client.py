@@ -19,9 +19,11 @@ from urllib.parse import parse_qs, urlsplit
 from zoneinfo import ZoneInfo
 
 import pytest
+import requests
 
 from lbh_platform.common.errors import ConfigurationError
 from lbh_platform.common.http import ApiRequestError, AuthenticationError, RetryPolicy
+from lbh_platform.tascomi import client as client_module
 from lbh_platform.tascomi.auth import x_hash
 from lbh_platform.tascomi.client import Page, TascomiClient
 
@@ -581,3 +583,114 @@ def test_a_server_ignoring_the_page_parameter_past_the_count_is_refused(
     api.inject("page_one", "fees", 4)
     with pytest.raises(ApiRequestError, match=r"fees page 4: repeats page 1"):
         make_client().fetch("fees")
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.005)
+
+
+def test_a_slot_given_up_goes_to_the_lowest_page_waiting() -> None:
+    slots = client_module._OrderedSlots(1)
+    slots.acquire(1)
+    order: list[int] = []
+
+    def take(page: int) -> None:
+        slots.acquire(page)
+        order.append(page)
+        slots.went_out()
+        slots.release()
+
+    threads = [threading.Thread(target=take, args=(page,)) for page in (5, 3, 4)]
+    for thread in threads:
+        thread.start()
+    wait_until(lambda: len(slots._waiting) == 3)
+    slots.went_out()
+    slots.release()
+    for thread in threads:
+        thread.join(5)
+    assert order == [3, 4, 5]
+    slots.acquire(9)  # all given back: a free slot is taken at once
+    assert slots._free == 0 and not slots._waiting
+
+
+def test_settle_waits_until_the_request_handed_a_slot_has_gone_out() -> None:
+    slots = client_module._OrderedSlots(1)
+    slots.acquire(1)
+    slots.went_out()
+    events: list[str] = []
+
+    def next_page() -> None:
+        slots.acquire(2)
+        time.sleep(0.1)  # building and sending the request
+        events.append("sent")
+        slots.went_out()
+
+    thread = threading.Thread(target=next_page)
+    thread.start()
+    wait_until(lambda: bool(slots._waiting))
+    slots.release()
+    slots.settle(timeout=5)
+    events.append("settled")
+    thread.join(5)
+    assert events == ["sent", "settled"]
+    slots.release()
+    started = time.monotonic()
+    slots.settle()  # nothing starting: no wait
+    slots.acquire(3)  # a request that never reports going out only delays settle a little
+    slots.settle(timeout=0.05)
+    assert time.monotonic() - started < 1
+
+
+def test_a_waiter_interrupted_after_it_was_handed_the_slot_gives_it_back(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    class Interrupted(threading.Event):
+        def wait(self, timeout: float | None = None) -> bool:
+            super().wait(timeout)
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(client_module._OrderedSlots, "_event", Interrupted)
+    slots = client_module._OrderedSlots(1)
+    slots.acquire(1)
+    raised: list[BaseException] = []
+
+    def waiter() -> None:
+        try:
+            slots.acquire(2)
+        except KeyboardInterrupt as exc:
+            raised.append(exc)
+
+    thread = threading.Thread(target=waiter)
+    thread.start()
+    wait_until(lambda: bool(slots._waiting))
+    slots.went_out()
+    slots.release()  # handed to page 2, which is interrupted as it wakes
+    thread.join(5)
+    assert raised and slots._free == 1 and slots._starting == 0 and not slots._waiting
+
+
+def test_a_session_the_client_makes_reads_the_environment_once(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine api.example login user password pass\n")
+    monkeypatch.setenv("NETRC", str(netrc))
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example:3128")
+    monkeypatch.setenv("NO_PROXY", "other.example")
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/council.pem")
+    with TascomiClient("https://api.example/rest/", PUBLIC, PRIVATE) as client:
+        session = client._session
+        assert session.trust_env is False  # read now, not on every page
+        assert session.proxies["https"] == "http://proxy.example:3128"
+        assert session.verify == "/etc/ssl/council.pem"
+        assert session.auth == ("user", "pass")
+    monkeypatch.setenv("NO_PROXY", "api.example")
+    with TascomiClient("https://api.example/rest/", PUBLIC, PRIVATE) as client:
+        assert "https" not in client._session.proxies  # bypassed, as requests would
+    given = requests.Session()
+    given.verify = False
+    with TascomiClient("https://api.example/rest/", PUBLIC, PRIVATE, session=given) as client:
+        assert client._session is given and given.trust_env and given.verify is False

@@ -8,6 +8,7 @@ share the same behaviour and the same guarantee that credentials never reach log
 import email.utils
 import logging
 import math
+import os
 import random as _random
 import re
 import time
@@ -26,6 +27,7 @@ __all__ = [
     "AuthenticationError",
     "OwnedSession",
     "RetryPolicy",
+    "environment_read_once",
     "safe_url",
     "send_with_retries",
 ]
@@ -48,6 +50,28 @@ _SNIPPET_CHARS = 200
 
 Headers = Mapping[str, str]
 HeadersArg = Headers | Callable[[], Headers] | None
+
+
+def environment_read_once(session: requests.Session, url: str) -> requests.Session:
+    """``session`` with the environment's settings for ``url`` (proxies, CA bundle, netrc)
+    read now, once, as requests would read them on every request.
+
+    With ``trust_env`` on, requests scans ``os.environ`` for proxies twice per request
+    (~0.3 ms under the interpreter lock), which a client fetching many pages of one host
+    pays per page. Settings already on the session win, as they would have."""
+    if not session.trust_env:
+        return session
+    proxies = requests.utils.get_environ_proxies(url, no_proxy=session.proxies.get("no_proxy"))
+    for scheme, proxy in proxies.items():
+        session.proxies.setdefault(scheme, proxy)
+    if session.verify is True:
+        session.verify = (
+            os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
+        )
+    if session.auth is None:
+        session.auth = requests.utils.get_netrc_auth(url)
+    session.trust_env = False
+    return session
 
 
 class OwnedSession:

@@ -6,6 +6,7 @@ Page 1 tells us how many pages exist; the rest are fetched in parallel, but neve
 """
 
 import heapq
+import itertools
 import logging
 import re
 import threading
@@ -22,7 +23,13 @@ from requests.adapters import HTTPAdapter
 
 from lbh_platform.common import json_body
 from lbh_platform.common.errors import ConfigurationError
-from lbh_platform.common.http import ApiRequestError, OwnedSession, RetryPolicy, send_with_retries
+from lbh_platform.common.http import (
+    ApiRequestError,
+    OwnedSession,
+    RetryPolicy,
+    environment_read_once,
+    send_with_retries,
+)
 from lbh_platform.tascomi.auth import auth_headers
 from lbh_platform.tascomi.page_records import (
     DROPPED_FIELDS,
@@ -39,6 +46,8 @@ _DEFAULT_LOG = logging.getLogger("lbh_platform.tascomi.client")
 DEFAULT_POLICY = RetryPolicy()
 # Under-reporting is followed this far past the announced last page before giving up.
 MAX_PAGES_BEYOND_ANNOUNCED = 10_000
+# Longest a fetched body's split waits for the next request to go out (normally < 1 ms).
+SETTLE_SECONDS = 0.05
 
 
 @dataclass(frozen=True)
@@ -97,12 +106,13 @@ class TascomiClient(OwnedSession):
         )
 
     def _new_session(self) -> requests.Session:
-        """A session whose pool can hold one connection per page in flight (no churn)."""
+        """A session whose pool can hold one connection per page in flight (no churn), with
+        the environment's proxies and CA bundle read once rather than per page."""
         session = requests.Session()
         adapter = HTTPAdapter(pool_connections=4, pool_maxsize=max(10, self.max_pages_in_flight))
         session.mount("http://", adapter)
         session.mount("https://", adapter)
-        return session
+        return environment_read_once(session, self.base_url)
 
     def fetch(self, resource: str, last_updated: date | None = None) -> list[Page]:
         """All pages of `resource` (optionally only records updated on `last_updated`).
@@ -250,10 +260,19 @@ class TascomiClient(OwnedSession):
             describe += f" (last_updated={params['last_updated']})"
         parsed: dict[str, Any] = {}
 
+        turn = self._in_flight.turn(number)
+
+        def headers() -> dict[str, str]:
+            turn.going_out()  # signed in the slot: the request goes out next
+            return self._headers()
+
         def validate(response: requests.Response) -> str | None:
             """A usable page is a JSON array of objects (page 1 also needs paging headers)."""
             if response.status_code == 202:
                 return None
+            # The slot just freed is the next page's: let its request go out before this
+            # body takes the interpreter lock for milliseconds of splitting.
+            self._in_flight.settle()
             records: RawRecords | list[Any] | None = split_body(response.content)
             if records is None:  # what the fast split did not take: the standard library's say
                 try:
@@ -279,12 +298,12 @@ class TascomiClient(OwnedSession):
             url,
             policy=self.policy,
             describe=describe,
-            headers=self._headers,
+            headers=headers,
             params=params,
             sleep=self._sleep,
             log=self._log,
             validate=validate,
-            slot=self._in_flight.turn(number),
+            slot=turn,
         )
         if response.status_code == 202:
             return None, None
@@ -307,42 +326,95 @@ class TascomiClient(OwnedSession):
 
 
 class _OrderedSlots:
-    """At most ``size`` holders at once; of those waiting, the lowest page goes first, so
-    pages are asked for in order (and a page being retried before later ones)."""
+    """At most ``size`` holders at once; a slot given up goes straight to the lowest page
+    waiting, so pages are asked for in order (and a page being retried before later ones).
+
+    A thread that has just given its slot up is about to split a body, holding the
+    interpreter lock for milliseconds at a time; the thread handed the slot needs the lock
+    to send its request, and would wait out the switch interval (5 ms) behind it, a lane
+    of requests idle. ``settle`` lets the CPU work wait (off the lock) until the request
+    has gone out instead. Each waiter has its own event, so a hand-over wakes one thread,
+    not all of them."""
+
+    _event = threading.Event  # what a waiter waits on (a test interrupts its wait)
 
     def __init__(self, size: int) -> None:
         self._free = size
-        self._waiting: list[int] = []
-        self._changed = threading.Condition()
+        self._waiting: list[tuple[int, int, threading.Event]] = []  # (page, arrival, event)
+        self._arrivals = itertools.count()
+        self._starting = 0  # slots taken whose request has not yet gone out
+        self._lock = threading.Lock()
+        self._all_sent = threading.Condition(self._lock)
 
     def turn(self, page: int) -> "_Turn":
         """A slot for ``page``'s request, to enter once per attempt."""
         return _Turn(self, page)
 
     def acquire(self, page: int) -> None:
-        with self._changed:
-            heapq.heappush(self._waiting, page)
-            while not self._free or self._waiting[0] != page:
-                self._changed.wait()
-            heapq.heappop(self._waiting)
-            self._free -= 1
-            self._changed.notify_all()  # the next lowest may go if a slot is still free
+        with self._lock:
+            if self._free:  # a slot is only free while nobody waits
+                self._free -= 1
+                self._starting += 1
+                return
+            handed = self._event()
+            entry = (page, next(self._arrivals), handed)
+            heapq.heappush(self._waiting, entry)
+        try:
+            handed.wait()
+        except BaseException:  # interrupted while waiting: give back a slot handed over
+            with self._lock:
+                if not handed.is_set():
+                    self._waiting.remove(entry)
+                    heapq.heapify(self._waiting)
+                    raise
+            self.went_out()
+            self.release()
+            raise
+
+    def went_out(self) -> None:
+        """A holder's request is on its way (or it gave up before sending one)."""
+        with self._lock:
+            self._starting -= 1
+            if not self._starting:
+                self._all_sent.notify_all()
 
     def release(self) -> None:
-        with self._changed:
-            self._free += 1
-            self._changed.notify_all()
+        with self._lock:
+            if self._waiting:
+                _, _, handed = heapq.heappop(self._waiting)
+                self._starting += 1
+                handed.set()
+            else:
+                self._free += 1
+
+    def settle(self, timeout: float = SETTLE_SECONDS) -> None:
+        """Wait while a slot just taken or handed over has not sent its request yet (at
+        most ``timeout``: this orders work, it never blocks it)."""
+        with self._lock:
+            self._all_sent.wait_for(lambda: not self._starting, timeout)
 
 
-@dataclass(frozen=True)
 class _Turn:
-    slots: _OrderedSlots
-    page: int
+    """One page's entry to the slots, once per attempt; ``going_out`` marks the request sent."""
+
+    __slots__ = ("_pending", "page", "slots")
+
+    def __init__(self, slots: _OrderedSlots, page: int) -> None:
+        self.slots = slots
+        self.page = page
+        self._pending = False
 
     def __enter__(self) -> None:
         self.slots.acquire(self.page)
+        self._pending = True
+
+    def going_out(self) -> None:
+        if self._pending:
+            self._pending = False
+            self.slots.went_out()
 
     def __exit__(self, *exc_info: object) -> None:
+        self.going_out()
         self.slots.release()
 
 
