@@ -3,10 +3,11 @@
 Building a wide page's dicts (100 records x 750 fields: 75,000 Python strings) under the
 interpreter lock was what held ingestion below its latency bound, and the raw stage only
 turned the dicts back into JSON text. So the body is split into one text per record in C
-(msgspec decodes it as a list of raw values: the JSON is checked, nothing is built), and a
-small typed decode takes from each record only what the checks need: the id and
-``last_updated``. A dropped field is cut out of the text where it is plainly there once;
-any other record with it takes the full decode and is re-encoded as before.
+(msgspec decodes it as a list of raw values: the JSON is checked, nothing is built), and
+only what the checks need is taken from each record: the id and ``last_updated``, read
+from the body's layout by numpy scans when it is plain (``plain_members``), else by a
+small typed decode. A dropped field is cut out of the text where it is plainly there
+once; any other record with it takes the full decode and is re-encoded as before.
 
 Whatever this fast path does not take exactly (a body msgspec refuses, one that is not
 strict UTF-8, an element that is not an object) is left to the caller's standard-library
