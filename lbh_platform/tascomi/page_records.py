@@ -146,11 +146,9 @@ def split_body(body: bytes) -> RawRecords | None:
     spans = _record_spans(body, raws)
     if spans is None:
         return None
-    keyed = _plain_keys(body, spans)
+    keyed = _plain_keys(body, spans) or _decoded_keys(body, spans)
     if keyed is None:
-        keyed = _decoded_keys(body, spans)
-        if keyed is None:
-            return None
+        return None
     ids, updated, gaps = keyed
     view = np.frombuffer(body, np.uint8)
     pieces: list[np.ndarray] = []
