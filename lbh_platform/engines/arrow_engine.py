@@ -67,15 +67,18 @@ class ArrowEngine:
         increments: pa.Table,
         id_column: str,
         snapshot_value: str,
+        notes: dict[str, str] | None = None,
     ) -> WrittenSnapshot:
         """Streams the previous snapshot (:mod:`lbh_platform.engines.arrow_snapshot`); the
         first snapshot is just the deduplicated increment."""
         day = datetime.strptime(snapshot_value, "%Y%m%d").date()
         if base_value is not None:
-            return arrow_snapshot.write_snapshot(snapshots, base_value, increments, id_column, day)
+            return arrow_snapshot.write_snapshot(
+                snapshots, base_value, increments, id_column, day, notes
+            )
         result = self.apply_increment(None, increments, id_column, snapshot_value)
         return WrittenSnapshot.published(
-            self.write(snapshots, snapshot_value, result.frame), result
+            self.write(snapshots, snapshot_value, result.frame, notes), result
         )
 
     def apply_events(

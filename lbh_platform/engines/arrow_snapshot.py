@@ -99,8 +99,10 @@ def write_snapshot(
     increments: pa.Table,
     id_column: str,
     day: date,
+    notes: dict[str, str] | None = None,
 ) -> WrittenSnapshot:
-    """Apply ``increments`` to partition ``base_value`` and publish partition ``day``."""
+    """Apply ``increments`` to partition ``base_value`` and publish partition ``day`` (with
+    ``notes`` in its footer)."""
     latest, without_id = rows.dedupe_latest(increments, id_column)
     latest = latest.drop_columns([c for c in SNAPSHOT_COLUMNS if c in latest.column_names])
     constants = {k: v[0].as_py() for k, v in snapshot_columns(1, day).items()}
@@ -133,7 +135,7 @@ def write_snapshot(
             raise DataError(f"snapshot: column types differ between the inputs: {exc}") from exc
         out = pa.schema([*schema, *(pa.field(c, pa.string()) for c in constants)])
         replaced = 0
-        with snapshots.stream(value, out) as sink:
+        with snapshots.stream(value, out, notes) as sink:
             batches = parquet.iter_batches(
                 batch_size=_batch_rows(len(names)), columns=names, use_threads=True
             )

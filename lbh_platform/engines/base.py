@@ -114,10 +114,12 @@ class Engine(Protocol):
         increments: Any,
         id_column: str,
         snapshot_value: str,
+        notes: dict[str, str] | None = None,
     ) -> WrittenSnapshot:
         """:meth:`apply_increment` to partition ``base_value`` of ``snapshots`` (none: the
-        first snapshot), then :meth:`write` as partition ``snapshot_value``: the same rows, but
-        an engine may stream the previous snapshot instead of holding it."""
+        first snapshot), then :meth:`write` as partition ``snapshot_value`` with ``notes`` in
+        its footer: the same rows, but an engine may stream the previous snapshot instead of
+        holding it."""
 
     def apply_events(
         self,

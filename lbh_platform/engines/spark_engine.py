@@ -330,12 +330,13 @@ class SparkEngine:
         increments: DataFrame,
         id_column: str,
         snapshot_value: str,
+        notes: dict[str, str] | None = None,
     ) -> WrittenSnapshot:
         """Spark plans the anti-join and union lazily and streams them into its write."""
         base = self.read(snapshots, [base_value]) if base_value is not None else None
         result = self.apply_increment(base, increments, id_column, snapshot_value)
         return WrittenSnapshot.published(
-            self.write(snapshots, snapshot_value, result.frame), result
+            self.write(snapshots, snapshot_value, result.frame, notes), result
         )
 
     def apply_events(

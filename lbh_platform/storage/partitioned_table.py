@@ -12,8 +12,10 @@ every configured catalogue (Glue, the local DuckDB one), so nothing needs a craw
 """
 
 import contextlib
+import logging
 import os
 import posixpath
+import time
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -27,8 +29,15 @@ from lbh_platform.common.errors import DataError
 from lbh_platform.storage.aws import is_s3, s3_filesystem
 from lbh_platform.storage.parquet_encoding import dictionary_columns
 
+log = logging.getLogger(__name__)
 DATA_FILE = "part-0.parquet"
 TEMPORARY_PREFIX = "_tmp-"
+# A temporary older than this belongs to a writer that died (no write lasts this long); the
+# next publish to its table removes it. Writers' own temporaries are always younger.
+TEMPORARY_MAX_AGE_SECONDS = 24 * 3600.0
+# A table's whole tree is swept for such litter at most this often per process.
+SWEEP_INTERVAL_SECONDS = 3600.0
+_last_swept: dict[str, float] = {}
 
 
 @dataclass(frozen=True)
@@ -120,7 +129,9 @@ class PartitionedTable:
         *,
         catalog: CatalogIdentity | None = None,
         catalogs: Sequence[Catalog] = (),
+        temporary_max_age: float = TEMPORARY_MAX_AGE_SECONDS,
     ):
+        self.temporary_max_age = temporary_max_age
         self.fs = fs
         self.base = base.rstrip("/")
         self.partition_column = partition_column
@@ -161,22 +172,29 @@ class PartitionedTable:
         return earlier[-1] if earlier else None
 
     def partitions(self) -> list[str]:
-        """Published partition values, sorted: folders holding a data file.
+        """Published partition values, sorted: folders holding a data file."""
+        return sorted(self.written())
+
+    def written(self) -> dict[str, float]:
+        """Published partition values and when each one's file was written (seconds since
+        the epoch, as the store lists it): what :mod:`lbh_platform.common.lineage` judges
+        freshness by.
 
         One recursive listing (a single paginated LIST on S3) rather than a request per
         partition; folders holding only a temporary file do not count.
         """
         selector = pafs.FileSelector(self.base, allow_not_found=True, recursive=True)
         prefix = f"{self.partition_column}="
-        values = set()
+        found: dict[str, float] = {}
         for info in self.fs.get_file_info(selector):
             if info.type != pafs.FileType.File or info.base_name != DATA_FILE:
                 continue
             folder = posixpath.dirname(info.path.rstrip("/"))
             name = posixpath.basename(folder)
             if name.startswith(prefix) and posixpath.dirname(folder) == self.base:
-                values.add(name[len(prefix) :])
-        return sorted(values)
+                mtime = info.mtime_ns
+                found[name[len(prefix) :]] = 0.0 if mtime is None else mtime / 1e9
+        return found
 
     def write(self, value: str, table: pa.Table) -> WriteResult:
         """Publish ``table`` as partition ``value`` atomically, replacing any earlier one,
@@ -202,18 +220,21 @@ class PartitionedTable:
         return WriteResult(self.location(value), table.num_rows, size)
 
     @contextlib.contextmanager
-    def stream(self, value: str, schema: pa.Schema) -> Iterator[PartitionWriter]:
+    def stream(
+        self, value: str, schema: pa.Schema, notes: dict[str, str] | None = None
+    ) -> Iterator[PartitionWriter]:
         """Publish partition ``value`` written piece by piece, atomically, as :meth:`write` does:
         memory holds one piece, not the partition.
 
         The pieces go to a hidden temporary file (on S3 a multipart upload of the hidden key,
         parts sent while writing); only when the block exits without an error is it moved into
         place and registered. An error deletes the temporary file and leaves any earlier
-        version of the partition as it was. ``writer.result`` is the WriteResult afterwards.
+        version of the partition as it was. ``writer.result`` is the WriteResult afterwards;
+        ``notes`` go in the file's footer.
         """
         if self.partition_column in schema.names:
             schema = schema.remove(schema.get_field_index(self.partition_column))
-        schema = schema.remove_metadata()
+        schema = schema.with_metadata(notes) if notes else schema.remove_metadata()
         folder = self.partition_dir(value)
         if not isinstance(self.fs, pafs.S3FileSystem):
             self.fs.create_dir(folder, recursive=True)
@@ -295,7 +316,50 @@ class PartitionedTable:
         """The one step that makes new data visible (a seam for crash tests)."""
         self.fs.move(temporary, final)
 
+    def sweep_temporaries(self, now: float | None = None) -> list[str]:
+        """Remove what killed writers left in this table (``_tmp-*`` files and Spark staging
+        folders older than ``temporary_max_age``); returns the paths removed.
+
+        Readers never see them (names starting with ``_`` are hidden), but they cost storage
+        and accumulate: a run killed mid-write cannot clean up after itself.
+        """
+        now = time.time() if now is None else now
+        selector = pafs.FileSelector(self.base, allow_not_found=True, recursive=True)
+        stale = [
+            info
+            for info in self.fs.get_file_info(selector)
+            if info.base_name.startswith(TEMPORARY_PREFIX)
+            and info.mtime_ns is not None
+            and now - info.mtime_ns / 1e9 > self.temporary_max_age
+        ]
+        removed: list[str] = []
+        for info in sorted(stale, key=lambda i: i.path):
+            if any(info.path.startswith(f"{done}/") for done in removed):
+                continue  # inside a staging folder already removed
+            with contextlib.suppress(OSError, FileNotFoundError):
+                if info.type == pafs.FileType.Directory:
+                    self.fs.delete_dir(info.path)
+                else:
+                    self.fs.delete_file(info.path)
+                removed.append(info.path)
+        if removed:
+            log.warning(
+                "%s: removed %d temporary file(s) left by killed writers (older than %.0f h)",
+                self.display,
+                len(removed),
+                self.temporary_max_age / 3600,
+            )
+        return removed
+
+    def _sweep_now_and_then(self) -> None:
+        now = time.monotonic()
+        key = self.base
+        if now - _last_swept.get(key, -SWEEP_INTERVAL_SECONDS) >= SWEEP_INTERVAL_SECONDS:
+            _last_swept[key] = now
+            self.sweep_temporaries()
+
     def _register(self, value: str, schema: pa.Schema) -> None:
+        self._sweep_now_and_then()
         if self.catalog is None or not self.catalogs:
             return
         registration = PartitionRegistration(
