@@ -91,7 +91,7 @@ def test_tascomi_days_on_s3_register_every_table_and_partition_in_glue(
                     and e.event_specific_data.check_name
                     not in {"freshness_check", "row_count_vs_history"}
                 ]
-                assert len(checks) == 2 * 6 and all(c.passed for c in checks)
+                assert len(checks) == 2 * 8 and all(c.passed for c in checks)
                 for table in tables:
                     assert_snapshot_matches_truth(lake, simulator, table.name, day)
     finally:

@@ -116,8 +116,8 @@ def test_days_with_a_gap_match_ground_truth_and_checks_pass(pipeline):
         ]
         for table in tables:
             assert_snapshot_matches_truth(lake, simulator, table.name, day)
-    # 3 tables x 6 checks x 3 days, all passing
-    assert len(evaluations) == 3 * 6 * 3
+    # 3 tables x 8 checks x 3 days, all passing
+    assert len(evaluations) == 3 * 8 * 3
     assert all(ev.passed for ev in evaluations)
     # The day after the gap asked from the previous import date to the day itself.
     raw = lake.tascomi("api_response", "appeals").read(DAYS[2].strftime("%Y%m%d"))
@@ -163,7 +163,8 @@ def test_snapshot_backfill_range_is_one_ordered_run(pipeline):
         if e.event_type_value == "ASSET_CHECK_EVALUATION"
         and e.event_specific_data.check_name not in MONITORING
     ]
-    assert sorted(c.partition for c in checks) == [d.isoformat() for d in days]
+    # Two snapshot checks (id unique, inputs applied), each once per day of the range.
+    assert sorted(c.partition for c in checks) == sorted(2 * [d.isoformat() for d in days])
     for day in days:
         assert_snapshot_matches_truth(lake, simulator, "applications", day)
     bases = lake.tascomi("snapshot", "applications").partitions()
@@ -195,3 +196,56 @@ def test_planted_duplicate_fails_blocking_check_and_stops_downstream(pipeline):
     assert failed[0].event_specific_data.metadata["duplicate_rows"].value == 1
     assert not lake.tascomi("increment", table.name).exists(day.strftime("%Y%m%d"))
     assert not lake.tascomi("snapshot", table.name).exists(day.strftime("%Y%m%d"))
+
+
+def test_a_blocked_day_fails_the_next_snapshot_until_one_ranged_backfill(pipeline):
+    """Day D blocked by its uniqueness check; the run of D+1 fails at its snapshot (it would
+    miss D's versions), naming the day and the way out; after the fix one ranged backfill of
+    every stage from D restores the snapshots."""
+    simulator, defs, lake, instance, tables = pipeline
+    table = tables[1]  # appeals
+    first, day, after = DAYS[0], DAYS[1], DAYS[1] + timedelta(days=1)
+    every_stage = keys([table], ("api_response", "parsed", "increment", "snapshot"))
+    simulator.set_now(api_clock(first))
+    assert run(defs, instance, every_stage, first.isoformat()).success
+    simulator.set_now(api_clock(day))
+    assert run(defs, instance, keys([table], ("api_response",)), day.isoformat()).success
+    raw_store = lake.tascomi("api_response", table.name)
+    raw = raw_store.read(day.strftime("%Y%m%d"))
+    first_record = json.loads(raw[table.name][0].as_py())
+    first_record["name"] = "a conflicting copy"
+    planted = raw.slice(0, 1).set_column(0, table.name, pa.array([json.dumps(first_record)]))
+    raw_store.write(day.strftime("%Y%m%d"), pa.concat_tables([raw, planted]))
+    blocked = run(defs, instance, every_stage[1:], day.isoformat())
+    assert not blocked.success
+
+    simulator.set_now(api_clock(after))
+    result = run(defs, instance, every_stage, after.isoformat())
+    assert not result.success
+    failures = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+    message = failures[0].event_specific_data.error.to_string()
+    assert "tascomi appeals snapshot 20240306 is not published" in message
+    assert "import 20240305 is not applied" in message
+    assert "backfill every stage of appeals from 2024-03-05 to 2024-03-06" in message
+    assert not lake.tascomi("snapshot", table.name).exists(after.strftime("%Y%m%d"))
+
+    # The cause fixed (the API serves clean data again): one ranged backfill D .. D+1.
+    backfill = run(
+        defs,
+        instance,
+        every_stage,
+        tags={
+            "dagster/asset_partition_range_start": day.isoformat(),
+            "dagster/asset_partition_range_end": after.isoformat(),
+        },
+    )
+    assert backfill.success
+    assert_snapshot_matches_truth(lake, simulator, table.name, after)
+    inputs_checks = [
+        e.event_specific_data
+        for e in backfill.all_events
+        if e.event_type_value == "ASSET_CHECK_EVALUATION"
+        and e.event_specific_data.check_name == "inputs_applied"
+    ]
+    assert [c.partition for c in inputs_checks] == [day.isoformat(), after.isoformat()]
+    assert all(c.passed for c in inputs_checks)

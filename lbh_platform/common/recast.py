@@ -124,6 +124,24 @@ def _recast_column(column: pa.ChunkedArray, column_type: str) -> tuple[pa.Chunke
     return cast, pc.sum(lost).as_py() or 0
 
 
+def keys_lost_in_cast(texts: pa.Array | pa.ChunkedArray, column_type: str) -> list[str]:
+    """The distinct key texts that a cast to ``column_type`` would not keep exactly, sorted.
+
+    A key must survive the cast as itself: ``"01"``, ``" 1"``, ``"+1"`` and ``"1e0"`` all
+    cast to 1 and would merge with ``"1"``; ``"abc"``, ``"１"`` or a number out of range cast
+    to null and would vanish. A text survives when the cast value written back as text is the
+    text itself (Arrow writes numbers in their one canonical form).
+    """
+    source = texts if pa.types.is_string(texts.type) else texts.cast(pa.string())
+    if len(source) == 0 or column_type not in _ARROW_TYPES:
+        return []
+    cast, _ = _cast_strings(source, column_type)
+    back = pc.cast(cast, pa.string())
+    kept = pc.fill_null(pc.equal(back, source), False)
+    lost = pc.filter(source, pc.and_(pc.invert(kept), pc.is_valid(source)))
+    return sorted(pc.unique(lost).to_pylist())
+
+
 # Below this many values the columns are cast one after another (threads would cost more).
 PARALLEL_RECAST_VALUES = 200_000
 

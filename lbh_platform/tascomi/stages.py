@@ -10,14 +10,17 @@ import json
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from lbh_platform.common import lineage
 from lbh_platform.common.errors import DataError
 from lbh_platform.common.http import ApiError
 from lbh_platform.common.import_columns import yyyymmdd
+from lbh_platform.common.quality import RuleOutcome
+from lbh_platform.common.recast import keys_lost_in_cast
 from lbh_platform.common.stage_report import StageReport
 from lbh_platform.engines.arrow_engine import ArrowEngine
 from lbh_platform.engines.base import Engine
@@ -29,6 +32,7 @@ from lbh_platform.tascomi.tables import TascomiTable
 from lbh_platform.tascomi.transforms import (
     PageLike,
     raw_response_table,
+    updated_outliers,
 )
 
 log = logging.getLogger(__name__)
@@ -38,6 +42,9 @@ CAST_FAILURES_KEY = "lbh.cast_failures"
 RECORD_TEXTS_KEY = "lbh.record_texts"
 AS_SENT = "as_sent"
 MISSING_COLUMNS_KEY = "lbh.catalogue_columns_missing"
+# Ids of an increment that its cast would not keep as themselves: {"type", "count", "sample"}.
+KEYS_LOST_KEY = "lbh.ids_lost_in_cast"
+SAMPLE = 20
 MAX_WINDOW_DAYS = 60
 DEFAULT_ENGINE: Engine = ArrowEngine()  # longer gaps are refetched with one unfiltered (full) load
 
@@ -181,7 +188,19 @@ def ingest(
             checked.superseded,
             "; ".join(checked.examples),
         )
+    imported_at = imported_at or datetime.now(UTC)
     raw, held_back = raw_response_table(table.name, checked.pages, day, imported_at)
+    outliers = updated_outliers(checked.pages, imported_at)
+    if outliers.unreadable or outliers.in_the_future:
+        log.warning(
+            "tascomi %s %s: taken with this import although last_updated is unreadable (%d) or "
+            "after the run (%d): %s",
+            table.name,
+            day,
+            outliers.unreadable,
+            outliers.in_the_future,
+            "; ".join(outliers.examples),
+        )
     previous = target.read(window.previous_import, [table.name]) if window.previous_import else None
     reencoded = previous is not None and not texts_as_sent(target, window.previous_import or "")
     raw, already_taken = drop_already_taken(raw, table.name, previous, previous_reencoded=reencoded)
@@ -197,6 +216,8 @@ def ingest(
             "previous_import_date": window.previous_import or "none",
             "pages": len(pages),
             "records_updated_after_import_date": held_back,
+            "records_with_unreadable_last_updated": outliers.unreadable,
+            "records_updated_after_the_run": outliers.in_the_future,
             "records_already_taken_by_previous_import": already_taken,
             "superseded_versions_dropped": checked.superseded,
             "path": written.path,
@@ -253,11 +274,13 @@ def refine(
     value = partition_value(day)
     parsed = engine.read(_require(lake, "parsed", table.name, value), [value])
     types = column_types if table.recast else {}
+    lost = ids_lost_in_cast(lake, table, value, types.get(table.id_column))
     result = engine.recast(parsed, types)
     # The counts travel with the data, so checks read them per partition in any run.
     notes = {
         CAST_FAILURES_KEY: json.dumps(result.cast_failures),
         MISSING_COLUMNS_KEY: json.dumps(result.missing_columns),
+        KEYS_LOST_KEY: json.dumps(lost),
     }
     written = engine.write(lake.tascomi("increment", table.name), value, result.frame, notes)
     columns = engine.columns(parsed)
@@ -267,6 +290,8 @@ def refine(
         value,
         written.rows,
         {
+            "ids_lost_in_cast": lost["count"],
+            "ids_lost_in_cast_sample": lost["sample"],
             "cast_failures_total": sum(result.cast_failures.values()),
             "cast_failures_by_column": result.cast_failures,
             "catalogue_columns_missing": result.missing_columns,
@@ -280,24 +305,79 @@ def refine(
     )
 
 
+def ids_lost_in_cast(
+    lake: Lake, table: TascomiTable, value: str, id_type: str | None
+) -> dict[str, object]:
+    """Which of parsed partition ``value``'s ids the catalogue's cast of the id column would
+    merge or null (``{"type", "count", "sample"}``): such an increment must not be applied."""
+    if id_type is None:
+        return {"type": "string", "count": 0, "sample": []}
+    ids = lake.tascomi("parsed", table.name).read(value, columns=[table.id_column])
+    column = table.id_column
+    lost = keys_lost_in_cast(ids[column], id_type) if column in ids.column_names else []
+    return {"type": id_type, "count": len(lost), "sample": lost[:SAMPLE]}
+
+
+def lost_ids_outcome(lake: Lake, table: TascomiTable, value: str) -> RuleOutcome:
+    """The increment's ids all survived the cast as themselves (none merged, none nulled)."""
+    notes = lake.tascomi("increment", table.name).file_metadata(value)
+    lost = json.loads(notes.get(KEYS_LOST_KEY, '{"count": 0, "sample": []}'))
+    if not lost["count"]:
+        return RuleOutcome(True, f"every {table.id_column} kept as itself", {"ids_lost": 0})
+    return RuleOutcome(
+        False,
+        f"{lost['count']} {table.id_column} values would not survive the cast to "
+        f"{lost['type']} (they would merge with another id or become null), e.g. "
+        f"{lost['sample'][:5]}",
+        {"ids_lost": lost["count"], "ids_lost_sample": lost["sample"]},
+    )
+
+
 # --------------------------------------------------------------------------- snapshot
+
+
+IMPORT_STAGES = ("api_response", "parsed", "increment")
+BASE_KEY = "lbh.base"
+APPLIED_KEY = "lbh.applied"
+
+
+def snapshot_inputs(lake: Lake, table: str) -> lineage.Inputs:
+    """Every import of ``table`` through the stages to its increment, and its snapshots, as
+    published now (one listing per stage)."""
+    snapshots = lake.tascomi("snapshot", table)
+    return lineage.Inputs(
+        [lineage.Stage(stage, lake.tascomi(stage, table).written()) for stage in IMPORT_STAGES],
+        snapshots.written(),
+        recorded_base=lambda value: snapshots.file_metadata(value).get(BASE_KEY) or None,
+    )
 
 
 def snapshot(
     lake: Lake, table: TascomiTable, day: date, engine: Engine = DEFAULT_ENGINE
 ) -> StageReport:
-    """Newest earlier snapshot + every increment since it, applied by id."""
+    """Newest earlier snapshot + every import since it, applied by id.
+
+    Refuses (publishes nothing) when an import since the base has no current increment or
+    the base no longer matches its own inputs: that snapshot would be silently wrong.
+    """
     value = partition_value(day)
     snapshots = lake.tascomi("snapshot", table.name)
     increments = lake.tascomi("increment", table.name)
     increments.require(value, f"tascomi {table.name} partition {value}", "increment")
-    base_value = snapshots.latest_before(value)
-    pending = [
-        p for p in increments.partitions() if p <= value and (base_value is None or p > base_value)
-    ]
-    applied = engine.read(increments, pending)
+    plan = lineage.plan(snapshot_inputs(lake, table.name), value)
+    if not plan.ok:
+        raise DataError(
+            lineage.refusal(
+                plan, f"tascomi {table.name} snapshot {value}", f"every stage of {table.name}"
+            )
+        )
+    _refuse_lost_ids(lake, table, value, plan.applied)
+    applied = engine.read(increments, plan.applied)
+    notes = {BASE_KEY: plan.base or "", APPLIED_KEY: json.dumps(plan.applied)}
     try:
-        result = engine.write_snapshot(snapshots, base_value, applied, table.id_column, value)
+        result = engine.write_snapshot(
+            snapshots, plan.base, applied, table.id_column, value, notes
+        )
     except DataError as exc:
         raise DataError(f"tascomi {table.name} snapshot {value}: {exc}") from exc
     written = result.written
@@ -306,8 +386,8 @@ def snapshot(
         value,
         written.rows,
         {
-            "base_snapshot_date": base_value or "none (first snapshot)",
-            "increments_applied": pending,
+            "base_snapshot_date": plan.base or "none (first snapshot)",
+            "increments_applied": plan.applied,
             "increment_rows": result.increment_rows,
             "rows_replaced": result.replaced_rows,
             "rows_inserted": result.inserted_rows,
@@ -317,3 +397,50 @@ def snapshot(
             "bytes_written": written.bytes_written,
         },
     )
+
+
+def _refuse_lost_ids(lake: Lake, table: TascomiTable, value: str, applied: list[str]) -> None:
+    for imported in applied:
+        outcome = lost_ids_outcome(lake, table, imported)
+        if not outcome.passed:
+            raise DataError(
+                f"tascomi {table.name} snapshot {value} is not published: import {imported}: "
+                f"{outcome.description}. Either the source corrects those ids, or keep the "
+                f"table's {table.id_column} as text (remove it from the table's typed columns "
+                "in the column-type catalogue) and backfill the table's whole history as one "
+                "range."
+            )
+
+
+def inputs_outcome(lake: Lake, table: TascomiTable, value: str) -> RuleOutcome:
+    """Snapshot ``value`` applied every import since its base, each as it is now, on a base
+    that is itself current (recomputed from what is published, and from what it recorded)."""
+    inputs = snapshot_inputs(lake, table.name)
+    notes = lake.tascomi("snapshot", table.name).file_metadata(value)
+    recorded = json.loads(notes.get(APPLIED_KEY, "null"))
+    base = notes.get(BASE_KEY)
+    metadata: dict[str, object] = {
+        "base_snapshot_date": base or "none",
+        "increments_applied": recorded if recorded is not None else "not recorded",
+    }
+    if recorded is not None:
+        expected = inputs.between(base or None, value)
+        skipped = sorted(set(expected) - set(recorded))
+        if skipped:
+            metadata["imports_not_applied"] = skipped
+            return RuleOutcome(
+                False,
+                f"imports {', '.join(skipped)} are in the raw zone but were not applied",
+                metadata,
+            )
+    unsound = lineage.verify(inputs, value)
+    if unsound is not None:
+        metadata["first_unsound_snapshot"] = unsound.snapshot
+        return RuleOutcome(
+            False,
+            f"snapshot {unsound.snapshot} does not hold its inputs as they are now: "
+            f"{unsound.reason}; backfill every stage from "
+            f"{lineage.partition_key(unsound.first_day)} to {lineage.partition_key(value)}",
+            metadata,
+        )
+    return RuleOutcome(True, "every import since the base is applied, as it is now", metadata)

@@ -6,15 +6,19 @@ These are the single-machine engine's implementations. They hold no Dagster and 
 they are unit-tested directly and the asset factories stay thin.
 """
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC, date, datetime
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 from typing import Protocol
+from zoneinfo import ZoneInfo
 
 import pyarrow as pa
 
 from lbh_platform.common.import_columns import IMPORT_METADATA_COLUMNS, import_columns
 from lbh_platform.tascomi.page_records import record_texts, record_updated
 
+LONDON = ZoneInfo("Europe/London")
 IMPORT_COLUMNS: tuple[str, ...] = (
     "page_number",
     "import_api_url_requested",
@@ -37,6 +41,57 @@ class PageLike(Protocol):
     records: Sequence[Mapping[str, object]]
 
 
+# A record updated more than this many days after the run's own date cannot be real (clocks
+# and time zones differ by hours): it is taken with the import and counted, never held back.
+FUTURE_MARGIN_DAYS = 1
+_DAY = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def updated_day(value: object) -> str | None:
+    """``YYYY-MM-DD`` of a ``last_updated`` text, or None when it is missing or unreadable."""
+    if not isinstance(value, str) or not _DAY.match(value):
+        return None
+    try:
+        return date.fromisoformat(value[:10]).isoformat()
+    except ValueError:
+        return None
+
+
+@dataclass(frozen=True)
+class UpdatedOutliers:
+    """Records whose ``last_updated`` cannot place them on a day: taken with the import."""
+
+    unreadable: int = 0  # present but not a date
+    in_the_future: int = 0  # after the run's own date (+ the margin)
+    examples: tuple[str, ...] = ()
+
+
+def _horizon(imported_at: datetime) -> str:
+    return (imported_at.astimezone(LONDON).date() + timedelta(days=FUTURE_MARGIN_DAYS)).isoformat()
+
+
+def updated_outliers(pages: Iterable[PageLike], imported_at: datetime) -> UpdatedOutliers:
+    """Count the records taken although their ``last_updated`` is unreadable or lies after
+    the run (a held-back record would wait for a day that never comes)."""
+    horizon = _horizon(imported_at)
+    unreadable = future = 0
+    examples: list[str] = []
+    for page in pages:
+        for value in record_updated(page.records):
+            if value is None:
+                continue
+            day = updated_day(value)
+            if day is None:
+                unreadable += 1
+            elif day > horizon:
+                future += 1
+            else:
+                continue
+            if len(examples) < 5:
+                examples.append(f"page {page.number}: {str(value)[:40]!r}")
+    return UpdatedOutliers(unreadable, future, tuple(examples))
+
+
 def raw_response_table(
     resource: str,
     pages: Iterable[PageLike],
@@ -49,7 +104,9 @@ def raw_response_table(
     are encoded compactly (``json.dumps``, non-ASCII kept). The parse reads either alike.
 
     Records last updated after ``import_date`` are left out (the next partition takes them;
-    only a re-run of a past day sees any). Returns the table and how many were left out.
+    only a re-run of a past day sees any). Returns the table and how many were left out. A
+    ``last_updated`` that is unreadable or after the run itself (see :func:`updated_outliers`)
+    never holds a record back: no later import would take it.
     """
     imported_at = imported_at or datetime.now(UTC)
     chunks: list[pa.Array] = []
@@ -58,10 +115,12 @@ def raw_response_table(
     statuses: list[int] = []
     held_back = 0
     cutoff = import_date.isoformat()
+    horizon = _horizon(imported_at)
     for page in pages:
         texts = record_texts(page.records)
         keep = [
-            not (isinstance(updated, str) and updated[:10] > cutoff)
+            not (isinstance(updated, str) and cutoff < updated[:10] <= horizon)
+            or updated_day(updated) is None
             for updated in record_updated(page.records)
         ]
         kept = texts if all(keep) else texts.filter(pa.array(keep, pa.bool_()))

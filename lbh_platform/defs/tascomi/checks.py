@@ -89,6 +89,14 @@ def build_table_checks(
         "Pandera: every catalogue column present has its catalogue type.",
     )
 
+    ids_spec = spec(
+        increment_key,
+        f"{id_col}_survives_cast",
+        f"Every {id_col} is kept as itself by the catalogue's cast (none merged with another "
+        "or nulled). Blocking: such an increment would lose or merge records in the snapshot.",
+        blocking=True,
+    )
+
     def cast_rule(lake: Lake, value: str) -> quality.RuleOutcome:
         by_column = stages.cast_failures(lake, name, value)
         total = sum(by_column.values())
@@ -128,6 +136,11 @@ def build_table_checks(
     increment_checks = partition_checks(
         f"tascomi_increment_{name}_checks",
         [
+            (
+                ids_spec,
+                dg.AssetCheckSeverity.ERROR,
+                lambda lk, v: stages.lost_ids_outcome(lk, table, v),
+            ),
             (cast_spec, dg.AssetCheckSeverity.WARN, cast_rule),
             (drift_spec, dg.AssetCheckSeverity.WARN, drift_rule),
             (
@@ -140,6 +153,13 @@ def build_table_checks(
     )
 
     snapshot_spec = spec(snapshot_key, f"{id_col}_unique", f"{id_col} is unique in the snapshot.")
+    inputs_spec = spec(
+        snapshot_key,
+        "inputs_applied",
+        "Every import between the base snapshot and this one is applied, each as it is now, "
+        "on a base that is itself current. Blocking: a snapshot missing an import is wrong.",
+        blocking=True,
+    )
 
     snapshot_checks = partition_checks(
         f"tascomi_snapshot_{name}_checks",
@@ -150,7 +170,12 @@ def build_table_checks(
                 lambda lk, v: quality.uniqueness(
                     lk.tascomi("snapshot", name).read(v, columns=[id_col]), [id_col]
                 ),
-            )
+            ),
+            (
+                inputs_spec,
+                dg.AssetCheckSeverity.ERROR,
+                lambda lk, v: stages.inputs_outcome(lk, table, v),
+            ),
         ],
     )
 
