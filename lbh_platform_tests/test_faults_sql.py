@@ -61,6 +61,18 @@ def test_a_view_planted_in_the_catalogue_does_not_widen_the_sandbox(
     faults.record(survived=code == 1 and out == "")
 
 
+def test_views_over_other_zones_fail_with_a_hint_not_with_access(
+    catalogue_file, capsys, monkeypatch, tmp_path, faults
+):
+    monkeypatch.setenv("LBH_RAW_ZONE", str(tmp_path / "other" / "raw"))
+    monkeypatch.setenv("LBH_REFINED_ZONE", str(tmp_path / "other" / "refined"))
+    code, out, err = _run(catalogue_file, PLAYBOOK, capsys)
+    assert code == 1 and out == "" and "Permission Error" in err
+    assert "views dataplatform-stg-tascomi-refined-zone.applications read outside" in err
+    assert "LBH_RAW_ZONE" in err and err.count("\n") == 1
+    faults.record(survived=code == 1)
+
+
 def test_a_statement_over_the_time_limit_is_stopped_with_a_clear_error(
     catalogue_file, capsys, monkeypatch, faults
 ):

@@ -275,8 +275,31 @@ def run_statement(
     limits = sql_limits()
     with connect(path, limits=limits) as connection:
         for text in statements:
-            with _bounded(connection, limits):
-                _show(connection, text, out=out, as_csv=as_csv, max_rows=max_rows)
+            try:
+                with _bounded(connection, limits):
+                    _show(connection, text, out=out, as_csv=as_csv, max_rows=max_rows)
+            except duckdb.PermissionException as exc:
+                outside = _views_outside_zones(connection)
+                if not outside:
+                    raise
+                names = ", ".join(outside[:3]) + (", ..." if len(outside) > 3 else "")
+                cause = (str(exc).splitlines() or [""])[0]
+                raise duckdb.PermissionException(
+                    f"{cause} (the catalogue's views {names} read outside the "
+                    "zones this session may read: set LBH_RAW_ZONE and LBH_REFINED_ZONE as for "
+                    "the runs that wrote them)"
+                ) from None
+
+
+def _views_outside_zones(connection: duckdb.DuckDBPyConnection) -> list[str]:
+    """Views whose definition names no configured zone, so they cannot resolve here: a hint
+    for the error, never a reason to allow anything."""
+    zones = allowed_directories()
+    views = connection.execute(
+        "select schema_name, view_name, sql from duckdb_views() "
+        "where not internal and sql is not null order by all"
+    ).fetchall()
+    return [f"{schema}.{view}" for schema, view, sql in views if not any(z in sql for z in zones)]
 
 
 def _show(
