@@ -24,12 +24,8 @@ import os
 import threading
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from lbh_platform.catalog.base import PartitionRegistration
-
-if TYPE_CHECKING:
-    import duckdb
 
 log = logging.getLogger(__name__)
 DEFAULT_FILE_NAME = "catalog.duckdb"
@@ -56,34 +52,6 @@ def view_sql(r: PartitionRegistration) -> str:
 
 def is_local(location: str) -> bool:
     return "://" not in location or location.startswith("file://")
-
-
-def view_locations(connection: "duckdb.DuckDBPyConnection") -> list[str]:
-    """The folders the catalogue's views read (the inverse of :func:`view_sql`).
-
-    The SQL command line allows file access to these and nothing else, so the views resolve
-    while a query cannot reach any other file. Read with DuckDB's own tokenizer: the first
-    string literal of a view is its ``read_parquet`` glob.
-    """
-    import duckdb
-
-    folders: set[str] = set()
-    for (sql,) in connection.execute(
-        "select sql from duckdb_views() where not internal and sql is not null"
-    ).fetchall():
-        tokens = duckdb.tokenize(sql)
-        for index, (start, kind) in enumerate(tokens):
-            if kind != duckdb.token_type.string_const:
-                continue
-            end = tokens[index + 1][0] if index + 1 < len(tokens) else len(sql)
-            literal = sql[start:end].strip()
-            if len(literal) >= 2 and literal[0] == literal[-1] == "'":
-                glob = literal[1:-1].replace("''", "'")
-                folder = glob.split("*", 1)[0].rsplit("/", 1)[0]
-                if folder and is_local(folder):
-                    folders.add(folder.removeprefix("file://"))
-            break
-    return sorted(folders)
 
 
 def _is_contention(exc: Exception) -> bool:

@@ -32,7 +32,7 @@ from lbh_platform.tascomi.probe import (
     probe,
     render,
 )
-from lbh_platform.tascomi.tables import DEFAULT_TABLES_FILE, load_tables
+from lbh_platform.tascomi.tables import DEFAULT_TABLES_FILE, load_tables, table_name_problem
 
 # A person is waiting: fail within seconds, not after the pipelines' patient retries.
 PROBE_POLICY = RetryPolicy(max_attempts=3, backoff_base=0.5, backoff_max=4.0, read_timeout=60.0)
@@ -88,6 +88,9 @@ def run(argv: Sequence[str] | None = None, *, now: datetime | None = None) -> in
     session, total = counting_session()
     try:
         check_name(args.resource)
+        problem = table_name_problem(args.resource) if args.write else None
+        if problem:  # refused before any request, as the table list would refuse it
+            raise ConfigurationError(f"--write: a table name {problem}; nothing written")
         settings = load_settings()
         catalogue = ColumnTypeCatalogue.load(catalogue_file)
         listed = [table.name for table in load_tables(tables_file)]

@@ -13,26 +13,35 @@ tables while a session is open (the catalogue is one-writer-at-a-time). Python u
 
 Read-only in fact, not only in name: each statement is checked with DuckDB's own parser and
 only reading ones run (SELECT, WITH, DESCRIBE, SHOW, SUMMARIZE, VALUES, EXPLAIN of a query);
-and every connection may touch files only in the zones and the folders the views read
-(``allowed_directories`` with ``enable_external_access = false``, then
-``lock_configuration``), so no query can write a file, read credentials, attach a database
-or load an extension.
+and every connection may touch files only in the configured zones (``allowed_directories``
+with ``enable_external_access = false``, then ``lock_configuration``), so no query can write a
+file, read credentials, attach a database or load an extension. The folders come from the
+settings only, never from the catalogue file: a view planted in it cannot widen them.
+
+Bounded: memory, threads (set before the configuration is locked) and each statement's time
+(a timer interrupts it) have limits from ``LBH_SQL_MEMORY_LIMIT``, ``LBH_SQL_THREADS`` and
+``LBH_SQL_TIMEOUT_SECONDS`` (:func:`sql_limits`); a statement over one stops with a one-line
+error saying which.
 """
 
 import argparse
 import contextlib
 import csv
 import os
+import re
 import shutil
 import sys
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
 import duckdb
 
-from lbh_platform.catalog.duckdb_catalog import is_local, quote_literal, view_locations
+from lbh_platform.catalog.duckdb_catalog import is_local, quote_literal
+from lbh_platform.common.errors import ConfigurationError
 from lbh_platform.settings import duckdb_path, zone_roots
 
 TABLES_SQL = (
@@ -56,6 +65,60 @@ class CatalogueUnavailable(Exception):
 
 class StatementRefused(Exception):
     """A statement that would do more than read; nothing of the input was run."""
+
+
+class StatementStopped(Exception):
+    """A statement went over a limit (time or memory) and was stopped."""
+
+
+# Errors the command line shows as one line (``error: ...``), never as a traceback.
+SHOWN_ERRORS = (
+    duckdb.Error,
+    CatalogueUnavailable,
+    StatementRefused,
+    StatementStopped,
+    ConfigurationError,
+)
+
+
+_MEMORY = re.compile(r"^\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)$", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class SqlLimits:
+    """What one SQL session may use: DuckDB's ``memory_limit`` and ``threads``, and the
+    seconds a statement may run before it is interrupted."""
+
+    memory_limit: str = "2GB"
+    threads: int = 2
+    timeout_seconds: float = 300.0
+
+
+def sql_limits(environ: Mapping[str, str] | None = None) -> SqlLimits:
+    """The limits from ``LBH_SQL_MEMORY_LIMIT``, ``LBH_SQL_THREADS`` and
+    ``LBH_SQL_TIMEOUT_SECONDS`` (defaults: :class:`SqlLimits`); a bad value names its variable."""
+    env = os.environ if environ is None else environ
+    default = SqlLimits()
+    memory = (env.get("LBH_SQL_MEMORY_LIMIT") or default.memory_limit).strip()
+    if not _MEMORY.match(memory):
+        raise ConfigurationError(
+            f"LBH_SQL_MEMORY_LIMIT must be a size such as 2GB or 512MB, got {memory[:40]!r}"
+        )
+    threads_text = (env.get("LBH_SQL_THREADS") or str(default.threads)).strip()
+    if not threads_text.isdigit() or int(threads_text) < 1:
+        raise ConfigurationError(
+            f"LBH_SQL_THREADS must be a whole number >= 1, got {threads_text[:40]!r}"
+        )
+    timeout_text = (env.get("LBH_SQL_TIMEOUT_SECONDS") or str(default.timeout_seconds)).strip()
+    try:
+        timeout = float(timeout_text)
+    except ValueError:
+        timeout = 0.0
+    if not 0 < timeout < float("inf"):
+        raise ConfigurationError(
+            f"LBH_SQL_TIMEOUT_SECONDS must be a number of seconds > 0, got {timeout_text[:40]!r}"
+        )
+    return SqlLimits(memory, int(threads_text), timeout)
 
 
 def _explained_is_query(statement: str) -> bool:
@@ -99,10 +162,10 @@ def reading_statements(text: str) -> list[str]:
     return [statement.query for statement in statements]
 
 
-def allowed_directories(connection: duckdb.DuckDBPyConnection) -> list[str]:
-    """Where a session may read: the zones and every folder a catalogue view reads."""
+def allowed_directories(environ: Mapping[str, str] | None = None) -> list[str]:
+    """Where a session may read: the configured zones, and nothing the catalogue file says."""
     folders: set[str] = set()
-    for place in [*zone_roots(), *view_locations(connection)]:
+    for place in zone_roots(environ):
         if is_local(place):
             local = place.removeprefix("file://")
             folders.update({os.path.abspath(local), os.path.realpath(local)})
@@ -111,10 +174,12 @@ def allowed_directories(connection: duckdb.DuckDBPyConnection) -> list[str]:
     return sorted(folder.rstrip("/") + "/" for folder in folders)
 
 
-def _lock_down(connection: duckdb.DuckDBPyConnection) -> None:
-    """Files only in the allowed folders, then no further configuration change."""
-    folders = allowed_directories(connection)
+def _lock_down(connection: duckdb.DuckDBPyConnection, limits: SqlLimits) -> None:
+    """Limits set, files only in the zones, then no further configuration change."""
+    folders = allowed_directories()
     try:
+        connection.execute(f"SET memory_limit = {quote_literal(limits.memory_limit)}")
+        connection.execute(f"SET threads = {limits.threads}")
         connection.execute(
             f"SET allowed_directories = [{', '.join(map(quote_literal, folders))}]::VARCHAR[]"
         )
@@ -130,9 +195,13 @@ def _lock_down(connection: duckdb.DuckDBPyConnection) -> None:
             raise
 
 
-def connect(path: str | None = None, *, wait: float = 5.0) -> duckdb.DuckDBPyConnection:
+def connect(
+    path: str | None = None, *, wait: float = 5.0, limits: SqlLimits | None = None
+) -> duckdb.DuckDBPyConnection:
     """A read-only, locked-down connection to the catalogue, waiting up to ``wait`` s for a
-    writer. File access is limited to the zones and the views' folders."""
+    writer. File access is limited to the zones; memory and threads to ``limits`` (default
+    :func:`sql_limits`). The statement timeout applies in :func:`run_statement`."""
+    limits = limits or sql_limits()
     path = path or duckdb_path()
     if not Path(path).exists():
         raise CatalogueUnavailable(
@@ -157,11 +226,42 @@ def connect(path: str | None = None, *, wait: float = 5.0) -> duckdb.DuckDBPyCon
             time.sleep(0.1)
             continue
         try:
-            _lock_down(connection)
+            _lock_down(connection, limits)
         except BaseException:
             connection.close()
             raise
         return connection
+
+
+@contextlib.contextmanager
+def _bounded(connection: duckdb.DuckDBPyConnection, limits: SqlLimits) -> Iterator[None]:
+    """Interrupt the statement after ``limits.timeout_seconds``; name a limit that stopped it."""
+    fired = threading.Event()
+
+    def interrupt() -> None:
+        fired.set()
+        connection.interrupt()
+
+    timer = threading.Timer(limits.timeout_seconds, interrupt)
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    except duckdb.InterruptException:
+        if not fired.is_set():
+            raise
+        raise StatementStopped(
+            f"statement stopped after {limits.timeout_seconds:g} s, the limit "
+            "(LBH_SQL_TIMEOUT_SECONDS); narrow it or raise the limit"
+        ) from None
+    except duckdb.OutOfMemoryException as exc:
+        cause = str(exc).splitlines()[0] if str(exc) else "out of memory"
+        raise StatementStopped(
+            f"statement stopped: it needs more memory than the limit of {limits.memory_limit} "
+            f"(LBH_SQL_MEMORY_LIMIT); narrow it or raise the limit ({cause})"
+        ) from None
+    finally:
+        timer.cancel()
 
 
 def run_statement(
@@ -169,21 +269,54 @@ def run_statement(
 ) -> None:
     """Run reading statements on a fresh locked-down connection and print each result.
 
-    Every statement is checked before any runs (:func:`reading_statements`)."""
+    Every statement is checked before any runs (:func:`reading_statements`); each is bounded
+    by :func:`sql_limits`."""
     statements = reading_statements(statement)
-    with connect(path) as connection:
+    limits = sql_limits()
+    with connect(path, limits=limits) as connection:
         for text in statements:
-            relation = connection.sql(text)
-            if relation is None:
-                continue
-            if as_csv:
-                writer = csv.writer(out, lineterminator="\n")
-                writer.writerow(relation.columns)
-                writer.writerows(relation.fetchall())
-                continue
-            width = shutil.get_terminal_size((160, 24)).columns
-            with contextlib.redirect_stdout(out):  # show() prints to sys.stdout
-                relation.show(max_rows=max_rows, max_width=width)
+            try:
+                with _bounded(connection, limits):
+                    _show(connection, text, out=out, as_csv=as_csv, max_rows=max_rows)
+            except duckdb.PermissionException as exc:
+                outside = _views_outside_zones(connection)
+                if not outside:
+                    raise
+                names = ", ".join(outside[:3]) + (", ..." if len(outside) > 3 else "")
+                cause = (str(exc).splitlines() or [""])[0]
+                raise duckdb.PermissionException(
+                    f"{cause} (the catalogue's views {names} read outside the "
+                    "zones this session may read: set LBH_RAW_ZONE and LBH_REFINED_ZONE as for "
+                    "the runs that wrote them)"
+                ) from None
+
+
+def _views_outside_zones(connection: duckdb.DuckDBPyConnection) -> list[str]:
+    """Views whose definition names no configured zone, so they cannot resolve here: a hint
+    for the error, never a reason to allow anything."""
+    zones = allowed_directories()
+    views = connection.execute(
+        "select schema_name, view_name, sql from duckdb_views() "
+        "where not internal and sql is not null order by all"
+    ).fetchall()
+    return [f"{schema}.{view}" for schema, view, sql in views if not any(z in sql for z in zones)]
+
+
+def _show(
+    connection: duckdb.DuckDBPyConnection, text: str, *, out: TextIO, as_csv: bool, max_rows: int
+) -> None:
+    relation = connection.sql(text)
+    if relation is None:
+        return
+    if as_csv:
+        rows = relation.fetchall()  # first: a statement stopped half-way prints nothing
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(relation.columns)
+        writer.writerows(rows)
+        return
+    width = shutil.get_terminal_size((160, 24)).columns
+    with contextlib.redirect_stdout(out):  # show() prints to sys.stdout
+        relation.show(max_rows=max_rows, max_width=width)
 
 
 def _command(path: str, line: str, out: TextIO) -> bool:
@@ -220,7 +353,7 @@ def interactive(path: str, *, stdin: TextIO = sys.stdin, out: TextIO = sys.stdou
             try:
                 if not _command(path, stripped, out):
                     break
-            except (duckdb.Error, CatalogueUnavailable, StatementRefused) as exc:
+            except SHOWN_ERRORS as exc:
                 out.write(f"error: {exc}\n")
             continue
         buffer.append(line)
@@ -231,7 +364,7 @@ def interactive(path: str, *, stdin: TextIO = sys.stdin, out: TextIO = sys.stdou
                 continue
             try:
                 run_statement(path, statement, out=out)
-            except (duckdb.Error, CatalogueUnavailable, StatementRefused) as exc:
+            except SHOWN_ERRORS as exc:
                 out.write(f"error: {exc}\n")
 
 
@@ -253,7 +386,7 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO = sys.stdout) -> int:
             interactive(path, out=out)
         else:
             run_statement(path, args.query, out=out, as_csv=args.csv, max_rows=args.max_rows)
-    except (duckdb.Error, CatalogueUnavailable, StatementRefused) as exc:
+    except SHOWN_ERRORS as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     return 0

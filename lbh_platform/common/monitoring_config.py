@@ -2,7 +2,8 @@
 
 One file for every source, keyed by cadence and by asset key ("tascomi/snapshot/appeals"),
 so a new table or dataset is monitored with the defaults and a deadline or band is changed
-without touching code. No Dagster here.
+without touching code. Read with the bounded loader (:mod:`lbh_platform.common.yaml_loader`).
+No Dagster here.
 """
 
 import os
@@ -10,9 +11,8 @@ import re
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
-import yaml
-
 from lbh_platform.common.errors import ConfigurationError
+from lbh_platform.common.yaml_loader import load_yaml, shown
 from lbh_platform.config import CONFIG_DIR
 
 DEFAULT_MONITORING_FILE = CONFIG_DIR / "monitoring.yaml"
@@ -54,25 +54,30 @@ def _cron(value: object, where: str) -> str:
     parts = value.split() if isinstance(value, str) else []
     if len(parts) != 5 or not all(_CRON_FIELD.match(p) for p in parts):
         raise ConfigurationError(
-            f'{where}: expected a five-field cron such as "0 6 * * *", got {value!r}'
+            f'{where}: expected a five-field cron such as "0 6 * * *", got {shown(value)}'
         )
     return value
 
 
 def _band(entry: object, base: VolumeBand, where: str) -> VolumeBand:
     if not isinstance(entry, dict):
-        raise ConfigurationError(f"{where}: expected a mapping like {{lower: 0.1}}, got {entry!r}")
+        raise ConfigurationError(
+            f"{where}: expected a mapping like {{lower: 0.1}}, got {shown(entry)}"
+        )
     allowed = {f.name for f in fields(VolumeBand)}
     unknown = set(entry) - allowed
     if unknown:
         raise ConfigurationError(
-            f"{where}: unknown field(s) {sorted(unknown)}; allowed: {sorted(allowed)}"
+            f"{where}: unknown field(s) {shown(sorted(map(str, unknown)))}; "
+            f"allowed: {sorted(allowed)}"
         )
     band = replace(base, **entry)
     for name in ("window", "min_history"):
         value = getattr(band, name)
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ConfigurationError(f"{where}: {name} must be a whole number >= 1, got {value!r}")
+            raise ConfigurationError(
+                f"{where}: {name} must be a whole number >= 1, got {shown(value)}"
+            )
     for name in ("lower", "upper"):
         if not isinstance(getattr(band, name), int | float) or getattr(band, name) < 0:
             raise ConfigurationError(f"{where}: {name} must be a number >= 0")
@@ -81,7 +86,7 @@ def _band(entry: object, base: VolumeBand, where: str) -> VolumeBand:
     return band
 
 
-def _section(document: dict, name: str, source: Path) -> dict:
+def _section(document: dict, name: str, source: Path | str) -> dict:
     section = document.get(name) or {}
     if not isinstance(section, dict):
         raise ConfigurationError(f"{source}: '{name}' must be a mapping")
@@ -92,28 +97,26 @@ def load_monitoring_config(path: Path | str | None = None) -> MonitoringConfig:
     """Read and validate the file ``path``, ``$LBH_MONITORING_FILE`` or the shipped one."""
     path = Path(path or os.environ.get("LBH_MONITORING_FILE") or DEFAULT_MONITORING_FILE)
     try:
-        document = yaml.safe_load(path.read_text()) or {}
+        document = load_yaml(path) or {}
     except FileNotFoundError as exc:
         raise ConfigurationError(f"monitoring configuration not found: {path}") from exc
-    except yaml.YAMLError as exc:
-        raise ConfigurationError(f"{path} is not valid YAML: {exc}") from exc
     if not isinstance(document, dict):
         raise ConfigurationError(f"{path}: expected 'freshness:' and 'volume:' mappings")
     freshness, volume = _section(document, "freshness", path), _section(document, "volume", path)
     deadlines = _default_deadlines()
-    for cadence, cron in (freshness.get("deadlines") or {}).items():
+    for cadence, cron in _section(freshness, "deadlines", f"{path} freshness").items():
         if cadence not in CADENCES:
             raise ConfigurationError(
-                f"{path} freshness.deadlines: unknown cadence {cadence!r}; allowed: {CADENCES}"
+                f"{path} freshness.deadlines: unknown cadence {shown(cadence)}; allowed: {CADENCES}"
             )
         deadlines[cadence] = _cron(cron, f"{path} freshness.deadlines.{cadence}")
     overrides = {
-        str(asset): _cron(cron, f"{path} freshness.overrides[{asset!r}]")
-        for asset, cron in (freshness.get("overrides") or {}).items()
+        str(asset): _cron(cron, f"{path} freshness.overrides[{shown(asset)}]")
+        for asset, cron in _section(freshness, "overrides", f"{path} freshness").items()
     }
     band = _band(volume.get("defaults") or {}, VolumeBand(), f"{path} volume.defaults")
     bands = {
-        str(asset): _band(entry, band, f"{path} volume.overrides[{asset!r}]")
-        for asset, entry in (volume.get("overrides") or {}).items()
+        str(asset): _band(entry, band, f"{path} volume.overrides[{shown(asset)}]")
+        for asset, entry in _section(volume, "overrides", f"{path} volume").items()
     }
     return MonitoringConfig(deadlines, overrides, band, bands)

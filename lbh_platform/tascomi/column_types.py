@@ -2,8 +2,9 @@
 
 Columns not in the catalogue stay strings. The catalogue lives in
 ``config/tascomi_column_types.yaml`` as ``<table>: {<column>: <type>}``. Table and column names
-are validated as identifiers when it is loaded, and every catalogue table must be in the
-table list (ingested or ``paused``): :func:`check_catalogue_tables`.
+are validated as identifiers when it is loaded (read with the bounded loader of
+:mod:`lbh_platform.common.yaml_loader`), and every catalogue table must be in the table list
+(ingested or ``paused``): :func:`check_catalogue_tables`.
 """
 
 import difflib
@@ -11,11 +12,15 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Literal
 
-import yaml
-
 from lbh_platform.common.errors import ConfigurationError
+from lbh_platform.common.yaml_loader import load_yaml, shown
 from lbh_platform.config import CONFIG_DIR
-from lbh_platform.tascomi.tables import COLUMN_NAME, TABLE_NAME
+from lbh_platform.tascomi.tables import (
+    COLUMN_NAME,
+    TABLE_NAME,
+    column_name_problem,
+    table_name_problem,
+)
 
 ColumnType = Literal["integer", "long", "float", "double", "boolean", "timestamp", "date"]
 COLUMN_TYPES: tuple[str, ...] = (
@@ -40,34 +45,36 @@ class ColumnTypeCatalogue:
     def load(cls, path: Path | str = DEFAULT_CATALOGUE_FILE) -> "ColumnTypeCatalogue":
         path = Path(path)
         try:
-            document = yaml.load(
-                path.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-            )
+            document = load_yaml(path)
         except FileNotFoundError as exc:
             raise ConfigurationError(f"column-type catalogue not found: {path}") from exc
-        except yaml.YAMLError as exc:
-            raise ConfigurationError(f"{path} is not valid YAML: {exc}") from exc
         if not isinstance(document, dict):
             raise ConfigurationError(f"{path}: expected '<table>: {{<column>: <type>}}' mappings")
         for table, columns in document.items():
             if not isinstance(table, str) or not TABLE_NAME.match(table):
                 raise ConfigurationError(
-                    f"{path}: table name {table!r} must be a lower-case identifier "
+                    f"{path}: table name {shown(table)} must be a lower-case identifier "
                     "(letters, digits and _, starting with a letter)"
                 )
+            problem = table_name_problem(table)
+            if problem:
+                raise ConfigurationError(f"{path}: table name {problem}")
             if not isinstance(columns, dict):
                 raise ConfigurationError(
-                    f"{path}: table {table!r} must map column names to types, got {columns!r}"
+                    f"{path}: table {table!r} must map column names to types, got {shown(columns)}"
                 )
             for column, column_type in columns.items():
                 if not isinstance(column, str) or not COLUMN_NAME.match(column):
                     raise ConfigurationError(
-                        f"{path}: {table}: column name {column!r} must be an identifier "
+                        f"{path}: {table}: column name {shown(column)} must be an identifier "
                         "(letters, digits and _, not starting with a digit)"
                     )
+                problem = column_name_problem(column)
+                if problem:
+                    raise ConfigurationError(f"{path}: {table}: column name {problem}")
                 if not isinstance(column_type, str) or column_type not in COLUMN_TYPES:
                     raise ConfigurationError(
-                        f"{path}: {table}.{column} has unknown type {column_type!r}; "
+                        f"{path}: {table}.{column} has unknown type {shown(column_type)}; "
                         f"use one of {', '.join(COLUMN_TYPES)}"
                     )
         return cls(document)

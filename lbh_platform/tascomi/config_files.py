@@ -4,7 +4,8 @@ The table list and the catalogue are hand-kept files with comments and a chosen 
 (daily tables first, then weekly; catalogue tables alphabetical). A YAML round trip would
 re-emit them, so this inserts text: one line after the last entry of the same cadence, one
 block at its alphabetical place. The result must load with the project's own loaders and
-differ only by the new table, or nothing is written; both files are replaced atomically.
+differ only by the new table, or nothing is written; both files are replaced atomically. The
+files are read with the bounded loader (:mod:`lbh_platform.common.yaml_loader`) here too.
 """
 
 import os
@@ -17,6 +18,7 @@ from pathlib import Path
 import yaml
 
 from lbh_platform.common.errors import ConfigurationError
+from lbh_platform.common.yaml_loader import compose_yaml, parse_yaml, read_config_text
 from lbh_platform.tascomi.column_types import ColumnTypeCatalogue
 from lbh_platform.tascomi.tables import TascomiTable, load_table_list, load_tables
 
@@ -54,10 +56,10 @@ def commented_out(text: str, name: str) -> int | None:
 def insert_table_line(text: str, path: Path, entry: Mapping[str, str]) -> tuple[str, int]:
     """The table list with ``entry`` after the last entry of its cadence (or the last one)."""
     try:
-        root = yaml.compose(text)
-        document = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigEditError(f"{path} is not valid YAML: {exc}") from None
+        root = compose_yaml(text, path)
+        document = parse_yaml(text, path)
+    except ConfigurationError as exc:
+        raise ConfigEditError(str(exc)) from None
     sequence = None
     if isinstance(root, yaml.MappingNode):
         sequence = next((v for k, v in root.value if k.value == "tables"), None)
@@ -93,9 +95,9 @@ def insert_catalogue_block(
 ) -> tuple[str, int]:
     """The catalogue with a ``table:`` block at its alphabetical place among the tables."""
     try:
-        root = yaml.compose(text)
-    except yaml.YAMLError as exc:
-        raise ConfigEditError(f"{path} is not valid YAML: {exc}") from None
+        root = compose_yaml(text, path)
+    except ConfigurationError as exc:
+        raise ConfigEditError(str(exc)) from None
     lines = _lines(text)
     _ensure_newline(lines)
     indent = "  "
@@ -166,9 +168,9 @@ def add_table(
     has the table. Both edits are checked with the project's loaders before either is written.
     """
     name = entry["name"]
-    tables_text = tables_file.read_text()
     try:
         table_list = load_table_list(tables_file)
+        tables_text = read_config_text(tables_file)
     except ConfigurationError as exc:
         raise ConfigEditError(str(exc)) from None
     tables = table_list.tables
@@ -197,9 +199,9 @@ def add_table(
     new_catalogue = None
     catalogue_line = None
     if columns:
-        catalogue_text = catalogue_file.read_text()
         try:
             catalogue = ColumnTypeCatalogue.load(catalogue_file)
+            catalogue_text = read_config_text(catalogue_file)
         except ConfigurationError as exc:
             raise ConfigEditError(str(exc)) from None
         if name in catalogue.tables():
