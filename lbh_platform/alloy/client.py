@@ -46,6 +46,7 @@ __all__ = [
     "format_watermark",
     "incremental_query",
     "last_edit_filter",
+    "table_name",
     "unzip_tables",
 ]
 
