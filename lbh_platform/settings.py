@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from lbh_platform.alloy.client import DEFAULT_MAX_MEMBER_BYTES
 from lbh_platform.common.errors import ConfigurationError
 from lbh_platform.storage.aws import aws_region
 
@@ -33,6 +34,19 @@ def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
     if value in ("0", "false", "no", "off"):
         return False
     raise ConfigurationError(f"{name} must be true or false, got {value!r}")
+
+
+def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
+    value = (env.get(name) or "").strip()
+    if not value:
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0
+    if number <= 0:
+        raise ConfigurationError(f"{name} must be a whole number above 0, got {value!r}")
+    return number
 
 
 def _is_local(zone: str) -> bool:
@@ -73,6 +87,7 @@ class Settings:
     alloy_api_url: str = DEFAULT_ALLOY_URL
     alloy_api_key: str = field(default=ALLOY_SIMULATOR_KEY, repr=False)
     alloy_poll_seconds: float = 2.0
+    alloy_max_member_bytes: int = DEFAULT_MAX_MEMBER_BYTES
     tascomi_secret_id: str | None = None
     alloy_secret_id: str | None = None
     glue_catalog: bool = False
@@ -145,6 +160,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         alloy_api_url=alloy_url,
         alloy_api_key=alloy_key,
         alloy_poll_seconds=float(env.get("ALLOY_POLL_SECONDS") or 2.0),
+        alloy_max_member_bytes=_positive_int(
+            env, "ALLOY_MAX_MEMBER_BYTES", DEFAULT_MAX_MEMBER_BYTES
+        ),
         tascomi_secret_id=tascomi_secret,
         alloy_secret_id=alloy_secret,
         glue_catalog=_flag(env, "LBH_GLUE_CATALOG", False),

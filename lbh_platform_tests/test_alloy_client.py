@@ -87,13 +87,13 @@ def test_full_export_matches_ground_truth(sim, sleeper, datasets):
     # The watermark is Alloy's own clock (its Date header), one second early for rounding.
     assert result.requested_at == NOON_DAY_5 - timedelta(seconds=1)
     assert result.reported_count == len(truth["fly_tip_jobs"]) > 0
-    root = csv_to_table(result.tables["fly_tip_jobs"])
+    root = csv_to_table(result.tables["fly_tip_jobs"].lines())
     assert root.column_names[:3] == ["item_id", "title", "subtitle"]
     assert "last_edit_date" in root.column_names
     # Duplicate display names get their column index, as the existing rename files expect.
     assert {"description3", "description9"} <= set(root.column_names)
     assert root["item_id"].to_pylist() == [r["Item ID"] for r in truth["fly_tip_jobs"]]
-    statuses = csv_to_table(result.tables["task_statuses_1"])
+    statuses = csv_to_table(result.tables["task_statuses_1"].lines())
     assert statuses.num_rows == root.num_rows
     renamed = apply_renames(statuses, dataset.renames["task_statuses_1"])
     assert {"status_id", "item_id", "item_title"} <= set(renamed.column_names)
@@ -116,7 +116,7 @@ def test_row_count_is_none_when_the_task_reports_none(sim, sleeper, datasets):
     sim.report_counts = False
     result = make_client(sim, sleeper).export(datasets["graffiti"], None)
     assert result.reported_count is None
-    assert csv_to_table(result.tables["graffiti"]).num_rows > 0
+    assert csv_to_table(result.tables["graffiti"].lines()).num_rows > 0
 
 
 def test_failed_task_raises_with_alloy_message(sim, sleeper, datasets):
@@ -148,13 +148,14 @@ def test_zip_with_several_csvs(sim, sleeper, datasets):
     content = client.download_export(task_id)
     names = zipfile.ZipFile(io.BytesIO(content)).namelist()
     assert names[0] == "Waste Service Defect/Waste Service Defect.csv"
-    assert "Waste Service Defect/DW Service Type_5.csv" in names
-    tables = unzip_tables(content, dataset.file_name, dataset.name)
+    # Alloy's own naming: the joined designs' CSVs carry a JoinedDesign_ prefix.
+    assert "Waste Service Defect/JoinedDesign_DW Service Type_5.csv" in names
+    tables = unzip_tables(content, dataset.file_name, dataset.name).tables
     assert list(tables) == dataset.tables
-    root = csv_to_table(tables["waste_service_defect"])  # Code headers
+    root = csv_to_table(tables["waste_service_defect"].lines())  # Code headers
     assert {"item_id", "attributes_defectsstatus", "lasteditdate"} <= set(root.column_names)
-    nested = csv_to_table(tables["dw_service_type_5"])
-    premises = csv_to_table(tables["nlpg_premises_1"])
+    nested = csv_to_table(tables["dw_service_type_5"].lines())
+    premises = csv_to_table(tables["nlpg_premises_1"].lines())
     # The nested join hangs off the premises item, not the defect.
     assert set(nested["predecessor_item"].to_pylist()) <= set(premises["item_id"].to_pylist())
 
@@ -165,8 +166,10 @@ def test_unzip_unescapes_names_and_requires_the_root():
         archive.writestr("A &amp; B/A &amp; B.csv", "Item ID\n1\n")
         archive.writestr("A &amp; B/Task Statuses_1.csv", "Item ID\n2\n")
         archive.writestr("A &amp; B/readme.txt", "ignored")
-    tables = unzip_tables(buffer.getvalue(), "A & B.csv", "a_and_b")
+    unzipped = unzip_tables(buffer.getvalue(), "A & B.csv", "a_and_b")
+    tables = {name: member.text() for name, member in unzipped.tables.items()}
     assert tables == {"a_and_b": "Item ID\n1\n", "task_statuses_1": "Item ID\n2\n"}
+    assert unzipped.ignored == ["A & B/readme.txt"]
     with pytest.raises(DataError, match="no root CSV"):
         unzip_tables(buffer.getvalue(), "Other.csv")
     with pytest.raises(DataError, match="not a zip"):
@@ -206,14 +209,14 @@ def test_incremental_export_then_upsert_equals_ground_truth(sim, sleeper, datase
     dataset = datasets["graffiti"]
     client = make_client(sim, sleeper)
     first = client.export(dataset, None)
-    snapshot = csv_to_table(first.tables["graffiti"])
+    snapshot = csv_to_table(first.tables["graffiti"].text())
     later = NOON_DAY_5 + timedelta(days=3)
     sim.set_now(later)
     second = client.export(dataset, first.requested_at)
 
     sent = sim.export_requests[-1]["aqs"]["children"]
     assert find_last_edit_after(sent) == first.requested_at
-    day_rows = csv_to_table(second.tables["graffiti"])
+    day_rows = csv_to_table(second.tables["graffiti"].text())
     assert 0 < day_rows.num_rows < len(sim.state("graffiti", later)["graffiti"])
     assert all(v > "2023-01-07T12" for v in day_rows["last_edit_date"].to_pylist())
 

@@ -99,6 +99,7 @@ def test_upsert_latest_import_wins():
         "replaced": 1,
         "inserted": 1,
         "rows_without_id": 1,
+        "duplicate_ids": 0,
         "rows": 4,
     }
 

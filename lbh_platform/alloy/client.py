@@ -5,8 +5,12 @@ The original polled every 60 s with no failure handling and no limit, and sent t
 backs off up to a ceiling, failed or cancelled tasks raise with Alloy's own message, and a
 wall-clock limit stops a stuck task from hanging a run. All HTTP goes through
 `send_with_retries`, shared with the Tascomi client.
+
+The zip's CSVs are read lazily, as streams: only the members the dataset uses are ever
+decompressed or decoded, each within a size limit, and every error names the member.
 """
 
+import codecs
 import copy
 import email.utils
 import html
@@ -15,8 +19,9 @@ import json
 import logging
 import time
 import zipfile
-from collections.abc import Callable
-from dataclasses import dataclass
+import zlib
+from collections.abc import Callable, Collection, Iterator, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import PurePosixPath
 from typing import Any
@@ -32,11 +37,16 @@ __all__ = [
     "AlloyClient",
     "AlloyExportError",
     "AlloyExportTimeout",
+    "DEFAULT_MAX_MEMBER_BYTES",
+    "ExportMember",
+    "ExportMemberError",
     "ExportResult",
+    "ExportZip",
     "TaskResult",
     "format_watermark",
     "incremental_query",
     "last_edit_filter",
+    "table_name",
     "unzip_tables",
 ]
 
@@ -47,6 +57,10 @@ COMPLETE = "Complete"
 FAILED_STATUSES = ("Failed", "Cancelled")
 # Where a task may report how many rows it exported (Alloy does not document one field).
 _COUNT_KEYS = ("itemCount", "rowCount", "totalCount", "processedItemCount")
+# Largest uncompressed CSV read from an export zip; a generous bound (ALLOY_MAX_MEMBER_BYTES).
+DEFAULT_MAX_MEMBER_BYTES = 2 * 1024**3
+# What Alloy puts before a joined design's CSV name (any case); the table names leave it out.
+JOINED_PREFIX = "joineddesign_"
 
 
 class AlloyExportError(ApiError):
@@ -74,16 +88,94 @@ class TaskResult:
     task: dict[str, Any]
 
 
+class ExportMemberError(DataError):
+    """A CSV in the export zip is too large, corrupt or not UTF-8; the message names it."""
+
+
+class ExportMember:
+    """One CSV of an export zip, decompressed and decoded only when read, as a stream.
+
+    ``size`` is what the zip declares; a member declaring more than ``limit`` bytes fails
+    before anything is read, and reading stops at ``limit`` whatever the zip declared.
+    """
+
+    def __init__(
+        self, content: bytes, info: zipfile.ZipInfo, name: str, table: str, limit: int
+    ) -> None:
+        self._content = content
+        self._info = info
+        self.name = name
+        self.table = table
+        self.size = info.file_size
+        self.limit = limit
+
+    def __repr__(self) -> str:
+        return f"ExportMember({self.name!r}, table={self.table!r}, size={self.size})"
+
+    def lines(self) -> Iterator[str]:
+        """The CSV's lines, decoded from UTF-8 (a leading BOM dropped) one at a time."""
+        if self.size > self.limit:
+            raise ExportMemberError(
+                f"export member {self.name!r} is {self.size:,} bytes uncompressed, more than "
+                f"the limit of {self.limit:,} (ALLOY_MAX_MEMBER_BYTES), so it was not read"
+            )
+        read = 0
+        number = 0
+        try:
+            with (
+                zipfile.ZipFile(io.BytesIO(self._content)) as archive,
+                archive.open(self._info) as stream,
+            ):
+                for number, raw in enumerate(stream, start=1):
+                    if number == 1:
+                        raw = raw.removeprefix(codecs.BOM_UTF8)
+                    try:
+                        text = raw.decode("utf-8")
+                    except UnicodeDecodeError as exc:
+                        raise ExportMemberError(
+                            f"export member {self.name!r} is not valid UTF-8: line "
+                            f"{number}, byte offset {read + exc.start:,} ({exc.reason}: "
+                            f"{raw[exc.start : exc.start + 4]!r}); export as UTF-8"
+                        ) from None
+                    read += len(raw)
+                    if read > self.limit:
+                        raise ExportMemberError(
+                            f"export member {self.name!r} holds more than the limit of "
+                            f"{self.limit:,} bytes (ALLOY_MAX_MEMBER_BYTES) although the "
+                            f"zip declares {self.size:,}; reading stopped"
+                        )
+                    yield text
+        except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError) as exc:
+            raise ExportMemberError(
+                f"export member {self.name!r} is corrupt after {read:,} bytes (line {number}): "
+                f"{exc}"
+            ) from exc
+
+    def text(self) -> str:
+        """The whole CSV as text (within the same limit)."""
+        return "".join(self.lines())
+
+
+@dataclass(frozen=True)
+class ExportZip:
+    """An export zip's CSVs by output table, and the files left unread (named as in the zip)."""
+
+    tables: dict[str, ExportMember]
+    ignored: list[str] = field(default_factory=list)
+
+
 @dataclass(frozen=True)
 class ExportResult:
-    """One export: CSV text per output table (root named after the dataset)."""
+    """One export: each output table's CSV (root named after the dataset), as a member of
+    the zip to read as a stream, or as text (a stand-in export)."""
 
     dataset: str
     requested_at: datetime
     task_id: str
-    tables: dict[str, str]
+    tables: Mapping[str, "ExportMember | str"]
     reported_count: int | None
     query: dict[str, Any]
+    ignored_members: list[str] = field(default_factory=list)
 
 
 def format_watermark(moment: datetime) -> str:
@@ -122,12 +214,28 @@ def incremental_query(query: dict[str, Any], watermark: datetime) -> dict[str, A
     return combined
 
 
-def unzip_tables(zip_bytes: bytes, file_name: str, root_name: str | None = None) -> dict[str, str]:
-    """CSV text per output table from an export zip.
+def table_name(member: str) -> str:
+    """The output table a joined design's CSV feeds: its cleaned file stem without Alloy's
+    ``JoinedDesign_`` prefix (``JoinedDesign_Task Statuses_1.csv`` -> ``task_statuses_1``)."""
+    cleaned = clean_column_name(PurePosixPath(member).stem)
+    return cleaned[len(JOINED_PREFIX) :] if cleaned.startswith(JOINED_PREFIX) else cleaned
+
+
+def unzip_tables(
+    zip_bytes: bytes,
+    file_name: str,
+    root_name: str | None = None,
+    *,
+    wanted: Collection[str] | None = None,
+    max_member_bytes: int = DEFAULT_MAX_MEMBER_BYTES,
+) -> ExportZip:
+    """The CSVs of an export zip by output table, unread until asked for.
 
     The root CSV sits at ``<stem>/<fileName>`` and becomes ``root_name`` (default: the cleaned
-    stem); every other CSV is named by its cleaned file stem (``Task Statuses_1.csv`` ->
-    ``task_statuses_1``). Member names are HTML-unescaped first: Alloy writes ``&`` as ``&amp;``.
+    stem); every other CSV is named by :func:`table_name`. Member names are HTML-unescaped
+    first: Alloy writes ``&`` as ``&amp;``. Only tables in ``wanted`` (default: every CSV) are
+    kept; any other file is listed in ``ignored`` and never decompressed, so it cannot fail
+    the export.
     """
     try:
         archive = zipfile.ZipFile(io.BytesIO(zip_bytes))
@@ -136,29 +244,33 @@ def unzip_tables(zip_bytes: bytes, file_name: str, root_name: str | None = None)
     stem = PurePosixPath(file_name).stem
     root_name = root_name or clean_column_name(stem)
     root_member = f"{stem}/{file_name}"
-    tables: dict[str, str] = {}
-    found_root = False
+    tables: dict[str, ExportMember] = {}
+    ignored: list[str] = []
     with archive:
         members = [m for m in archive.infolist() if not m.is_dir()]
-        for member in members:
-            name = html.unescape(member.filename)
-            if not name.lower().endswith(".csv"):
-                continue
-            is_root = name == root_member
-            table = root_name if is_root else clean_column_name(PurePosixPath(name).stem)
-            if table in tables:
-                raise DataError(
-                    f"alloy export {file_name!r}: two CSVs map to table {table!r} "
-                    f"(second: {name!r})"
-                )
-            tables[table] = archive.read(member).decode("utf-8-sig")
-            found_root = found_root or is_root
-    if not found_root:
+    for member in members:
+        name = html.unescape(member.filename)
+        is_root = name == root_member
+        table = root_name if is_root else table_name(name)
+        if (
+            not name.lower().endswith(".csv")
+            or not table
+            or (wanted is not None and table not in wanted)
+        ):
+            ignored.append(name)
+            continue
+        if table in tables:
+            raise DataError(
+                f"alloy export {file_name!r}: two CSVs map to table {table!r} "
+                f"({tables[table].name!r} and {name!r})"
+            )
+        tables[table] = ExportMember(zip_bytes, member, name, table, max_member_bytes)
+    if root_name not in tables or tables[root_name].name != root_member:
         listing = [html.unescape(m.filename) for m in members]
         raise DataError(
             f"alloy export {file_name!r}: no root CSV at {root_member!r}; the zip holds {listing}"
         )
-    return {root_name: tables.pop(root_name), **tables}
+    return ExportZip({root_name: tables.pop(root_name), **tables}, ignored)
 
 
 def _json_object(response: requests.Response) -> dict[str, Any] | None:
@@ -205,6 +317,7 @@ class AlloyClient(OwnedSession):
         poll_backoff: float = 1.5,
         max_poll_interval: float = 60.0,
         max_wait: float = 1800.0,
+        max_member_bytes: int = DEFAULT_MAX_MEMBER_BYTES,
         session: requests.Session | None = None,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
@@ -223,6 +336,8 @@ class AlloyClient(OwnedSession):
             )
         if max_wait <= 0:
             raise ConfigurationError(f"Alloy max_wait must be > 0 seconds, got {max_wait}")
+        if max_member_bytes <= 0:
+            raise ConfigurationError(f"Alloy max_member_bytes must be > 0, got {max_member_bytes}")
         self.base_url = base_url if base_url.endswith("/") else base_url + "/"
         self._api_key = api_key
         self.policy = policy
@@ -230,6 +345,7 @@ class AlloyClient(OwnedSession):
         self.poll_backoff = poll_backoff
         self.max_poll_interval = max_poll_interval
         self.max_wait = max_wait
+        self.max_member_bytes = max_member_bytes
         self._adopt_session(session)
         self._sleep = sleep
         self._clock = clock
@@ -350,11 +466,31 @@ class AlloyClient(OwnedSession):
             "" if watermark is None else f", edited after {format_watermark(watermark)}",
         )
         task = self.wait_for_task(task_id)
-        tables = unzip_tables(self.download_export(task_id), dataset.file_name, dataset.name)
-        self._log.info(
-            "alloy %s: %d table(s) downloaded: %s", dataset.name, len(tables), sorted(tables)
+        content = self.download_export(task_id)
+        unzipped = unzip_tables(
+            content,
+            dataset.file_name,
+            dataset.name,
+            wanted=dataset.tables,
+            max_member_bytes=self.max_member_bytes,
         )
-        return ExportResult(dataset.name, requested_at, task_id, tables, task.row_count, query)
+        self._log.info(
+            "alloy %s: %d table(s) downloaded (%s bytes zipped): %s%s",
+            dataset.name,
+            len(unzipped.tables),
+            f"{len(content):,}",
+            sorted(unzipped.tables),
+            f"; not used: {unzipped.ignored}" if unzipped.ignored else "",
+        )
+        return ExportResult(
+            dataset.name,
+            requested_at,
+            task_id,
+            unzipped.tables,
+            task.row_count,
+            query,
+            unzipped.ignored,
+        )
 
     # --- plumbing -----------------------------------------------------------------------------
 

@@ -2,7 +2,8 @@
 
 The export watermark (for incremental datasets) is the time the previous successful export
 was *requested*, read from the newest earlier api_response partition, so an item edited
-while an export ran is taken again next time rather than lost.
+while an export ran is taken again next time rather than lost. Every table of an export is
+read before any is published, so a bad CSV publishes nothing.
 """
 
 import logging
@@ -12,12 +13,17 @@ from datetime import UTC, date, datetime
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from lbh_platform.alloy.client import ExportResult
+from lbh_platform.alloy.client import ExportMember, ExportMemberError, ExportResult
 from lbh_platform.alloy.datasets import AlloyDataset
 from lbh_platform.alloy.transforms import (
+    ParsedCsv,
     apply_renames,
-    csv_to_table,
+    column_changes,
     full_snapshot,
+    keep_columns,
+    last_edit_column,
+    read_csv,
+    relink_snapshot,
     upsert_snapshot,
 )
 from lbh_platform.common.deletion_guard import guard_deletions
@@ -32,6 +38,7 @@ log = logging.getLogger(__name__)
 REQUESTED_AT_KEY = "lbh.export_requested_at"
 REPORTED_COUNT_KEY = "lbh.export_reported_count"
 CSV_ROWS_KEY = "lbh.csv_rows"
+MEMBER_KEY = "lbh.export_member"
 ROOT_ID = "item_id"
 JOINED_ID = "primary_item"
 
@@ -74,53 +81,96 @@ def export(
 ) -> list[StageReport]:
     """Run the dataset's export and publish every output table's api_response partition.
 
-    Joined tables are published first and the root last: the root partition carries the
-    watermark, so an export counts as done only once all its tables are in place.
+    Every table is read first, so a CSV that cannot be read publishes nothing. Joined tables
+    are published first and the root last: the root partition carries the watermark, so an
+    export counts as done only once all its tables are in place.
     """
     since = watermark(lake, dataset, day)
     result = run_export(dataset, since)
     imported_at = imported_at or datetime.now(UTC)
     value = yyyymmdd(day)
-    unexpected = sorted(set(result.tables) - set(dataset.tables))
-    reports = []
+    ignored = list(result.ignored_members) + sorted(set(result.tables) - set(dataset.tables))
+    parsed: dict[str, tuple[str, ParsedCsv]] = {}
     for table in [*dataset.joined_designs, dataset.name]:
-        csv_text = result.tables.get(table)
-        if csv_text is None:
+        source = result.tables.get(table)
+        if source is None:
             raise DataError(
                 f"alloy {dataset.name} partition {value}: the export has no CSV for table "
                 f"{table!r} (it has {sorted(result.tables)}); check the query's join_designs"
             )
-        try:
-            rows = csv_to_table(csv_text)
-        except DataError as exc:
-            raise DataError(f"alloy {dataset.name}/{table} partition {value}: {exc}") from exc
-        csv_rows = max(0, len(csv_text.splitlines()) - 1)
-        rows = _with_import_columns(rows, day, imported_at)
-        notes = {REQUESTED_AT_KEY: result.requested_at.isoformat(), CSV_ROWS_KEY: str(csv_rows)}
-        if is_root(dataset, table) and result.reported_count is not None:
-            notes[REPORTED_COUNT_KEY] = str(result.reported_count)
+        parsed[table] = _read_table(dataset, table, value, source)
+    reports = []
+    for table, (member, csv) in parsed.items():
+        rows = _with_import_columns(csv.table, day, imported_at)
+        notes = {
+            REQUESTED_AT_KEY: result.requested_at.isoformat(),
+            CSV_ROWS_KEY: str(csv.records),
+            MEMBER_KEY: member,
+        }
+        metadata: dict[str, object] = {
+            "mode": dataset.mode,
+            "watermark": since.isoformat() if since else "none (full export)",
+            "export_requested_at": result.requested_at.isoformat(),
+            "export_member": member,
+            "csv_records": csv.records,
+            "all_null_rows_dropped": csv.all_null_rows,
+        }
+        if is_root(dataset, table):
+            if result.reported_count is not None:
+                notes[REPORTED_COUNT_KEY] = str(result.reported_count)
+            repeated = _repeated_ids(rows)
+            metadata["duplicate_item_ids"] = sum(repeated.values())
+            if repeated:
+                log.warning(
+                    "alloy %s partition %s: %d Item ID(s) exported more than once (%s); "
+                    "the snapshot keeps each one's newest edit",
+                    dataset.name,
+                    value,
+                    len(repeated),
+                    sorted(repeated)[:10],
+                )
         written = lake.alloy("api_response", dataset.name, table).write(
             value, rows.replace_schema_metadata(notes)
         )
+        metadata.update(
+            task_reported_count=result.reported_count if is_root(dataset, table) else None,
+            ignored_members=ignored,
+            path=written.path,
+            bytes_written=written.bytes_written,
+        )
         reports.append(
             StageReport(
-                ("alloy", "api_response", dataset.name, table),
-                value,
-                rows.num_rows,
-                {
-                    "mode": dataset.mode,
-                    "watermark": since.isoformat() if since else "none (full export)",
-                    "export_requested_at": result.requested_at.isoformat(),
-                    "task_reported_count": result.reported_count
-                    if is_root(dataset, table)
-                    else None,
-                    "unexpected_tables_ignored": unexpected,
-                    "path": written.path,
-                    "bytes_written": written.bytes_written,
-                },
+                ("alloy", "api_response", dataset.name, table), value, rows.num_rows, metadata
             )
         )
     return reports
+
+
+def _read_table(
+    dataset: AlloyDataset, table: str, value: str, source: ExportMember | str
+) -> tuple[str, ParsedCsv]:
+    """The CSV's member name and rows; any failure names dataset, table, member and partition."""
+    member = source.name if isinstance(source, ExportMember) else f"{table} (text)"
+    where = f"alloy {dataset.name}/{table} partition {value}"
+    try:
+        return member, read_csv(source.lines() if isinstance(source, ExportMember) else source)
+    except ExportMemberError as exc:
+        raise DataError(f"{where}: {exc}; nothing was published") from exc
+    except DataError as exc:
+        raise DataError(f"{where}: export member {member!r}: {exc}; nothing was published") from exc
+
+
+def _repeated_ids(rows: pa.Table) -> dict[str, int]:
+    """Each Item ID the export holds more than once, with how many extra rows it has."""
+    if ROOT_ID not in rows.column_names or rows.num_rows == 0:
+        return {}
+    counts = pa.table({"id": rows[ROOT_ID]}).group_by("id").aggregate([("id", "count")])
+    extra = counts.filter(pc.greater(counts["id_count"], 1))
+    return {
+        str(k): n - 1
+        for k, n in zip(extra["id"].to_pylist(), extra["id_count"].to_pylist(), strict=True)
+        if k is not None
+    }
 
 
 def _with_import_columns(rows: pa.Table, day: date, imported_at: datetime) -> pa.Table:
@@ -132,9 +182,12 @@ def _with_import_columns(rows: pa.Table, day: date, imported_at: datetime) -> pa
 def snapshot(
     lake: Lake, dataset: AlloyDataset, table: str, day: date, *, confirm_deletions: bool = False
 ) -> StageReport:
-    """Incremental: previous snapshot upserted with every export since. Full: the export,
-    unless it would delete more than the allowed share of rows (see ``deletion_guard``)."""
+    """Incremental: previous snapshot upserted with every export since (a joined table: each
+    root item exported keeps exactly that day's links). Full: the export, unless it would
+    delete more than the allowed share of rows (see ``deletion_guard``). A column an export
+    adds is null for older rows; one it stops sending is kept, null for its rows."""
     value = yyyymmdd(day)
+    where = f"alloy {dataset.name}/{table} snapshot {value}"
     exports = lake.alloy("api_response", dataset.name, table)
     snapshots = lake.alloy("snapshot", dataset.name, table)
     exports.require(value, f"alloy {dataset.name}/{table} partition {value}", "api_response")
@@ -145,13 +198,21 @@ def snapshot(
     renames = dataset.renames.get(table, {})
     keys = key_columns(dataset, table)
     metadata: dict[str, object] = {"mode": dataset.mode, "base_snapshot_date": base_value or "none"}
+
+    def read(partition: str) -> pa.Table:
+        return apply_renames(exports.read(partition).replace_schema_metadata(None), renames)
+
     if dataset.mode == "full":
-        rows = apply_renames(exports.read(value).replace_schema_metadata(None), renames)
+        pending = [value]
+        parts = [read(value)]
+        rows = parts[0]
         if is_root(dataset, table):
-            merged, deleted, counts = full_snapshot(base, rows, keys[0])
+            edit = last_edit_column(rows.column_names, renames)
+            merged, deleted, counts = full_snapshot(base, rows, keys[0], edit)
         else:
             merged, deleted = rows, _missing_keys(base, rows, keys[0])
             counts = {"rows": rows.num_rows, "deleted": len(deleted)}
+        merged = keep_columns(merged, base)
         before = _distinct_keys(base, keys[0])
         share = guard_deletions(
             f"alloy {dataset.name}/{table} snapshot {value}",
@@ -167,23 +228,59 @@ def snapshot(
         pending = [
             p for p in exports.partitions() if p <= value and (base_value is None or p > base_value)
         ]
-        rows = unify(
-            [
-                apply_renames(exports.read(p).replace_schema_metadata(None), renames)
-                for p in pending
-            ],
-            f"alloy {dataset.name}/{table} exports",
-        )
-        merged, counts = upsert_snapshot(
-            base, rows, keys[0], one_row_per_id=is_root(dataset, table)
-        )
+        parts = [read(p) for p in pending]
+        if is_root(dataset, table):
+            rows = unify(parts, f"alloy {dataset.name}/{table} exports")
+            edit = last_edit_column(rows.column_names, renames)
+            merged, counts = upsert_snapshot(base, rows, keys[0], edit_column=edit)
+        else:
+            days = [
+                (_exported_root_ids(lake, dataset, where, p), part)
+                for p, part in zip(pending, parts, strict=True)
+            ]
+            merged, counts = relink_snapshot(base, days, keys[0])
         metadata.update(counts)
         metadata["exports_applied"] = pending
+    added, missing = column_changes(None if base is None else base.column_names, parts)
+    metadata["columns_added"] = added
+    metadata["columns_missing_from_export"] = missing
+    if added:
+        log.info("%s: new column(s) %s, null for the rows exported before", where, added)
+    if missing:
+        log.warning(
+            "%s: column(s) %s missing from the export of %s; kept, null for its rows",
+            where,
+            missing,
+            ", ".join(pending),
+        )
+    if metadata.get("duplicate_ids"):
+        log.warning(
+            "%s: %d row(s) repeated an Item ID within one export; the newest edit was kept",
+            where,
+            metadata["duplicate_ids"],
+        )
     for name, values in snapshot_columns(merged.num_rows, day).items():
         merged = merged.append_column(name, values)
     written = snapshots.write(value, merged.replace_schema_metadata(None))
     metadata.update(path=written.path, bytes_written=written.bytes_written)
     return StageReport(("alloy", "snapshot", dataset.name, table), value, merged.num_rows, metadata)
+
+
+def _exported_root_ids(lake: Lake, dataset: AlloyDataset, where: str, partition: str) -> pa.Array:
+    """The root items an export held: whose joined rows that export replaces."""
+    root = lake.alloy("api_response", dataset.name, dataset.name)
+    if not root.exists(partition):
+        raise DataError(
+            f"{where}: the export of {partition} has joined tables but no root table "
+            f"{dataset.name!r} (it is published last: that export did not finish); re-run the "
+            f"export for {partition}"
+        )
+    ids = root.read(partition, columns=[ROOT_ID])
+    if ROOT_ID not in ids.column_names:
+        if ids.num_rows:
+            raise DataError(f"{where}: the root export of {partition} has no {ROOT_ID!r} column")
+        return pa.array([], pa.string())
+    return ids[ROOT_ID].combine_chunks()
 
 
 def _distinct_keys(base: pa.Table | None, column: str) -> int:
@@ -215,6 +312,23 @@ def export_count_outcome(lake: Lake, dataset: AlloyDataset, value: str) -> RuleO
         passed,
         (f"{csv_rows} rows exported, task reported {reported}"),
         {"csv_rows": csv_rows, "task_reported_count": int(reported)},
+    )
+
+
+def export_ids_outcome(lake: Lake, dataset: AlloyDataset, value: str) -> RuleOutcome:
+    """Each Item ID once in the root export (a repeat is resolved, newest edit first, but
+    says the export is not what it should be)."""
+    rows = lake.alloy("api_response", dataset.name, dataset.name).read(value, columns=[ROOT_ID])
+    repeated = _repeated_ids(rows)
+    extra = sum(repeated.values())
+    if not extra:
+        return RuleOutcome(True, "every Item ID exported once", {"duplicate_item_ids": 0})
+    sample = sorted(repeated)[:10]
+    return RuleOutcome(
+        False,
+        f"{extra} extra row(s) for {len(repeated)} Item ID(s) exported more than once "
+        f"(e.g. {', '.join(sample)}); the snapshot kept each one's newest edit",
+        {"duplicate_item_ids": extra, "repeated_ids_sample": sample},
     )
 
 

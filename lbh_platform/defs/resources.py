@@ -8,7 +8,7 @@ from typing import Any
 import dagster as dg
 from pydantic import PrivateAttr
 
-from lbh_platform.alloy.client import AlloyClient, ExportResult
+from lbh_platform.alloy.client import DEFAULT_MAX_MEMBER_BYTES, AlloyClient, ExportResult
 from lbh_platform.alloy.datasets import AlloyDataset
 from lbh_platform.catalog.duckdb_catalog import default_duckdb_path
 from lbh_platform.common.http import RetryPolicy
@@ -103,6 +103,7 @@ class AlloyApiResource(dg.ConfigurableResource):
     api_key: str
     max_wait_seconds: float = 1800.0
     poll_interval_seconds: float = 2.0
+    max_member_bytes: int = DEFAULT_MAX_MEMBER_BYTES
 
     def export(self, dataset: AlloyDataset, watermark: datetime | None) -> ExportResult:
         client = AlloyClient(
@@ -110,6 +111,7 @@ class AlloyApiResource(dg.ConfigurableResource):
             self.api_key,
             max_wait=self.max_wait_seconds,
             poll_interval=self.poll_interval_seconds,
+            max_member_bytes=self.max_member_bytes,
         )
         return client.export(dataset, watermark)
 
@@ -165,6 +167,7 @@ class SecretsManagerAlloyApiResource(AlloyApiResource):
             self._key,
             max_wait=self.max_wait_seconds,
             poll_interval=self.poll_interval_seconds,
+            max_member_bytes=self.max_member_bytes,
         )
         return client.export(dataset, watermark)
 
@@ -202,12 +205,14 @@ def alloy_api_resource(
             base_url=settings.alloy_api_url,
             secret_id=settings.alloy_secret_id,
             poll_interval_seconds=settings.alloy_poll_seconds,
+            max_member_bytes=settings.alloy_max_member_bytes,
             aws_region=settings.aws_region,
         )
     return AlloyApiResource(
         base_url=settings.alloy_api_url,
         api_key=plain("ALLOY_API_KEY", settings.alloy_api_key),
         poll_interval_seconds=settings.alloy_poll_seconds,
+        max_member_bytes=settings.alloy_max_member_bytes,
     )
 
 

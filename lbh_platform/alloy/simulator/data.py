@@ -193,11 +193,32 @@ class DatasetData:
                 links[path] = rng.randrange(LOOKUP_ITEMS)
         return links
 
+    def _root_row(self, item: _Item, version: int, last_edit: datetime) -> tuple[list[str], dict]:
+        """The root CSV row of one item version, and which joined item each path points at."""
+        rng = random.Random(f"{self.seed}/{self.dataset.name}/{item.index}/{version}")
+        links = self._links(item, version)
+        title = f"{self.root_label} {item.index + 1}"
+        row = [item.id]
+        for attribute in self.attributes:
+            value = _value(attribute, rng, title, item.created)
+            if attribute in self.link_of:
+                value = self._lookup(self.link_of[attribute], links[self.link_of[attribute]])[0]
+            row.append(value)
+        row.append(last_edit.strftime("%Y-%m-%dT%H:%M:%S.000Z"))
+        return row, links
+
     def tables(
-        self, as_of: datetime, header_type: str, edited_after: datetime | None = None
+        self,
+        as_of: datetime,
+        header_type: str,
+        edited_after: datetime | None = None,
+        repeat_older: int = 0,
     ) -> dict[str, Table]:
         """Every output table of an export at ``as_of`` (only items edited after
-        ``edited_after``, if given), as header plus rows of CSV strings."""
+        ``edited_after``, if given), as header plus rows of CSV strings.
+
+        ``repeat_older`` items that were edited are listed a second time, at the end of the
+        root CSV, as their previous version (an export holding one Item ID twice)."""
         code = header_type == "Code"
         root_header = (
             ["Item ID"]
@@ -225,20 +246,16 @@ class DatasetData:
             ]
             out[table] = (header, [])
 
+        repeats: list[list[str]] = []
         for item, version, last_edit in self.live_items(as_of):
             if edited_after is not None and last_edit <= edited_after:
                 continue
-            rng = random.Random(f"{self.seed}/{self.dataset.name}/{item.index}/{version}")
-            links = self._links(item, version)
-            title = f"{self.root_label} {item.index + 1}"
-            row = [item.id]
-            for attribute in self.attributes:
-                value = _value(attribute, rng, title, item.created)
-                if attribute in self.link_of:
-                    value = self._lookup(self.link_of[attribute], links[self.link_of[attribute]])[0]
-                row.append(value)
-            row.append(last_edit.strftime("%Y-%m-%dT%H:%M:%S.000Z"))
+            row, links = self._root_row(item, version, last_edit)
             out[self.dataset.name][1].append(row)
+            if len(repeats) < repeat_older and version > 0:
+                earlier = item.edits[version - 2] if version > 1 else item.created
+                repeats.append(self._root_row(item, version - 1, earlier)[0])
+            title = f"{self.root_label} {item.index + 1}"
             subtitle = (
                 row[self.attributes.index("attributes_itemsSubtitle") + 1]
                 if ("attributes_itemsSubtitle" in self.attributes)
@@ -265,4 +282,5 @@ class DatasetData:
                         *values,
                     ]
                 )
+        out[self.dataset.name][1].extend(repeats)
         return out

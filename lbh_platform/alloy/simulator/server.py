@@ -2,7 +2,9 @@
 
 Tests and demos run the real client (Bearer auth, task polling, zip download, retries) against
 it: tasks take a set number of polls, can be told to fail, and exports honour a
-``lastEditDate GreaterThan`` filter, over deterministic items that change day by day.
+``lastEditDate GreaterThan`` filter, over deterministic items that change day by day. The zip
+is laid out as Alloy's: the root CSV at ``<stem>/<fileName>``, each joined design's CSV named
+``JoinedDesign_<design>_<n>.csv``.
 """
 
 import csv
@@ -14,6 +16,7 @@ import json
 import threading
 import time
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
@@ -24,6 +27,8 @@ from lbh_platform.alloy.simulator.data import DEFAULT_EPOCH, DatasetData, Table,
 from lbh_platform.common.loopback import LoopbackHandler, LoopbackService, aware
 
 API_PREFIX = "/api/"
+JOINED_PREFIX = "JoinedDesign_"
+Members = dict[str, bytes]  # an export zip's files by name, before HTML escaping
 
 
 def find_last_edit_after(node: Any) -> datetime | None:
@@ -117,6 +122,8 @@ class AlloySimulator(LoopbackService):
         self._tasks: dict[str, _Task] = {}
         self._files: dict[str, str] = {}
         self._fail_next: str | None = None
+        self._repeat_next = 0
+        self._tamper_next: Callable[[Members], Members] | None = None
         self._faults: list[list[Any]] = []
         self._lock = threading.Lock()
         self._init_service(host, port)
@@ -130,6 +137,18 @@ class AlloySimulator(LoopbackService):
         """The next export task will end as ``Failed`` with ``message``."""
         with self._lock:
             self._fail_next = message
+
+    def repeat_in_next_export(self, items: int = 1) -> None:
+        """The next export lists ``items`` edited items twice: at the end of the root CSV
+        once more, as their previous version (older last edit). Ground truth is unchanged."""
+        with self._lock:
+            self._repeat_next = items
+
+    def tamper_next_export(self, edit: Callable[[Members], Members]) -> None:
+        """The next export's zip holds ``edit(files)`` instead of its files (name -> bytes):
+        to re-encode a CSV, add a member, inflate one."""
+        with self._lock:
+            self._tamper_next = edit
 
     def state(
         self, dataset: str, as_of: datetime, header_type: str | None = None
@@ -170,16 +189,23 @@ class AlloySimulator(LoopbackService):
             return _error(400, f"unknown design {design!r}")
         dataset = next((d for d in matches if d.file_name == file_name), matches[0])
         after = find_last_edit_after(body["aqs"].get("children"))
-        tables = self.data[dataset.name].tables(self.now, header_type, after)
+        with self._lock:
+            repeat, self._repeat_next = self._repeat_next, 0
+            tamper, self._tamper_next = self._tamper_next, None
+        tables = self.data[dataset.name].tables(self.now, header_type, after, repeat)
         stem = file_name[: -len(".csv")]
+        # Alloy names each joined CSV after its design, numbered in join order.
+        designs = ["", *dataset.join_design_names.values()]
+        members: Members = {}
+        for number, table in enumerate(tables.values()):
+            member = file_name if number == 0 else f"{JOINED_PREFIX}{designs[number]}_{number}.csv"
+            members[f"{stem}/{member}"] = _csv(table)
+        if tamper is not None:
+            members = tamper(members)
         buffer = io.BytesIO()
         with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-            # Alloy names each joined CSV after its design, numbered in join order.
-            designs = ["", *dataset.join_design_names.values()]
-            for number, table in enumerate(tables.values()):
-                member = file_name if number == 0 else f"{designs[number]}_{number}.csv"
-                member = f"{stem}/{member}"
-                archive.writestr(html.escape(member, quote=False), _csv(table))
+            for name, content in members.items():
+                archive.writestr(html.escape(name, quote=False), content)
         with self._lock:
             self.export_requests.append(body)
             task_id = item_id("task", len(self._tasks), time.time_ns())

@@ -68,10 +68,13 @@ def _snapshot_asset(dataset: AlloyDataset, table: str, common: dict) -> dg.Asset
         if dataset.mode == "full"
         else "the previous snapshot upserted with every export since, latest import wins"
     )
+    deps = [asset_key("api_response", dataset.name, table)]
+    if table != dataset.name:  # a root item exported keeps exactly that export's links
+        deps.append(asset_key("api_response", dataset.name, dataset.name))
 
     @dg.asset(
         key=asset_key("snapshot", dataset.name, table),
-        deps=[asset_key("api_response", dataset.name, table)],
+        deps=deps,
         description=f"Alloy `{dataset.name}` `{table}` as of the snapshot date: {how}; "
         "column renames applied.",
         automation_condition=downstream_condition(),

@@ -1,4 +1,5 @@
-"""Partitioned checks per Alloy dataset: snapshot keys unique and complete; export counts."""
+"""Partitioned checks per Alloy dataset: snapshot keys unique and complete; the root export's
+row count against the task's, and each Item ID in it once."""
 
 import dagster as dg
 
@@ -28,6 +29,12 @@ def build_dataset_checks(
         "row_count_matches_task",
         "The exported CSV has as many rows as the export task reported (when it reports one).",
     )
+    ids_spec = spec(
+        root_export,
+        "item_ids_unique_in_export",
+        "Each Item ID appears once in the exported CSV (a repeat is resolved to the item's "
+        "newest edit in the snapshot, and counted here).",
+    )
     key_specs = {
         table: spec(
             asset_key("snapshot", dataset.name, table),
@@ -50,7 +57,12 @@ def build_dataset_checks(
                 count_spec,
                 dg.AssetCheckSeverity.WARN,
                 lambda lk, value: stages.export_count_outcome(lk, dataset, value),
-            )
+            ),
+            (
+                ids_spec,
+                dg.AssetCheckSeverity.WARN,
+                lambda lk, value: stages.export_ids_outcome(lk, dataset, value),
+            ),
         ],
         record_checks=[
             volume_check(
