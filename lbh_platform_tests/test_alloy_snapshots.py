@@ -295,3 +295,49 @@ def test_the_task_count_is_compared_with_csv_records_not_lines(lake):
     assert outcome.passed, outcome.description
     assert outcome.metadata["csv_rows"] == 2
     assert reports["jobs"].rows == 2
+
+
+# --------------------------------------------------------------------------- inputs proven
+
+
+def test_an_export_re_run_under_a_snapshot_fails_the_check_and_the_next_snapshot(lake):
+    """Every snapshot proves its exports: one re-run after snapshots were built on it makes
+    them unsound (red check) and the next snapshot refuses to build on them."""
+    dataset = jobs_dataset()
+    first = {"jobs": ROOT_HEADER + job("J1", "a"), "crews_1": CREW_HEADER + crew("J1", "C1")}
+    run_day(lake, dataset, DAYS[0], first)
+    run_day(lake, dataset, DAYS[1], {"jobs": ROOT_HEADER + job("J2", "b"), "crews_1": CREW_HEADER})
+    for table in dataset.tables:
+        assert stages.inputs_outcome(lake, dataset, table, "20240305").passed
+    # The export of day 0 is re-run (it now holds another edit): snapshots 0 and 1 are stale.
+    again = {**first, "jobs": ROOT_HEADER + job("J1", "z")}
+    stages.export(lake, dataset, DAYS[0], exporting(again))
+    outcome = stages.inputs_outcome(lake, dataset, "jobs", "20240305")
+    assert not outcome.passed and outcome.metadata["first_unsound_snapshot"] == "20240304"
+    stages.export(lake, dataset, DAYS[2], exporting(first))
+    with pytest.raises(DataError, match=r"jobs/jobs snapshot 20240306 is not published"):
+        stages.snapshot(lake, dataset, "jobs", DAYS[2])
+
+
+def test_snapshot_metadata_and_footer_record_every_export_applied(lake):
+    dataset = jobs_dataset()
+    tables = {"jobs": ROOT_HEADER + job("J1", "a"), "crews_1": CREW_HEADER + crew("J1", "C1")}
+    run_day(lake, dataset, DAYS[0], tables)
+    run_day(lake, dataset, DAYS[1], tables, snapshot=False)  # day 1's snapshot never built
+    run_day(lake, dataset, DAYS[2], tables, snapshot=False)
+    report = stages.snapshot(lake, dataset, "crews_1", DAYS[2])
+    assert report.metadata["base_snapshot_date"] == "20240304"
+    assert report.metadata["exports_applied"] == ["20240305", "20240306"]
+    outcome = stages.inputs_outcome(lake, dataset, "crews_1", "20240306")
+    assert outcome.passed and outcome.metadata["imports_applied"] == ["20240305", "20240306"]
+
+
+def test_full_mode_proves_only_its_own_days_export(lake):
+    dataset = jobs_dataset("full")
+    tables = {"jobs": ROOT_HEADER + job("J1", "a"), "crews_1": CREW_HEADER + crew("J1", "C1")}
+    run_day(lake, dataset, DAYS[0], tables)
+    run_day(lake, dataset, DAYS[1], tables, snapshot=False)  # a full export not snapshotted
+    run_day(lake, dataset, DAYS[2], tables)
+    assert stages.inputs_outcome(lake, dataset, "jobs", "20240306").passed
+    stages.export(lake, dataset, DAYS[2], exporting(tables))  # re-run after its snapshot
+    assert not stages.inputs_outcome(lake, dataset, "jobs", "20240306").passed

@@ -279,7 +279,7 @@ def test_metadata_lists_the_base_and_every_increment_applied(lake):
     assert report.metadata["base_snapshot_date"] == value(D0)
     assert report.metadata["increments_applied"] == [value(D1), value(D2)]
     outcome = stages.inputs_outcome(lake, TABLE, value(D2))
-    assert outcome.passed and outcome.metadata["increments_applied"] == [value(D1), value(D2)]
+    assert outcome.passed and outcome.metadata["imports_applied"] == [value(D1), value(D2)]
 
 
 def test_lineage_rules_on_listings():

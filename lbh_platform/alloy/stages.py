@@ -26,6 +26,7 @@ from lbh_platform.alloy.transforms import (
     relink_snapshot,
     upsert_snapshot,
 )
+from lbh_platform.common import lineage
 from lbh_platform.common.deletion_guard import guard_deletions
 from lbh_platform.common.errors import DataError
 from lbh_platform.common.import_columns import import_columns, snapshot_columns, yyyymmdd
@@ -191,7 +192,10 @@ def snapshot(
     exports = lake.alloy("api_response", dataset.name, table)
     snapshots = lake.alloy("snapshot", dataset.name, table)
     exports.require(value, f"alloy {dataset.name}/{table} partition {value}", "api_response")
-    base_value = snapshots.latest_before(value)
+    plan = lineage.plan(snapshot_inputs(lake, dataset, table, value), value)
+    if not plan.ok:
+        raise DataError(lineage.refusal(plan, where, f"the export and snapshots of {dataset.name}"))
+    base_value = plan.base
     base = snapshots.read(base_value) if base_value else None
     if base is not None:
         base = base.drop_columns([c for c in base.column_names if c.startswith("snapshot_")])
@@ -225,9 +229,7 @@ def snapshot(
         metadata["deleted"] = len(deleted)
         metadata["deleted_share"] = round(share, 6)
     else:
-        pending = [
-            p for p in exports.partitions() if p <= value and (base_value is None or p > base_value)
-        ]
+        pending = plan.applied
         parts = [read(p) for p in pending]
         if is_root(dataset, table):
             rows = unify(parts, f"alloy {dataset.name}/{table} exports")
@@ -261,9 +263,43 @@ def snapshot(
         )
     for name, values in snapshot_columns(merged.num_rows, day).items():
         merged = merged.append_column(name, values)
-    written = snapshots.write(value, merged.replace_schema_metadata(None))
+    written = snapshots.write(value, merged.replace_schema_metadata(lineage.notes(plan)))
     metadata.update(path=written.path, bytes_written=written.bytes_written)
     return StageReport(("alloy", "snapshot", dataset.name, table), value, merged.num_rows, metadata)
+
+
+def snapshot_inputs(
+    lake: Lake, dataset: AlloyDataset, table: str, value: str | None = None
+) -> lineage.Inputs:
+    """A snapshot's exports as published now. Incremental: every export (a joined table's
+    export counts as done once its root table, published last, is there too). Full: only
+    each snapshot's own day's export matters (``value``'s, and every published snapshot's)."""
+    exports = lake.alloy("api_response", dataset.name, table).written()
+    snapshots = lake.alloy("snapshot", dataset.name, table)
+    published = snapshots.written()
+    stages = [lineage.Stage("export", exports)]
+    if dataset.mode == "full":
+        days = {*published, *([value] if value else [])}
+        stages = [lineage.Stage("export", {v: t for v, t in exports.items() if v in days})]
+    elif not is_root(dataset, table):
+        root = lake.alloy("api_response", dataset.name, dataset.name).written()
+        stages.append(lineage.Stage("root table export", root))
+    return lineage.Inputs(
+        stages,
+        published,
+        recorded_base=lambda v: snapshots.file_metadata(v).get(lineage.BASE_KEY) or None,
+    )
+
+
+def inputs_outcome(lake: Lake, dataset: AlloyDataset, table: str, value: str) -> RuleOutcome:
+    """Snapshot ``value`` applied every export since its base, each as it is now."""
+    footer = lake.alloy("snapshot", dataset.name, table).file_metadata(value)
+    return lineage.proof(
+        snapshot_inputs(lake, dataset, table, value),
+        value,
+        footer,
+        f"the export and snapshots of {dataset.name}",
+    )
 
 
 def _exported_root_ids(lake: Lake, dataset: AlloyDataset, where: str, partition: str) -> pa.Array:

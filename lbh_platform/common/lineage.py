@@ -13,8 +13,14 @@ applied, and its base is sound. Pure functions over listings: no I/O, no Dagster
 """
 
 import bisect
+import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+
+from lbh_platform.common.quality import RuleOutcome
+
+BASE_KEY = "lbh.base"  # footer note: the snapshot a snapshot was built on ("" for none)
+APPLIED_KEY = "lbh.applied"  # footer note: JSON list of the imports it applied
 
 
 @dataclass(frozen=True)
@@ -30,9 +36,10 @@ class Inputs:
     """A snapshot table's inputs as published.
 
     ``stages`` run from the import to the stage a snapshot applies (the same one when a
-    snapshot applies the import directly); a partition in any of them is an import. ``recorded_base``
-    gives the base a snapshot recorded when it was written, for the rare snapshot written
-    before the one preceding it (a gap filled later); ``None`` when it recorded none.
+    snapshot applies the import directly); a partition in any of them is an import.
+    ``recorded_base`` gives the base a snapshot recorded when it was written, for the rare
+    snapshot written before the one preceding it (a gap filled later); ``None`` when it
+    recorded none.
     """
 
     stages: Sequence[Stage]
@@ -200,3 +207,41 @@ def refusal(plan: Plan, what: str, rerun: str) -> str:
         "records or hold stale versions. Fix the cause (the failed check or run of that day), "
         f"then backfill {rerun} from {first} to {partition_key(plan.value)} as one range."
     )
+
+
+def notes(plan: Plan) -> dict[str, str]:
+    """What a snapshot built by ``plan`` records in its footer, for :func:`proof`."""
+    return {BASE_KEY: plan.base or "", APPLIED_KEY: json.dumps(plan.applied)}
+
+
+def proof(inputs: Inputs, value: str, footer: Mapping[str, str], rerun: str) -> RuleOutcome:
+    """The check every snapshot carries: it applied every import since its base (as recorded
+    in its footer, recomputed from what is published now), each as it is now, on a base that
+    is itself current. ``rerun`` names what to backfill ("every stage of appeals")."""
+    recorded = json.loads(footer.get(APPLIED_KEY, "null"))
+    base = footer.get(BASE_KEY)
+    metadata: dict[str, object] = {
+        "base_snapshot_date": base or "none",
+        "imports_applied": recorded if recorded is not None else "not recorded",
+    }
+    if recorded is not None:
+        skipped = sorted(set(inputs.between(base or None, value)) - set(recorded))
+        if skipped:
+            metadata["imports_not_applied"] = skipped
+            return RuleOutcome(
+                False,
+                f"imports {', '.join(skipped)} are published but were not applied; backfill "
+                f"{rerun} from {partition_key(skipped[0])} to {partition_key(value)}",
+                metadata,
+            )
+    unsound = verify(inputs, value)
+    if unsound is not None:
+        metadata["first_unsound_snapshot"] = unsound.snapshot
+        return RuleOutcome(
+            False,
+            f"snapshot {unsound.snapshot} does not hold its inputs as they are now: "
+            f"{unsound.reason}; backfill {rerun} from {partition_key(unsound.first_day)} to "
+            f"{partition_key(value)}",
+            metadata,
+        )
+    return RuleOutcome(True, "every import since the base is applied, as it is now", metadata)

@@ -337,8 +337,6 @@ def lost_ids_outcome(lake: Lake, table: TascomiTable, value: str) -> RuleOutcome
 
 
 IMPORT_STAGES = ("api_response", "parsed", "increment")
-BASE_KEY = "lbh.base"
-APPLIED_KEY = "lbh.applied"
 
 
 def snapshot_inputs(lake: Lake, table: str) -> lineage.Inputs:
@@ -348,7 +346,7 @@ def snapshot_inputs(lake: Lake, table: str) -> lineage.Inputs:
     return lineage.Inputs(
         [lineage.Stage(stage, lake.tascomi(stage, table).written()) for stage in IMPORT_STAGES],
         snapshots.written(),
-        recorded_base=lambda value: snapshots.file_metadata(value).get(BASE_KEY) or None,
+        recorded_base=lambda value: snapshots.file_metadata(value).get(lineage.BASE_KEY) or None,
     )
 
 
@@ -373,10 +371,9 @@ def snapshot(
         )
     _refuse_lost_ids(lake, table, value, plan.applied)
     applied = engine.read(increments, plan.applied)
-    notes = {BASE_KEY: plan.base or "", APPLIED_KEY: json.dumps(plan.applied)}
     try:
         result = engine.write_snapshot(
-            snapshots, plan.base, applied, table.id_column, value, notes
+            snapshots, plan.base, applied, table.id_column, value, lineage.notes(plan)
         )
     except DataError as exc:
         raise DataError(f"tascomi {table.name} snapshot {value}: {exc}") from exc
@@ -413,34 +410,8 @@ def _refuse_lost_ids(lake: Lake, table: TascomiTable, value: str, applied: list[
 
 
 def inputs_outcome(lake: Lake, table: TascomiTable, value: str) -> RuleOutcome:
-    """Snapshot ``value`` applied every import since its base, each as it is now, on a base
-    that is itself current (recomputed from what is published, and from what it recorded)."""
-    inputs = snapshot_inputs(lake, table.name)
-    notes = lake.tascomi("snapshot", table.name).file_metadata(value)
-    recorded = json.loads(notes.get(APPLIED_KEY, "null"))
-    base = notes.get(BASE_KEY)
-    metadata: dict[str, object] = {
-        "base_snapshot_date": base or "none",
-        "increments_applied": recorded if recorded is not None else "not recorded",
-    }
-    if recorded is not None:
-        expected = inputs.between(base or None, value)
-        skipped = sorted(set(expected) - set(recorded))
-        if skipped:
-            metadata["imports_not_applied"] = skipped
-            return RuleOutcome(
-                False,
-                f"imports {', '.join(skipped)} are in the raw zone but were not applied",
-                metadata,
-            )
-    unsound = lineage.verify(inputs, value)
-    if unsound is not None:
-        metadata["first_unsound_snapshot"] = unsound.snapshot
-        return RuleOutcome(
-            False,
-            f"snapshot {unsound.snapshot} does not hold its inputs as they are now: "
-            f"{unsound.reason}; backfill every stage from "
-            f"{lineage.partition_key(unsound.first_day)} to {lineage.partition_key(value)}",
-            metadata,
-        )
-    return RuleOutcome(True, "every import since the base is applied, as it is now", metadata)
+    """Snapshot ``value`` applied every import since its base, each as it is now."""
+    footer = lake.tascomi("snapshot", table.name).file_metadata(value)
+    return lineage.proof(
+        snapshot_inputs(lake, table.name), value, footer, f"every stage of {table.name}"
+    )

@@ -44,6 +44,21 @@ def build_dataset_checks(
         for table in dataset.tables
     }
 
+    inputs_specs = {
+        table: dg.AssetCheckSpec(
+            "inputs_applied",
+            asset=asset_key("snapshot", dataset.name, table),
+            description="Every export since the base snapshot is applied, each as it is now, "
+            "on a base that is itself current. Blocking: a snapshot missing one is wrong.",
+            partitions_def=daily_partitions,
+            blocking=True,
+        )
+        for table in dataset.tables
+    }
+
+    def inputs_rule(table: str):
+        return lambda lake, value: stages.inputs_outcome(lake, dataset, table, value)
+
     def key_rule(table: str):
         keys = stages.key_columns(dataset, table)
         return lambda lake, value: stages.key_outcome(
@@ -73,7 +88,10 @@ def build_dataset_checks(
     )
     snapshot_checks = partition_checks(
         f"alloy_snapshot_{dataset.name}_checks",
-        [(s, dg.AssetCheckSeverity.ERROR, key_rule(table)) for table, s in key_specs.items()],
+        [
+            *((s, dg.AssetCheckSeverity.ERROR, key_rule(t)) for t, s in key_specs.items()),
+            *((s, dg.AssetCheckSeverity.ERROR, inputs_rule(t)) for t, s in inputs_specs.items()),
+        ],
         can_subset=True,
     )
     return [export_checks, snapshot_checks]
