@@ -3,11 +3,21 @@ message names source, table, partition, check or step, cause and the run's link,
 secret; with no webhook the sensors log what they would send."""
 
 import logging
+import socket
 
 import dagster as dg
 import pytest
+import requests
 
-from lbh_platform.common.alerts import Alert, WebhookPoster, deliver, format_alert, secret_values
+from lbh_platform.common.alerts import (
+    Alert,
+    WebhookPoster,
+    deliver,
+    failure_cause,
+    format_alert,
+    secret_values,
+)
+from lbh_platform.common.http import RetryPolicy, send_with_retries
 from lbh_platform.defs.monitoring.alerts import check_failure_alerts, run_failure_alerts
 from lbh_platform_tests.webhook_receiver import WebhookReceiver
 
@@ -190,3 +200,63 @@ def test_secrets_are_masked_and_the_webhook_url_never_shows(webhook):
         poster.post("hello")
     assert str(failure.value) == "alert webhook failed: HTTP 500"
     assert webhook.path not in repr(poster) + str(failure.value)
+
+
+def _closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_a_transport_failure_alert_keeps_the_projects_message_and_adds_the_cause(webhook):
+    # A path carrying a credential: not a query parameter, so http.py chains the raw
+    # requests error (which quotes the URL); the alert must still mask it.
+    url = f"http://127.0.0.1:{_closed_port()}/rest/v1/{SECRET}/documents"
+
+    @dg.asset(key=["tascomi", "api_response", "documents"], partitions_def=PARTITIONS)
+    def documents() -> None:
+        send_with_retries(
+            requests.Session(),
+            "GET",
+            url,
+            params={"page": 1},
+            policy=RetryPolicy(max_attempts=5, backoff_base=0.0, backoff_max=0.0),
+            describe="tascomi documents page 1",
+            sleep=lambda _: None,
+        )
+
+    defs = dg.Definitions(
+        assets=[documents],
+        sensors=[run_failure_alerts],
+        jobs=[dg.define_asset_job("ingest", selection=[documents.key])],
+    )
+    with dg.instance_for_test() as instance:
+        cursor = _tick(defs, instance, run_failure_alerts, None)
+        _attempt(defs, instance, "ingest", None, 0, max_retries=0)
+        _tick(defs, instance, run_failure_alerts, cursor)
+    [text] = webhook.texts
+    cause = next(line for line in text.splitlines() if line.startswith("cause: "))
+    # The project's own message first: what failed, after how many attempts ...
+    assert cause.startswith("cause: ApiRequestError: tascomi documents page 1: GET http://")
+    assert "failed after 5 attempts" in cause
+    # ... then why: the transport error underneath.
+    assert "ConnectionError" in cause and "Connection refused" in cause
+    assert SECRET not in text and "/rest/v1/[redacted]/documents" in text
+
+
+def test_failure_cause_adds_each_deeper_cause_once_and_drops_class_prefixes():
+    chain = [
+        ("DataError", "lbh_platform.common.errors.DataError: tascomi appeals partition 20240305"),
+        (
+            "ApiRequestError",
+            "tascomi appeals page 2: GET https://x/appeals failed after 5 "
+            "attempts: ReadTimeout: read timed out",
+        ),
+        ("ReadTimeout", "requests.exceptions.ReadTimeout: read timed out\n"),
+    ]
+    assert failure_cause(chain) == (
+        "DataError: tascomi appeals partition 20240305; caused by ApiRequestError: tascomi "
+        "appeals page 2: GET https://x/appeals failed after 5 attempts: ReadTimeout: read "
+        "timed out"
+    )
+    assert failure_cause([("", "the run failed")]) == "the run failed"

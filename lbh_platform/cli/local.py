@@ -27,13 +27,47 @@ concurrency:
 event_log_storage:
   module: lbh_platform.deploy.sqlite_event_log
   class: PooledSqliteEventLogStorage
+# Dagster's launcher, plus a check run monitoring makes of each started run: is the process
+# that started it (a run worker, or a command such as `dagster asset materialize`) still
+# there? (lbh_platform/deploy/local_run_launcher.py)
+run_launcher:
+  module: lbh_platform.deploy.local_run_launcher
+  class: LocalRunLauncher
+# The daemon (`make dev`) fails a run whose process died within a poll, so its failure alert
+# fires; a run that never starts fails after 5 minutes, one longer than 6 hours is ended.
+run_monitoring:
+  enabled: true
+  poll_interval_seconds: 20
+  start_timeout_seconds: 300
+  cancel_timeout_seconds: 300
+  max_runtime_seconds: 21600
+  max_resume_run_attempts: 0   # a dead process is not resumed: its run fails
 # No usage data leaves the council's machines (as in deploy/dagster.yaml; it also cost a
 # storage query per step event).
 telemetry:
   enabled: false
 """
 # What earlier versions wrote: replaced by the current default, since nobody edited it.
-_EARLIER_INSTANCE_CONFIGS = ("concurrency:\n  pools:\n    default_limit: 1\n",)
+_EARLIER_INSTANCE_CONFIGS = (
+    "concurrency:\n  pools:\n    default_limit: 1\n",
+    # Without run monitoring: a run whose process was killed stayed STARTED.
+    """\
+# Each table's (or dataset's) assets share a pool; a limit of one means two runs of the same
+# table never interleave their steps, while different tables run side by side.
+concurrency:
+  pools:
+    default_limit: 1
+# Dagster's SQLite event log, keeping its engines instead of building one per event
+# (lbh_platform/deploy/sqlite_event_log.py): the same files, half the daily run's time.
+event_log_storage:
+  module: lbh_platform.deploy.sqlite_event_log
+  class: PooledSqliteEventLogStorage
+# No usage data leaves the council's machines (as in deploy/dagster.yaml; it also cost a
+# storage query per step event).
+telemetry:
+  enabled: false
+""",
+)
 
 
 def prepare_local_environment() -> Path:

@@ -11,7 +11,7 @@ import logging
 import os
 import re
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import requests
@@ -54,6 +54,22 @@ def redact(text: str, secrets: Iterable[str]) -> str:
     for secret in secrets:
         text = text.replace(secret, MASK)
     return text
+
+
+def failure_cause(chain: Sequence[tuple[str, str]]) -> str:
+    """The cause of a failure from its exception chain, outermost first, as (class name,
+    message) pairs: the project's own message ("tascomi documents page 1: GET ... failed after
+    5 attempts: ...") first, then each deeper cause it does not already quote, so shortening
+    the line keeps what failed before why."""
+    parts: list[str] = []
+    for name, message in chain:
+        message = " ".join(message.split())
+        if name:  # Dagster may prefix the message with the class, even with its module
+            message = re.sub(rf"^([\w.]*\.)?{re.escape(name)}: ", "", message)
+        if message and any(message in part for part in parts):
+            continue
+        parts.append(f"{name}: {message}" if name else message)
+    return "; caused by ".join(parts)
 
 
 def run_url(run_id: str, ui_base: str) -> str:

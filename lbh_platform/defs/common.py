@@ -104,50 +104,37 @@ def _target_materializations(
 def evaluate_partition_rules(
     context: dg.AssetCheckExecutionContext,
     rules: list[tuple[dg.AssetCheckSpec, dg.AssetCheckSeverity, PartitionRule]],
-) -> Iterator[dg.AssetCheckResult | dg.AssetCheckEvaluation | dg.Output]:
+) -> Iterator[dg.AssetCheckEvaluation | dg.Output]:
     """Evaluate each rule for every partition of the run.
 
-    A single partition yields ordinary check results. A range (a one-run backfill) yields
-    one evaluation per partition, each pointing at that partition's materialisation, so the
-    check's Partitions tab shows every day as passed or failed; then the outputs the check op
-    owes Dagster.
+    Every result names its partition and points at that partition's materialisation, so the
+    check's Partitions tab shows each day as passed or failed whatever tags the run has: a
+    plain ``AssetCheckResult`` takes its partition from ``dagster/partition`` only, and a
+    one-day backfill's run carries a range tag instead. Then the outputs the check op owes
+    Dagster.
     """
     keys = list(context.partition_keys)
-    targets = (
-        {
-            spec.asset_key: _target_materializations(context.instance, spec.asset_key, keys)
-            for spec, _, _ in rules
-        }
-        if len(keys) > 1
-        else {}
-    )
+    targets = {
+        asset_key: _target_materializations(context.instance, asset_key, keys)
+        for asset_key in {spec.asset_key for spec, _, _ in rules}
+    }
     for key in keys:
         for spec, severity, rule in rules:
             outcome = rule(key)
-            fields = dict(
+            yield dg.AssetCheckEvaluation(
                 asset_key=spec.asset_key,
                 check_name=spec.name,
                 passed=outcome.passed,
                 severity=severity,
                 description=outcome.description,
                 metadata={"partition": yyyymmdd(partition_day(key)), **outcome.metadata},
+                partition=key,
+                blocking=spec.blocking,
+                target_materialization_data=targets[spec.asset_key].get(key),
             )
-            if len(keys) == 1:
-                yield dg.AssetCheckResult(**fields)
-            else:
-                target = targets[spec.asset_key].get(key)
-                yield dg.AssetCheckEvaluation(
-                    **fields,
-                    partition=key,
-                    blocking=spec.blocking,
-                    target_materialization_data=target,
-                )
-    if len(keys) > 1:
-        assets_def = context.op_execution_context.assets_def
-        for spec, _, _ in rules:
-            yield dg.Output(
-                None, output_name=assets_def.get_output_name_for_asset_check_key(spec.key)
-            )
+    assets_def = context.op_execution_context.assets_def
+    for spec, _, _ in rules:
+        yield dg.Output(None, output_name=assets_def.get_output_name_for_asset_check_key(spec.key))
 
 
 LakeCheck = tuple[dg.AssetCheckSpec, dg.AssetCheckSeverity, Rule]

@@ -27,7 +27,7 @@ from dagster._core.storage.tags import (  # no public aliases in 1.13
     WILL_RETRY_TAG,
 )
 
-from lbh_platform.common.alerts import Alert, AlertDeliveryError, deliver
+from lbh_platform.common.alerts import Alert, AlertDeliveryError, deliver, failure_cause
 from lbh_platform.defs.monitoring.freshness import FRESHNESS_CHECK
 
 RUN_ALERTS = "lbh_run_failure_alerts"
@@ -67,13 +67,20 @@ def _partition(run: dg.DagsterRun) -> str:
     return "-"
 
 
-def _innermost(error) -> tuple[str, str]:
-    """(class name, message) of the root cause of a serialised error."""
-    while error is not None and getattr(error, "cause", None) is not None:
-        error = error.cause
-    if error is None:
-        return "", ""
-    return error.cls_name or "", (error.message or "").strip()
+def _error_chain(error) -> list[tuple[str, str]]:
+    """(class name, message) of a serialised error and its causes, outermost first, without
+    Dagster's own wrappers ("Error occurred while executing op ...") around the project's
+    error; all of it when Dagster's own error is all there is."""
+    chain = []
+    while error is not None:
+        chain.append((error.cls_name or "", (error.message or "").strip()))
+        error = getattr(error, "cause", None)
+    own = [
+        (name, message)
+        for name, message in chain
+        if not (name.startswith("Dagster") and message.startswith("dagster."))
+    ]
+    return own or chain
 
 
 def _attempt(run: dg.DagsterRun) -> str:
@@ -117,10 +124,7 @@ def run_failure_alert(instance: dg.DagsterInstance, run_id: str) -> tuple[Alert 
         return None, f"run {run_id} failed on blocking checks only: {CHECK_ALERTS} reports them"
     source, table = _describe_assets(_failed_assets(instance, run))
     if failures:
-        name, message = _innermost(errors[0])
-        # Dagster's message may repeat the class, even with its module: keep one "Name: ".
-        message = re.sub(rf"^([\w.]*\.)?{re.escape(name)}: ", "", message) if name else message
-        cause = f"{name}: {message}" if name else message
+        cause = failure_cause(_error_chain(errors[0]))
         subject = f"step {failures[0].step_key}" + (
             f" and {len(failures) - 1} more" if len(failures) > 1 else ""
         )
