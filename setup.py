@@ -14,6 +14,7 @@ setup(
         "dagster-pyspark==0.29.27",
         "dagster-postgres==0.29.27",
         "requests>=2.31",
+        "urllib3>=2.3",  # HTTPResponse.shutdown: the request deadline cuts off a dripping body
         "pandas>=2.2,<3",
         "pyarrow>=15",
         "pandera>=0.20",

@@ -3,6 +3,7 @@
 Every variable is documented in README.md. Secrets are kept out of ``repr``.
 """
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -36,17 +37,19 @@ def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
     raise ConfigurationError(f"{name} must be true or false, got {value!r}")
 
 
-def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
-    value = (env.get(name) or "").strip()
-    if not value:
+def _positive(env: Mapping[str, str], name: str, default: float, kind: type = float) -> float:
+    """A positive number from ``name`` (``kind`` int: a whole one), else ``default``."""
+    text = (env.get(name) or "").strip()
+    if not text:
         return default
     try:
-        number = int(value)
+        value = kind(text)
     except ValueError:
-        number = 0
-    if number <= 0:
-        raise ConfigurationError(f"{name} must be a whole number above 0, got {value!r}")
-    return number
+        value = None
+    if value is None or not math.isfinite(value) or value <= 0:
+        whole = "whole " if kind is int else ""
+        raise ConfigurationError(f"{name} must be a positive {whole}number, got {text!r}")
+    return value
 
 
 def _is_local(zone: str) -> bool:
@@ -94,6 +97,14 @@ class Settings:
     duckdb_catalog: bool = True
     duckdb_path: str = ""
     aws_region: str = "eu-west-2"
+    # What the Tascomi API may send before a run fails (the client's and RetryPolicy's
+    # defaults): one request's whole response, its body, pages per fetch, empty pages in a
+    # row, records per record the table held.
+    tascomi_request_deadline_seconds: float = 600.0
+    tascomi_max_body_mb: float = 256.0
+    tascomi_max_pages: int = 100_000
+    tascomi_max_empty_pages: int = 10
+    tascomi_max_growth: float = 10.0
 
     @property
     def uses_simulator(self) -> bool:
@@ -160,8 +171,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         alloy_api_url=alloy_url,
         alloy_api_key=alloy_key,
         alloy_poll_seconds=float(env.get("ALLOY_POLL_SECONDS") or 2.0),
-        alloy_max_member_bytes=_positive_int(
-            env, "ALLOY_MAX_MEMBER_BYTES", DEFAULT_MAX_MEMBER_BYTES
+        alloy_max_member_bytes=int(
+            _positive(env, "ALLOY_MAX_MEMBER_BYTES", DEFAULT_MAX_MEMBER_BYTES, int)
         ),
         tascomi_secret_id=tascomi_secret,
         alloy_secret_id=alloy_secret,
@@ -169,4 +180,21 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         duckdb_catalog=_flag(env, "LBH_DUCKDB_CATALOG", all_local),
         duckdb_path=duckdb_path(env),
         aws_region=aws_region(env),
+        **_tascomi_limits(env),
     )
+
+
+def _tascomi_limits(env: Mapping[str, str]) -> dict[str, float]:
+    """The Tascomi limits from ``TASCOMI_REQUEST_DEADLINE_SECONDS``, ``TASCOMI_MAX_BODY_MB``,
+    ``TASCOMI_MAX_PAGES``, ``TASCOMI_MAX_EMPTY_PAGES`` and ``TASCOMI_MAX_GROWTH``."""
+    return {
+        "tascomi_request_deadline_seconds": _positive(
+            env, "TASCOMI_REQUEST_DEADLINE_SECONDS", Settings.tascomi_request_deadline_seconds
+        ),
+        "tascomi_max_body_mb": _positive(env, "TASCOMI_MAX_BODY_MB", Settings.tascomi_max_body_mb),
+        "tascomi_max_pages": _positive(env, "TASCOMI_MAX_PAGES", Settings.tascomi_max_pages, int),
+        "tascomi_max_empty_pages": _positive(
+            env, "TASCOMI_MAX_EMPTY_PAGES", Settings.tascomi_max_empty_pages, int
+        ),
+        "tascomi_max_growth": _positive(env, "TASCOMI_MAX_GROWTH", Settings.tascomi_max_growth),
+    }

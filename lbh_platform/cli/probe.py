@@ -38,6 +38,15 @@ from lbh_platform.tascomi.tables import DEFAULT_TABLES_FILE, load_tables, table_
 PROBE_POLICY = RetryPolicy(max_attempts=3, backoff_base=0.5, backoff_max=4.0, read_timeout=60.0)
 
 
+def probe_policy(settings: Settings) -> RetryPolicy:
+    """The probe's retries, with the pipelines' deadline and body limit (the same settings)."""
+    return replace(
+        PROBE_POLICY,
+        deadline=settings.tascomi_request_deadline_seconds,
+        max_body_bytes=int(settings.tascomi_max_body_mb * 1_000_000),
+    )
+
+
 def config_files() -> tuple[Path, Path]:
     """The table list and catalogue the pipelines load (same variables, same defaults)."""
     tables = Path(os.environ.get("LBH_TASCOMI_TABLES_FILE") or DEFAULT_TABLES_FILE)
@@ -102,7 +111,11 @@ def run(argv: Sequence[str] | None = None, *, now: datetime | None = None) -> in
             )
         public, private = keys(settings)
         with TascomiClient(
-            settings.tascomi_api_url, public, private, policy=PROBE_POLICY, session=session
+            settings.tascomi_api_url,
+            public,
+            private,
+            policy=probe_policy(settings),
+            session=session,
         ) as client:
             report = probe(
                 client,

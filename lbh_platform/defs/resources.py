@@ -68,7 +68,11 @@ class LakeResource(dg.ConfigurableResource):
 
 
 class TascomiApiResource(dg.ConfigurableResource):
-    """The Tascomi REST API; keys come from the environment and never reach logs or the UI."""
+    """The Tascomi REST API; keys come from the environment and never reach logs or the UI.
+
+    The limits say what the API may send before a run fails clearly (see the README's
+    ``TASCOMI_*`` settings): a request's whole response, a body's size, pages per fetch,
+    empty pages in a row, and records per record the table held."""
 
     base_url: str
     public_key: str
@@ -76,24 +80,42 @@ class TascomiApiResource(dg.ConfigurableResource):
     max_pages_in_flight: int = 4
     max_attempts: int = 5
     read_timeout_seconds: float = 60.0
+    request_deadline_seconds: float = Settings.tascomi_request_deadline_seconds
+    max_body_mb: float = Settings.tascomi_max_body_mb
+    max_pages: int = Settings.tascomi_max_pages
+    max_empty_pages: int = Settings.tascomi_max_empty_pages
+    max_growth: float = Settings.tascomi_max_growth
 
     _client: TascomiClient | None = PrivateAttr(default=None)
 
     def client(self) -> TascomiClient:
         if self._client is None:
-            self._client = TascomiClient(
-                self.base_url,
-                self.public_key,
-                self.private_key,
-                policy=RetryPolicy(
-                    max_attempts=self.max_attempts, read_timeout=self.read_timeout_seconds
-                ),
-                max_pages_in_flight=self.max_pages_in_flight,
-            )
+            self._client = self._new_client(self.public_key, self.private_key)
         return self._client
 
-    def fetch(self, resource: str, last_updated: date | None) -> Sequence[Page]:
-        return self.client().fetch(resource, last_updated)
+    def _new_client(self, public_key: str, private_key: str) -> TascomiClient:
+        return TascomiClient(
+            self.base_url,
+            public_key,
+            private_key,
+            policy=RetryPolicy(
+                max_attempts=self.max_attempts,
+                read_timeout=self.read_timeout_seconds,
+                deadline=self.request_deadline_seconds,
+                max_body_bytes=int(self.max_body_mb * 1_000_000),
+            ),
+            max_pages_in_flight=self.max_pages_in_flight,
+            max_pages=self.max_pages,
+            max_empty_pages=self.max_empty_pages,
+            max_growth=self.max_growth,
+        )
+
+    def fetch(
+        self, resource: str, last_updated: date | None, held_records: int | None = None
+    ) -> Sequence[Page]:
+        """``resource``'s pages; ``held_records`` (the table's size before this run) bounds
+        how many records the API may announce."""
+        return self.client().fetch(resource, last_updated, held_records=held_records)
 
 
 class AlloyApiResource(dg.ConfigurableResource):
@@ -136,15 +158,7 @@ class SecretsManagerTascomiApiResource(TascomiApiResource):
                 variable="TASCOMI_SECRET_ID",
                 region=self.aws_region,
             )
-            self._client = TascomiClient(
-                self.base_url,
-                keys["public_key"],
-                keys["private_key"],
-                policy=RetryPolicy(
-                    max_attempts=self.max_attempts, read_timeout=self.read_timeout_seconds
-                ),
-                max_pages_in_flight=self.max_pages_in_flight,
-            )
+            self._client = self._new_client(keys["public_key"], keys["private_key"])
         return self._client
 
 
@@ -183,16 +197,25 @@ def tascomi_api_resource(
     """From Secrets Manager when a secret id is configured, else from the plain keys, each
     passed through ``plain(variable, value)`` (``dg.EnvVar`` by default, so the UI shows
     variable names, never values)."""
+    limits = {
+        "request_deadline_seconds": settings.tascomi_request_deadline_seconds,
+        "max_body_mb": settings.tascomi_max_body_mb,
+        "max_pages": settings.tascomi_max_pages,
+        "max_empty_pages": settings.tascomi_max_empty_pages,
+        "max_growth": settings.tascomi_max_growth,
+    }
     if settings.tascomi_secret_id:
         return SecretsManagerTascomiApiResource(
             base_url=settings.tascomi_api_url,
             secret_id=settings.tascomi_secret_id,
             aws_region=settings.aws_region,
+            **limits,
         )
     return TascomiApiResource(
         base_url=settings.tascomi_api_url,
         public_key=plain("TASCOMI_PUBLIC_KEY", settings.tascomi_public_key),
         private_key=plain("TASCOMI_PRIVATE_KEY", settings.tascomi_private_key),
+        **limits,
     )
 
 

@@ -1,8 +1,12 @@
 """Tascomi API client: signed, paged, retried and bounded in concurrency.
 
 Page 1 tells us how many pages exist; the rest are fetched in parallel, but never more than
-`max_pages_in_flight` at once so the vendor API is not hammered. All HTTP goes through
-`send_with_retries`, so timeouts, backoff and secret-free messages are shared with other clients.
+`max_pages_in_flight` at once so the vendor API is not hammered, and scheduled only a window
+ahead of the pages taken. The count is not believed past sanity: a fetch refuses more pages
+than `max_pages` (or, given what the table held, many times those records), and stops after
+`max_empty_pages` empty pages in a row. All HTTP goes through `send_with_retries`, so
+timeouts, deadlines, size limits, same-origin redirects and secret-free messages are shared
+with other clients.
 """
 
 import heapq
@@ -11,6 +15,7 @@ import logging
 import re
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -46,6 +51,16 @@ _DEFAULT_LOG = logging.getLogger("lbh_platform.tascomi.client")
 DEFAULT_POLICY = RetryPolicy()
 # Under-reporting is followed this far past the announced last page before giving up.
 MAX_PAGES_BEYOND_ANNOUNCED = 10_000
+# Defaults of the sanity limits (each a setting, see README): pages one fetch may take,
+# empty pages in a row believed, and records a fetch may bring per record the table held
+# (never fewer than MIN_RECORDS_CAP, so a small table may still grow).
+DEFAULT_MAX_PAGES = 100_000
+DEFAULT_MAX_EMPTY_PAGES = 10
+DEFAULT_MAX_GROWTH = 10.0
+MIN_RECORDS_CAP = 10_000
+# Pages scheduled ahead of the lowest not yet taken (at least four per page in flight):
+# enough to keep every request slot and split thread busy, never a future per page.
+PAGES_AHEAD = 32
 # Longest a fetched body's split waits for the next request to go out (normally < 1 ms).
 SETTLE_SECONDS = 0.05
 
@@ -81,9 +96,19 @@ class TascomiClient(OwnedSession):
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         log: logging.Logger | logging.LoggerAdapter | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        max_pages: int = DEFAULT_MAX_PAGES,
+        max_empty_pages: int = DEFAULT_MAX_EMPTY_PAGES,
+        max_growth: float = DEFAULT_MAX_GROWTH,
     ) -> None:
         if max_pages_in_flight < 1:
             raise ConfigurationError(f"max_pages_in_flight must be >= 1, got {max_pages_in_flight}")
+        for name, value in (
+            ("max_pages", max_pages),
+            ("max_empty_pages", max_empty_pages),
+            ("max_growth", max_growth),
+        ):
+            if value <= 0:
+                raise ConfigurationError(f"{name} must be > 0, got {value}")
         if not base_url:
             raise ConfigurationError("Tascomi base_url is empty")
         self.base_url = base_url if base_url.endswith("/") else base_url + "/"
@@ -91,6 +116,10 @@ class TascomiClient(OwnedSession):
         self._private_key = private_key
         self.policy = policy
         self.max_pages_in_flight = max_pages_in_flight
+        self.max_pages = max_pages
+        self.max_empty_pages = max_empty_pages
+        self.max_growth = max_growth
+        self.pages_ahead = max(PAGES_AHEAD, 4 * max_pages_in_flight)
         # At most this many requests are in flight; their bodies are split and checked
         # outside it, by as many threads again, so a decode never holds a request back.
         self._in_flight = _OrderedSlots(max_pages_in_flight)
@@ -114,25 +143,32 @@ class TascomiClient(OwnedSession):
         session.mount("https://", adapter)
         return environment_read_once(session, self.base_url)
 
-    def fetch(self, resource: str, last_updated: date | None = None) -> list[Page]:
+    def fetch(
+        self, resource: str, last_updated: date | None = None, *, held_records: int | None = None
+    ) -> list[Page]:
         """All pages of `resource` (optionally only records updated on `last_updated`).
 
         Returns pages in page order; an empty list when the API answers 202 (nothing matched).
         The announced count is not trusted blindly: a full last page is followed by further
         pages until a short one (under-reporting loses nothing), empty pages at the end are
-        accepted (over-reporting), and an empty page followed by records is an error.
+        accepted (over-reporting), and an empty page followed by records is an error. Nor is
+        it trusted past sanity: more than `max_pages` pages, more than `max_growth` times the
+        `held_records` the table held (if given; at least `MIN_RECORDS_CAP`), or
+        `max_empty_pages` empty pages in a row raise `ApiRequestError`.
         """
         if not _RESOURCE.match(resource):
             raise ConfigurationError(f"invalid Tascomi resource name {resource!r}")
         first, paging = self._fetch_page(resource, 1, last_updated)
         if first is None or paging is None:
             return []
+        limits = self._limits(resource, last_updated, held_records)
+        limits.check_announced(paging)
         page_count = paging.pages
         self._log.debug("tascomi %s: %d page(s) to fetch", resource, page_count)
         pages = [first]
         if page_count > 1:
-            pages.extend(self._fetch_announced(resource, page_count, last_updated))
-        pages.extend(self._fetch_beyond(resource, pages, paging, last_updated))
+            pages.extend(self._fetch_announced(resource, paging, last_updated, limits))
+        pages.extend(self._fetch_beyond(resource, pages, paging, last_updated, limits))
         _check_no_gap(resource, pages, last_updated)
         received = sum(len(page.records) for page in pages)
         if received != paging.total:
@@ -148,35 +184,65 @@ class TascomiClient(OwnedSession):
             )
         return pages
 
+    def _limits(self, resource: str, day: date | None, held_records: int | None) -> "_Limits":
+        max_records = None
+        if held_records is not None:
+            max_records = max(int(self.max_growth * max(held_records, 0)), MIN_RECORDS_CAP)
+        window = "" if day is None else f" (last_updated={day.isoformat()})"
+        return _Limits(resource, window, self.max_pages, max_records, held_records, self.max_growth)
+
     def _fetch_announced(
-        self, resource: str, page_count: int, last_updated: date | None
+        self, resource: str, paging: "_Paging", last_updated: date | None, limits: "_Limits"
     ) -> list[Page]:
-        """Pages 2..n, at most `max_pages_in_flight` at once. An empty page (or a 202) is asked
-        for once more, then taken as empty (the count over-reported)."""
+        """Pages 2..n, at most `max_pages_in_flight` requests at once and `pages_ahead` pages
+        scheduled ahead of the lowest not yet taken. An empty page (or a 202) is asked for
+        once more, then taken as empty (the count over-reported); `max_empty_pages` of them
+        in a row stop the fetch."""
+        page_count = paging.pages
         pages: list[Page] = []
+        numbers = iter(range(2, page_count + 1))
+        ahead: deque[tuple[int, Future[tuple[Page | None, _Paging | None]]]] = deque()
+        empty_run = 0
         with ThreadPoolExecutor(
             max_workers=min(2 * self.max_pages_in_flight, page_count - 1),
             thread_name_prefix=f"tascomi-{resource}",
         ) as pool:
-            futures: list[Future[tuple[Page | None, _Paging | None]]] = [
-                pool.submit(self._fetch_page, resource, number, last_updated)
-                for number in range(2, page_count + 1)
-            ]
+
+            def schedule() -> None:
+                while len(ahead) < self.pages_ahead:
+                    number = next(numbers, None)
+                    if number is None:
+                        return
+                    future = pool.submit(self._fetch_page, resource, number, last_updated)
+                    ahead.append((number, future))
+
             try:
-                for number, future in enumerate(futures, start=2):
+                schedule()
+                while ahead:
+                    number, future = ahead[0]
                     page, _ = future.result()
+                    ahead.popleft()
+                    schedule()
                     if page is None or not page.records:
                         # Empty where records were announced: believe it only when asked twice.
                         page, _ = self._fetch_page(resource, number, last_updated)
                     pages.append(page or _empty_page(self, resource, number, last_updated))
+                    empty_run = 0 if pages[-1].records else empty_run + 1
+                    if empty_run >= self.max_empty_pages:
+                        limits.too_many_empty(number, empty_run, paging)
             except BaseException:
-                for future in futures:
-                    future.cancel()
+                for _, pending in ahead:
+                    pending.cancel()
                 raise
         return pages
 
     def _fetch_beyond(
-        self, resource: str, pages: list[Page], paging: "_Paging", last_updated: date | None
+        self,
+        resource: str,
+        pages: list[Page],
+        paging: "_Paging",
+        last_updated: date | None,
+        limits: "_Limits",
     ) -> list[Page]:
         """Pages past the announced last one, while the page before was full (the count
         under-reported); stops at the first short, empty or 202 page."""
@@ -184,6 +250,7 @@ class TascomiClient(OwnedSession):
         size = max(paging.per_page, len(pages[0].records)) if len(pages) > 1 else paging.per_page
         extra: list[Page] = []
         last = pages[-1]
+        received = sum(len(page.records) for page in pages)
         while size and len(last.records) >= size:
             number = last.number + 1
             if number > len(pages) + MAX_PAGES_BEYOND_ANNOUNCED:
@@ -192,6 +259,7 @@ class TascomiClient(OwnedSession):
                     f"{MAX_PAGES_BEYOND_ANNOUNCED} pages past the {len(pages)} announced",
                     describe=f"tascomi {resource} page {number}",
                 )
+            limits.check_beyond(number, received)
             page, _ = self._fetch_page(resource, number, last_updated)
             if page is None or not page.records:
                 break
@@ -211,14 +279,17 @@ class TascomiClient(OwnedSession):
                 paging.pages,
             )
             extra.append(page)
+            received += len(page.records)
             last = page
         return extra
 
-    def fetch_window(self, resource: str, days: list[date]) -> list[Page]:
+    def fetch_window(
+        self, resource: str, days: list[date], *, held_records: int | None = None
+    ) -> list[Page]:
         """Fetch one `last_updated` filter per day, in order: how the daily increment works."""
         pages: list[Page] = []
         for day in days:
-            day_pages = self.fetch(resource, last_updated=day)
+            day_pages = self.fetch(resource, last_updated=day, held_records=held_records)
             records = sum(len(page.records) for page in day_pages)
             self._log.info(
                 "tascomi %s last_updated=%s: %d page(s), %d record(s)",
@@ -279,6 +350,8 @@ class TascomiClient(OwnedSession):
                     records = json_body.loads(response.content)
                 except UnicodeDecodeError as exc:
                     return f"body is not valid UTF-8 (byte {exc.start}: {exc.reason})"
+                except json_body.TooDeeplyNested as exc:
+                    return str(exc)
                 except ValueError:
                     return "body is not JSON"
                 if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
@@ -444,6 +517,74 @@ def _paging(headers: Any) -> _Paging | str:
     if total < 0 or per_page < 0 or (total > 0 and per_page == 0):
         return f"invalid paging headers (total={total}, per page={per_page})"
     return _Paging(total, per_page)
+
+
+@dataclass(frozen=True)
+class _Limits:
+    """One fetch's sanity limits, and the errors that name them."""
+
+    resource: str
+    window: str  # " (last_updated=...)" or ""
+    max_pages: int
+    max_records: int | None  # from what the table held, when the caller said
+    held_records: int | None
+    growth: float
+
+    def _error(self, number: int, what: str) -> ApiRequestError:
+        return ApiRequestError(
+            f"tascomi {self.resource}{self.window} page {number}: {what}",
+            describe=f"tascomi {self.resource} page {number}",
+        )
+
+    def _held(self) -> str:
+        return (
+            f"the {self.max_records:,} records a fetch may bring ({self.growth:g} times the "
+            f"{self.held_records:,} the table held, at least {MIN_RECORDS_CAP:,}; "
+            "TASCOMI_MAX_GROWTH)"
+        )
+
+    def check_announced(self, paging: "_Paging") -> None:
+        """Refuse page 1's count before any other page is asked for."""
+        announced = (
+            f"announces {paging.total:,} record(s) on {paging.pages:,} page(s) of "
+            f"{paging.per_page:,}"
+        )
+        if paging.pages > self.max_pages:
+            raise self._error(
+                1,
+                f"{announced}, more than the {self.max_pages:,} pages a fetch may take "
+                "(TASCOMI_MAX_PAGES): the count is not believed, nothing more is asked for",
+            )
+        if self.max_records is not None and paging.total > self.max_records:
+            raise self._error(
+                1,
+                f"{announced}, more than {self._held()}: the count is not believed, "
+                "nothing more is asked for",
+            )
+
+    def check_beyond(self, number: int, received: int) -> None:
+        """Refuse a page past the count once the fetch has as much as it may take."""
+        if number > self.max_pages:
+            raise self._error(
+                number,
+                f"full pages go on past the announced count, beyond the {self.max_pages:,} "
+                "pages a fetch may take (TASCOMI_MAX_PAGES)",
+            )
+        if self.max_records is not None and received >= self.max_records:
+            raise self._error(
+                number,
+                f"full pages go on past the announced count: {received:,} record(s) so far, "
+                f"as many as {self._held()}",
+            )
+
+    def too_many_empty(self, number: int, run: int, paging: "_Paging") -> None:
+        raise ApiRequestError(
+            f"tascomi {self.resource}{self.window} pages {number - run + 1}..{number}: "
+            f"{run} empty pages in a row where page 1 announced {paging.total:,} record(s) on "
+            f"{paging.pages:,} page(s): the count is not believed, the fetch stops "
+            "(TASCOMI_MAX_EMPTY_PAGES)",
+            describe=f"tascomi {self.resource} page {number}",
+        )
 
 
 def _empty_page(client: TascomiClient, resource: str, number: int, day: date | None) -> Page:

@@ -9,9 +9,10 @@ from the body's layout by numpy scans when it is plain (``plain_members``), else
 small typed decode. A dropped field is cut out of the text where it is plainly there
 once; any other record with it takes the full decode and is re-encoded as before.
 
-Whatever this fast path does not take exactly (a body msgspec refuses, one that is not
-strict UTF-8, an element that is not an object) is left to the caller's standard-library
-path, so what is accepted and the errors raised stay the standard library's. Pure, no I/O.
+Whatever this fast path does not take exactly (a body msgspec refuses or nested too deeply
+for it, one that is not strict UTF-8, an element that is not an object) is left to the
+caller's standard-library path, so what is accepted and the errors raised stay the standard
+library's (``json_body.loads``'s for deep nesting). Pure, no I/O.
 """
 
 import json
@@ -136,7 +137,7 @@ def split_body(body: bytes) -> RawRecords | None:
     from the body into one buffer: no Python object per field or per text."""
     try:
         raws = _RAW_LIST.decode(body)
-    except (msgspec.DecodeError, msgspec.ValidationError):
+    except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
         return None
     if not body.isascii():
         try:
@@ -228,7 +229,7 @@ def _decoded_keys(body: bytes, spans: list[tuple[int, int]]) -> _Keyed | None:
     """The keys by a typed decode of the whole body (any layout msgspec takes)."""
     try:
         keys = _PAGE_KEYS.decode(body)
-    except (msgspec.DecodeError, msgspec.ValidationError):
+    except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
         return None
     escapes = b"\\" in body
     gaps = [
@@ -262,7 +263,7 @@ def split_decoded(body: bytes, records: list[dict[str, Any]]) -> RawRecords | No
             at += 1
         try:
             keys = _RECORD_KEYS.decode(chunk)
-        except (msgspec.DecodeError, msgspec.ValidationError):  # NaN and the like
+        except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):  # NaN...
             keys = None
         gaps = None if keys is None else _gaps(chunk, 0, len(chunk), keys, b"\\" in chunk)
         if gaps is None and not any(name in record for name in DROPPED_FIELDS):
