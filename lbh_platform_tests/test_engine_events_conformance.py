@@ -13,31 +13,40 @@ from datetime import UTC, date, datetime, timedelta
 import pyarrow as pa
 import pytest
 
+from lbh_platform.common.event_state import OUTCOMES, TOMBSTONE_SCHEMA
 from lbh_platform.common.import_columns import yyyymmdd
 from lbh_platform.engines.arrow_engine import ArrowEngine
-from lbh_platform.storage.lake import Lake
-from lbh_platform.tenure import stages
-from lbh_platform.tenure.apply import (
-    OUTCOMES,
-    STATE_SCHEMA,
-    TENURE_EVENTS,
-    TOMBSTONE_SCHEMA,
-    as_state,
-)
-from lbh_platform.tenure.dynamodb import ScanResult, plain
-from lbh_platform.tenure.events import EVENT_SCHEMA, parse_event
-from lbh_platform.tenure.generator import (
-    _World,
+from lbh_platform.event_streams import inputs, stages
+from lbh_platform.event_streams.dynamodb import ScanResult, plain
+from lbh_platform.event_streams.events import EventReader
+from lbh_platform.event_streams.generator import (
+    World,
     dynamodb_item,
     event_payload,
     generate_stream,
     sink_file_name,
     write_day,
 )
-from lbh_platform.tenure.locations import tenure_table
-from lbh_platform.tenure.schema import TENURE_COLUMNS, canonical_table
+from lbh_platform.event_streams.locations import stage_table
+from lbh_platform.event_streams.spec import stream_named
+from lbh_platform.storage.lake import Lake
 
 pytestmark = pytest.mark.spark
+TENURE = stream_named("tenure")
+TENURE_EVENTS = TENURE.model
+STATE_SCHEMA = TENURE_EVENTS.state_schema
+EVENT_SCHEMA = TENURE.event_schema
+TENURE_COLUMNS = TENURE.schema.columns
+canonical_table = TENURE.schema.canonical_table
+parse_event = EventReader(TENURE).parse_event
+
+
+def as_state(table: pa.Table, what: str) -> pa.Table:
+    return TENURE_EVENTS.as_state(table, what)
+
+
+def tenure_table(lake: Lake, stage: str):
+    return stage_table(lake, TENURE, stage)
 
 T0 = datetime(2024, 3, 5, 9, 0, tzinfo=UTC)
 BASE_DAY, DAY_1, DAY_2 = "20240304", "20240305", "20240306"
@@ -107,10 +116,10 @@ class Fixture:
     """A base snapshot, earlier tombstones and two events partitions covering every rule."""
 
     def __init__(self) -> None:
-        world = _World(23)
+        world = World(TENURE, 23)
         self.world = world
         ids = {name: world.uuid() for name in "abcdexyzwnm"}
-        records = {name: world.tenure(date(2012, 5, 1)) for name in ids}
+        records = {name: world.entity(date(2012, 5, 1)) for name in ids}
         for name, record in records.items():
             record["id"] = ids[name]
         self.ids, self.records = ids, records
@@ -228,8 +237,8 @@ class Fixture:
         partition: int = 0,
         event_id: str | None = None,
     ) -> dict:
-        body = event_payload(event_id or self.world.uuid(), action, moment, record, "c")
-        return parse_event(body, sink_file_name(offset, partition))
+        body = event_payload(TENURE, event_id or self.world.uuid(), action, moment, record, "c")
+        return parse_event(body, sink_file_name(TENURE, offset, partition))
 
     def write(self, lake: Lake) -> None:
         tenure_table(lake, "snapshot").write(BASE_DAY, self.base)
@@ -248,7 +257,7 @@ def test_edge_cases_give_identical_snapshots_tombstones_and_counts(spark_engine,
     reports = {}
     for name, engine in engines.items():
         fixture.write(lakes[name])
-        reports[name] = stages.build_snapshot(lakes[name], date(2024, 3, 6), engine)
+        reports[name] = stages.build_snapshot(lakes[name], TENURE, date(2024, 3, 6), engine)
     metadata = {
         name: [{k: v for k, v in r.metadata.items() if k not in ENGINE_SPECIFIC} for r in got]
         for name, got in reports.items()
@@ -257,7 +266,7 @@ def test_edge_cases_give_identical_snapshots_tombstones_and_counts(spark_engine,
     assert [r.rows for r in reports["pandas"]] == [r.rows for r in reports["spark"]]
     for stage in ("snapshot", "deletions"):
         assert read_back(lakes["pandas"], stage, DAY_2) == read_back(lakes["spark"], stage, DAY_2)
-    for key in (stages.BASE_KEY, stages.APPLIED_KEY, stages.UNKNOWN_KEY):
+    for key in (inputs.BASE_KEY, inputs.APPLIED_KEY, inputs.UNKNOWN_KEY, inputs.BUILD_KEY):
         notes = [tenure_table(lakes[n], "snapshot").file_metadata(DAY_2)[key] for n in engines]
         assert notes[0] == notes[1], key
 
@@ -328,22 +337,22 @@ def test_edge_cases_give_identical_snapshots_tombstones_and_counts(spark_engine,
 
 
 DAYS = [date(2024, 3, 4), date(2024, 3, 5), date(2024, 3, 6)]
-STREAM = generate_stream(DAYS, tenures=25, seed=8)
+STREAM = generate_stream(TENURE, DAYS, entities=25, seed=8)
 
 
 def prepare(lake: Lake) -> None:
-    items = [plain(dynamodb_item(record)) for record in STREAM.initial.values()]
+    items = [plain(dynamodb_item(TENURE, record)) for record in STREAM.initial.values()]
     scan = lambda: ScanResult("TenureInformation", items, 1)  # noqa: E731
-    stages.extract_initial_state(lake, DAYS[0], scan, imported_at=T0)
+    stages.extract_initial_state(lake, TENURE, DAYS[0], scan, imported_at=T0)
     for day in DAYS:
-        write_day(lake, STREAM.day(day))
-        stages.compact_events(lake, day)
+        write_day(lake, STREAM.day(day), TENURE)
+        stages.compact_events(lake, TENURE, day)
 
 
 def build(lake: Lake, engines: list) -> list[dict]:
     out = []
     for day, engine in zip(DAYS, engines, strict=True):
-        reports = stages.build_snapshot(lake, day, engine)
+        reports = stages.build_snapshot(lake, TENURE, day, engine)
         out.append(
             [{k: v for k, v in r.metadata.items() if k not in ENGINE_SPECIFIC} for r in reports]
         )

@@ -9,7 +9,7 @@ at: the sink writes into the current day's folder, so older ones settle.
 import hashlib
 import json
 
-from lbh_platform.tenure.locations import EventFiles
+from lbh_platform.event_streams.sink import EventFiles
 
 DEFAULT_LOOKBACK = 7
 
