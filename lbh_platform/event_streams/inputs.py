@@ -20,7 +20,6 @@ extract (the extract's own day's events are applied again: every event holds the
 import hashlib
 import json
 from dataclasses import dataclass, field
-from datetime import datetime
 from functools import cached_property
 
 import pyarrow as pa
@@ -233,12 +232,16 @@ class Inputs:
         return {k: v for k, v in problems.items() if v}
 
     def stale_snapshots(self, since: str | None = None) -> dict[str, dict[str, list[str]]]:
-        """Snapshot partitions (from ``since`` on) that miss events, with why."""
-        stale = {}
+        """Snapshot partitions (from ``since`` on) that miss events, with why; a snapshot built
+        on a stale one is stale too (``base_stale``), so the whole chain is rebuilt."""
+        stale: dict[str, dict[str, list[str]]] = {}
         for value in self.partitions("snapshot"):
             if since is not None and value < since:
                 continue
             problems = self.snapshot_problems(value)
+            base = Base.parse(self.footer("snapshot", value).get(BASE_KEY, ":"))
+            if base.stage == "snapshot" and base.value in stale:
+                problems["base_stale"] = [base.label]
             if problems:
                 stale[value] = problems
         return stale
@@ -252,10 +255,7 @@ def describe_problems(problems: dict[str, list[str]]) -> str:
         "raw_changed": "raw folders with files not compacted",
         "applied_missing": "applied events partitions since deleted",
         "base_rebuilt": "base rebuilt since",
+        "base_stale": "built on a stale snapshot",
         "no_record": "no record of its inputs",
     }
     return "; ".join(f"{words[k]}: {', '.join(v)}" for k, v in problems.items())
-
-
-def now_iso() -> str:
-    return datetime.now().astimezone().isoformat()
