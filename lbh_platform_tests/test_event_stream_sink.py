@@ -280,6 +280,7 @@ def test_day_files_found_recursively_in_the_sink_layout_and_the_flat_one(tmp_pat
 
     files = EventFiles(lake, "tenure_api")
     assert files.days() == [DAY, other_day]
+    assert files.days(newest=1) == [other_day]  # the walk from the newest folder down
     assert [f.name for f in files.files(DAY)] == [
         "retry/tenure_api+1+0000000002.snappy.parquet",
         "tenure_api+0+0000000001.snappy.parquet",

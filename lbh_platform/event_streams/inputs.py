@@ -20,6 +20,7 @@ extract (the extract's own day's events are applied again: every event holds the
 import hashlib
 import json
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from functools import cached_property
 
 import pyarrow as pa
@@ -92,6 +93,10 @@ def raw_record(files: list[EventFile]) -> dict[str, str]:
     }
 
 
+def _next_day(value: str) -> str:
+    return (datetime.strptime(value, "%Y%m%d") + timedelta(days=1)).strftime("%Y%m%d")
+
+
 def _newest(files: list[EventFile]) -> str:
     times = [f.modified for f in files if f.modified is not None]
     return max(times).isoformat() if times else ""
@@ -135,10 +140,6 @@ class Inputs:
     def sink(self) -> EventFiles:
         return EventFiles(self.lake, self.stream.topic)
 
-    @cached_property
-    def raw_days(self) -> list[str]:
-        return self.sink.days()
-
     def partitions(self, stage: str) -> list[str]:
         return self._partitions[stage]
 
@@ -175,9 +176,16 @@ class Inputs:
         )
 
     def window(self, base: Base, day: str) -> list[str]:
-        """Days of raw folders or events partitions in the window of a snapshot of ``day``."""
-        values = set(self.raw_days) | set(self.partitions("events"))
-        return sorted(v for v in values if base.covers(v, day))
+        """Every calendar day in the window of a snapshot of ``day`` (its raw folders are
+        looked up by their known paths, not by walking the topic's history)."""
+        first = base.value if base.stage == "initial_state" else _next_day(base.value)
+        days = set(self.partitions("events"))
+        moment = datetime.strptime(first, "%Y%m%d")
+        end = datetime.strptime(day, "%Y%m%d")
+        while moment <= end:
+            days.add(moment.strftime("%Y%m%d"))
+            moment += timedelta(days=1)
+        return sorted(v for v in days if base.covers(v, day))
 
     def to_compact(self, base: Base, day: str) -> list[RawComparison]:
         """Raw folders in the window never compacted, or whose files changed since."""

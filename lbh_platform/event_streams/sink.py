@@ -16,6 +16,7 @@ and day on S3), never the whole topic at once.
 
 import posixpath
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -75,16 +76,28 @@ class EventFiles:
                 found.append((name.split("=", 1)[1], info.path.rstrip("/")))
         return sorted(found)
 
-    def days(self) -> list[str]:
-        """``YYYYMMDD`` of every day folder present (either layout), sorted."""
-        values = {v for v, _ in self._children(self.base, "import_date")}
-        for year, year_path in self._children(self.base, "import_year"):
-            for month, month_path in self._children(year_path, "import_month"):
-                for day, day_path in self._children(month_path, "import_day"):
+    def days(self, newest: int | None = None) -> list[str]:
+        """``YYYYMMDD`` of the day folders present (either layout), sorted; with ``newest``,
+        only the newest that many, walking the years, months and days from the newest down
+        and stopping there (a few listings, however long the topic's history)."""
+        flat = {v for v, _ in self._children(self.base, "import_date")}
+        nested: list[str] = []
+        for value in self._nested_days_newest_first():
+            if newest is not None and len(nested) >= newest:
+                break
+            nested.append(value)
+        found = sorted(v for v in flat | set(nested) if len(v) == 8 and v.isdigit())
+        if newest is None:
+            return found
+        return found[-newest:] if newest > 0 else []
+
+    def _nested_days_newest_first(self) -> Iterator[str]:
+        for year, year_path in reversed(self._children(self.base, "import_year")):
+            for month, month_path in reversed(self._children(year_path, "import_month")):
+                for day, day_path in reversed(self._children(month_path, "import_day")):
                     for value, _ in self._children(day_path, "import_date"):
                         if value == f"{year}{month}{day}":
-                            values.add(value)
-        return sorted(v for v in values if len(v) == 8 and v.isdigit())
+                            yield value
 
     def files(self, value: str) -> list[EventFile]:
         """The day's event files, sorted by name (the sink's names sort by offset)."""

@@ -34,7 +34,7 @@ def changed_days(
     files: EventFiles, cursor: dict[str, str], lookback: int = DEFAULT_LOOKBACK
 ) -> tuple[list[tuple[str, str]], dict[str, str]]:
     """(folders whose files changed, as (YYYYMMDD, fingerprint)), and the new cursor."""
-    recent = files.days()[-lookback:] if lookback > 0 else []
+    recent = files.days(newest=lookback) if lookback > 0 else []
     changed: list[tuple[str, str]] = []
     new_cursor: dict[str, str] = {}
     for value in recent:
