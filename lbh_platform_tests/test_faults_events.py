@@ -257,3 +257,71 @@ def test_a_snapshot_cannot_hide_an_uncompacted_day_before_its_base(lake, faults)
         stages.build_snapshot(lake, TENURE, day)
     assert record.Inputs(lake, TENURE).stale_snapshots() == {}
     assert body["Tenure"]["Id"] in snapshot_state(lake, D7)
+
+
+def test_in_dagster_a_missed_day_is_recorded_and_stale_snapshots_are_rebuilt_in_one_run(
+    lake, faults
+):
+    """The same two faults through Dagster: the snapshot step records the day it compacted
+    first as that day's events materialisation; the stale-snapshot sensor's run request
+    rebuilds the range, in date order, in one run of the rebuild job."""
+    from lbh_platform.defs.engine import build_engine_resources
+    from lbh_platform.defs.event_streams import build_event_stream_definitions
+    from lbh_platform.defs.event_streams.assets import asset_key
+
+    stream = seeded(lake, seed=15)
+    resource = LakeResource(raw_zone=lake.zones["raw"], refined_zone=lake.zones["refined"])
+    shared = dg.Definitions(resources={**build_engine_resources(), "lake": resource})
+    defs = dg.Definitions.merge(build_event_stream_definitions(TENURE, environ={}), shared)
+    quiet = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
+    with dg.instance_for_test() as instance:
+
+        def run(job: str, **options) -> dg.ExecuteInProcessResult:
+            result = defs.resolve_job_def(job).execute_in_process(
+                instance=instance, run_config=quiet, raise_on_error=False, **options
+            )
+            assert result.success, job
+            return result
+
+        for day in (DAYS[0], DAYS[1], DAYS[3]):  # day 6 never run
+            run("tenure_daily", partition_key=day.isoformat())
+        records = instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key(TENURE, "events"), asset_partitions=["2024-03-06"]),
+            limit=5,
+        ).records
+        assert len(records) == 1  # recorded by the day-7 snapshot step that compacted it
+        assert snapshot_state(lake, D7) == stream.day(DAYS[3]).state
+
+        # Late files land in day 5's folder; the file sensor's run compacts it again.
+        world = World(TENURE, 98)
+        newcomer = world.entity(DAYS[1])
+        body = event_payload(
+            TENURE,
+            world.uuid(),
+            "created",
+            datetime(2024, 3, 5, 23, tzinfo=UTC),
+            newcomer,
+            world.uuid(),
+        )
+        EventFiles(lake, TENURE.topic).write(
+            D5, sink_file_name(TENURE, 9000), parquet_event(TENURE, body)
+        )
+        run("tenure_events", partition_key=DAYS[1].isoformat())
+        _, sensors, _ = build_automation(TENURE)
+        sensor = next(s for s in sensors if s.name == "tenure_stale_snapshots")
+        context = dg.build_sensor_context(instance=instance, resources={"lake": resource})
+        request = sensor(context)
+        assert (request.tags[RANGE_START], request.tags[RANGE_END]) == ("2024-03-05", "2024-03-07")
+        result = run("tenure_rebuild_snapshots", tags=request.tags)
+        built = [
+            e.partition
+            for e in result.all_events
+            if e.event_type_value == "ASSET_MATERIALIZATION"
+            and e.asset_key == asset_key(TENURE, "snapshot")
+        ]
+        assert built == ["2024-03-05", "2024-03-06", "2024-03-07"]  # in date order
+    got = snapshot_state(lake, D7)
+    truth = dict(stream.day(DAYS[3]).state, **{newcomer["id"]: newcomer})
+    faults.record(2, survived=got == truth, lost=lost(truth, got))
+    assert got == truth
+    assert record.Inputs(lake, TENURE).stale_snapshots() == {}
