@@ -48,6 +48,7 @@ def as_state(table: pa.Table, what: str) -> pa.Table:
 def tenure_table(lake: Lake, stage: str):
     return stage_table(lake, TENURE, stage)
 
+
 T0 = datetime(2024, 3, 5, 9, 0, tzinfo=UTC)
 BASE_DAY, DAY_1, DAY_2 = "20240304", "20240305", "20240306"
 AGAIN = "20240307"
@@ -421,3 +422,44 @@ def test_keys_that_differ_as_text_stay_two_entities_on_both_engines(spark_engine
         engine.write(stage_table(lake, stream, "snapshot"), DAY_1, result.state)
         got[name] = sorted(stage_table(lake, stream, "snapshot").read(DAY_1)["id"].to_pylist())
     assert got["pandas"] == got["spark"] == sorted([lower["id"], upper["id"]])
+
+
+def test_a_made_up_entity_applies_identically_on_both_engines(spark_engine, lakes, tmp_path):
+    """The third entity of ``test_event_stream_config`` (text keys, a list of text, a double,
+    a date, a nested record): both engines, unchanged, give the same snapshot and tombstones."""
+    from lbh_platform.event_streams.spec import load_event_streams
+    from lbh_platform_tests.test_event_stream_config import CONFIG, REPAIR_SCHEMA, event
+
+    (tmp_path / "schemas").mkdir()
+    (tmp_path / "schemas" / "repairs_api.json").write_text(json.dumps(REPAIR_SCHEMA))
+    (tmp_path / "event_streams.yaml").write_text(CONFIG)
+    [stream] = load_event_streams(tmp_path / "event_streams.yaml")
+    reader = EventReader(stream)
+    bodies = [
+        event(1, "RepairRaisedEvent", 9, "01", Tags=["damp", "mould"], Cost=1.5),
+        event(2, "RepairRaisedEvent", 9, "1", Address={"PostCode": "E8"}, RaisedAt=1709629200),
+        event(3, "RepairUpdatedEvent", 10, "01", Tags=[], IsOpen=False),
+        event(4, "RepairClosedEvent", 11, "1"),
+        event(5, "RepairUpdatedEvent", 8, "1", Cost=9.0),  # before its creation: unknown, reported
+    ]
+    rows = [reader.parse_event(b, f"repairs_api+0+{n:010d}.json") for n, b in enumerate(bodies)]
+    events = pa.Table.from_pylist(rows, schema=stream.event_schema)
+    base = stream.model.as_state(
+        stream.schema.canonical_table([{"reference": "7", "is_open": True, "tags": ["x"]}]), "b"
+    )
+    for name, engine in {"pandas": ArrowEngine(), "spark": spark_engine}.items():
+        lake = lakes[name]
+        stage_table(lake, stream, "snapshot").write(BASE_DAY, base)
+        stage_table(lake, stream, "events").write(DAY_1, events)
+        stages.build_snapshot(lake, stream, date(2024, 3, 5), engine)
+    for stage in ("snapshot", "deletions"):
+        left = normalise(stage_table(lakes["pandas"], stream, stage).read(DAY_1))
+        right = normalise(stage_table(lakes["spark"], stream, stage).read(DAY_1))
+        assert left == right, stage
+    snapshot = {
+        r["reference"]: r
+        for r in stage_table(lakes["spark"], stream, "snapshot").read(DAY_1).to_pylist()
+    }
+    assert sorted(snapshot) == ["01", "7"]
+    assert snapshot["01"]["tags"] == [] and snapshot["01"]["is_open"] is False
+    assert stage_table(lakes["spark"], stream, "deletions").read(DAY_1)["id"].to_pylist() == ["1"]
