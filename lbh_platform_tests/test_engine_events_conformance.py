@@ -13,31 +13,41 @@ from datetime import UTC, date, datetime, timedelta
 import pyarrow as pa
 import pytest
 
+from lbh_platform.common.event_state import OUTCOMES, TOMBSTONE_SCHEMA
 from lbh_platform.common.import_columns import yyyymmdd
 from lbh_platform.engines.arrow_engine import ArrowEngine
-from lbh_platform.storage.lake import Lake
-from lbh_platform.tenure import stages
-from lbh_platform.tenure.apply import (
-    OUTCOMES,
-    STATE_SCHEMA,
-    TENURE_EVENTS,
-    TOMBSTONE_SCHEMA,
-    as_state,
-)
-from lbh_platform.tenure.dynamodb import ScanResult, plain
-from lbh_platform.tenure.events import EVENT_SCHEMA, parse_event
-from lbh_platform.tenure.generator import (
-    _World,
+from lbh_platform.event_streams import inputs, rules, stages
+from lbh_platform.event_streams.dynamodb import ScanResult, plain
+from lbh_platform.event_streams.events import EventReader
+from lbh_platform.event_streams.generator import (
+    World,
     dynamodb_item,
     event_payload,
     generate_stream,
     sink_file_name,
     write_day,
 )
-from lbh_platform.tenure.locations import tenure_table
-from lbh_platform.tenure.schema import TENURE_COLUMNS, canonical_table
+from lbh_platform.event_streams.locations import stage_table
+from lbh_platform.event_streams.spec import stream_named
+from lbh_platform.storage.lake import Lake
 
 pytestmark = pytest.mark.spark
+TENURE = stream_named("tenure")
+TENURE_EVENTS = TENURE.model
+STATE_SCHEMA = TENURE_EVENTS.state_schema
+EVENT_SCHEMA = TENURE.event_schema
+TENURE_COLUMNS = TENURE.schema.columns
+canonical_table = TENURE.schema.canonical_table
+parse_event = EventReader(TENURE).parse_event
+
+
+def as_state(table: pa.Table, what: str) -> pa.Table:
+    return TENURE_EVENTS.as_state(table, what)
+
+
+def tenure_table(lake: Lake, stage: str):
+    return stage_table(lake, TENURE, stage)
+
 
 T0 = datetime(2024, 3, 5, 9, 0, tzinfo=UTC)
 BASE_DAY, DAY_1, DAY_2 = "20240304", "20240305", "20240306"
@@ -107,10 +117,10 @@ class Fixture:
     """A base snapshot, earlier tombstones and two events partitions covering every rule."""
 
     def __init__(self) -> None:
-        world = _World(23)
+        world = World(TENURE, 23)
         self.world = world
         ids = {name: world.uuid() for name in "abcdexyzwnm"}
-        records = {name: world.tenure(date(2012, 5, 1)) for name in ids}
+        records = {name: world.entity(date(2012, 5, 1)) for name in ids}
         for name, record in records.items():
             record["id"] = ids[name]
         self.ids, self.records = ids, records
@@ -228,8 +238,8 @@ class Fixture:
         partition: int = 0,
         event_id: str | None = None,
     ) -> dict:
-        body = event_payload(event_id or self.world.uuid(), action, moment, record, "c")
-        return parse_event(body, sink_file_name(offset, partition))
+        body = event_payload(TENURE, event_id or self.world.uuid(), action, moment, record, "c")
+        return parse_event(body, sink_file_name(TENURE, offset, partition))
 
     def write(self, lake: Lake) -> None:
         tenure_table(lake, "snapshot").write(BASE_DAY, self.base)
@@ -248,7 +258,7 @@ def test_edge_cases_give_identical_snapshots_tombstones_and_counts(spark_engine,
     reports = {}
     for name, engine in engines.items():
         fixture.write(lakes[name])
-        reports[name] = stages.build_snapshot(lakes[name], date(2024, 3, 6), engine)
+        reports[name] = stages.build_snapshot(lakes[name], TENURE, date(2024, 3, 6), engine)
     metadata = {
         name: [{k: v for k, v in r.metadata.items() if k not in ENGINE_SPECIFIC} for r in got]
         for name, got in reports.items()
@@ -257,7 +267,7 @@ def test_edge_cases_give_identical_snapshots_tombstones_and_counts(spark_engine,
     assert [r.rows for r in reports["pandas"]] == [r.rows for r in reports["spark"]]
     for stage in ("snapshot", "deletions"):
         assert read_back(lakes["pandas"], stage, DAY_2) == read_back(lakes["spark"], stage, DAY_2)
-    for key in (stages.BASE_KEY, stages.APPLIED_KEY, stages.UNKNOWN_KEY):
+    for key in (inputs.BASE_KEY, inputs.APPLIED_KEY, inputs.UNKNOWN_KEY, inputs.BUILD_KEY):
         notes = [tenure_table(lakes[n], "snapshot").file_metadata(DAY_2)[key] for n in engines]
         assert notes[0] == notes[1], key
 
@@ -328,45 +338,128 @@ def test_edge_cases_give_identical_snapshots_tombstones_and_counts(spark_engine,
 
 
 DAYS = [date(2024, 3, 4), date(2024, 3, 5), date(2024, 3, 6)]
-STREAM = generate_stream(DAYS, tenures=25, seed=8)
+STREAMS = {
+    name: generate_stream(stream_named(name), DAYS, entities=25, seed=8)
+    for name in ("tenure", "contact_details")
+}
 
 
-def prepare(lake: Lake) -> None:
-    items = [plain(dynamodb_item(record)) for record in STREAM.initial.values()]
-    scan = lambda: ScanResult("TenureInformation", items, 1)  # noqa: E731
-    stages.extract_initial_state(lake, DAYS[0], scan, imported_at=T0)
+def prepare(lake: Lake, name: str) -> None:
+    generated = STREAMS[name]
+    stream = generated.stream
+    items = [plain(dynamodb_item(stream, record)) for record in generated.initial.values()]
+    scan = lambda: ScanResult(stream.dynamodb_table, items, 1)  # noqa: E731
+    stages.extract_initial_state(lake, stream, DAYS[0], scan, imported_at=T0)
     for day in DAYS:
-        write_day(lake, STREAM.day(day))
-        stages.compact_events(lake, day)
+        write_day(lake, generated.day(day), stream)
+        stages.compact_events(lake, stream, day)
 
 
-def build(lake: Lake, engines: list) -> list[dict]:
+def build(lake: Lake, name: str, engines: list) -> list[dict]:
     out = []
     for day, engine in zip(DAYS, engines, strict=True):
-        reports = stages.build_snapshot(lake, day, engine)
+        reports = stages.build_snapshot(lake, STREAMS[name].stream, day, engine)
         out.append(
             [{k: v for k, v in r.metadata.items() if k not in ENGINE_SPECIFIC} for r in reports]
         )
     return out
 
 
-def test_generated_days_match_on_both_engines_and_across_a_switch(spark_engine, lakes):
+@pytest.mark.parametrize("name", sorted(STREAMS))
+def test_generated_days_match_on_both_engines_and_across_a_switch(spark_engine, lakes, name):
     """Days built on Spark (the first on the DynamoDB extract) equal the Arrow engine's, and the
-    Arrow engine builds the next day on a Spark-written snapshot with the same result."""
+    Arrow engine builds the next day on a Spark-written snapshot with the same result: for
+    every configured entity (Tenure, Contact details), with no code of its own."""
     arrow = ArrowEngine()
+    stream = STREAMS[name].stream
     for lake in lakes.values():
-        prepare(lake)
-    on_pandas = build(lakes["pandas"], [arrow, arrow, arrow])
-    switched = build(lakes["spark"], [spark_engine, spark_engine, arrow])
+        prepare(lake, name)
+    on_pandas = build(lakes["pandas"], name, [arrow, arrow, arrow])
+    switched = build(lakes["spark"], name, [spark_engine, spark_engine, arrow])
     assert on_pandas == switched
+    columns = stream.schema.columns
     for day in DAYS:
         value = yyyymmdd(day)
         for stage in ("snapshot", "deletions"):
-            assert read_back(lakes["pandas"], stage, value) == read_back(
-                lakes["spark"], stage, value
-            ), (stage, value)
-        snapshot = tenure_table(lakes["spark"], "snapshot").read(value)
-        got = {r["id"]: {c: r[c] for c in TENURE_COLUMNS} for r in snapshot.to_pylist()}
-        assert got == STREAM.day(day).state, value
-    assert any(r[1]["events_stale"] for r in on_pandas)  # late events, superseded
-    assert any(r[1]["events_unknown_entity_updated"] for r in on_pandas)
+            left = normalise(stage_table(lakes["pandas"], stream, stage).read(value))
+            right = normalise(stage_table(lakes["spark"], stream, stage).read(value))
+            assert left == right, (stage, value)
+        snapshot = stage_table(lakes["spark"], stream, "snapshot").read(value)
+        got = {r["id"]: {c: r[c] for c in columns} for r in snapshot.to_pylist()}
+        assert got == STREAMS[name].day(day).state, value
+        assert rules.inputs_outcome(lakes["spark"], stream, value).passed
+    assert any(r[-1]["events_stale"] for r in on_pandas)  # late events, superseded
+    assert any(r[-1]["events_unknown_entity_updated"] for r in on_pandas)
+
+
+def test_keys_that_differ_as_text_stay_two_entities_on_both_engines(spark_engine, lakes):
+    """Contact-details keys as sent: an id and its upper-case spelling are two entities."""
+    stream = stream_named("contact_details")
+    world = World(stream, 4)
+    lower = world.entity(date(2020, 1, 1))
+    upper = dict(world.entity(date(2020, 1, 1)), id=lower["id"].upper())
+    reader = EventReader(stream)
+    rows = [
+        reader.parse_event(
+            event_payload(stream, world.uuid(), "created", T0, record, "c"),
+            sink_file_name(stream, n),
+        )
+        for n, record in enumerate([lower, upper])
+    ]
+    events = pa.Table.from_pylist(rows, schema=stream.event_schema)
+    base = stream.model.as_state(stream.schema.canonical_table([]), "base")
+    got = {}
+    for name, engine in {"pandas": ArrowEngine(), "spark": spark_engine}.items():
+        lake = lakes[name]
+        stage_table(lake, stream, "events").write(DAY_1, events)
+        stage_table(lake, stream, "snapshot").write(BASE_DAY, base)
+        result = engine.apply_events(
+            engine.read(stage_table(lake, stream, "snapshot"), [BASE_DAY]),
+            engine.read(stage_table(lake, stream, "events"), [DAY_1]),
+            model=stream.model,
+            snapshot_value=DAY_1,
+        )
+        engine.write(stage_table(lake, stream, "snapshot"), DAY_1, result.state)
+        got[name] = sorted(stage_table(lake, stream, "snapshot").read(DAY_1)["id"].to_pylist())
+    assert got["pandas"] == got["spark"] == sorted([lower["id"], upper["id"]])
+
+
+def test_a_made_up_entity_applies_identically_on_both_engines(spark_engine, lakes, tmp_path):
+    """The third entity of ``test_event_stream_config`` (text keys, a list of text, a double,
+    a date, a nested record): both engines, unchanged, give the same snapshot and tombstones."""
+    from lbh_platform.event_streams.spec import load_event_streams
+    from lbh_platform_tests.test_event_stream_config import CONFIG, REPAIR_SCHEMA, event
+
+    (tmp_path / "schemas").mkdir()
+    (tmp_path / "schemas" / "repairs_api.json").write_text(json.dumps(REPAIR_SCHEMA))
+    (tmp_path / "event_streams.yaml").write_text(CONFIG)
+    [stream] = load_event_streams(tmp_path / "event_streams.yaml")
+    reader = EventReader(stream)
+    bodies = [
+        event(1, "RepairRaisedEvent", 9, "01", Tags=["damp", "mould"], Cost=1.5),
+        event(2, "RepairRaisedEvent", 9, "1", Address={"PostCode": "E8"}, RaisedAt=1709629200),
+        event(3, "RepairUpdatedEvent", 10, "01", Tags=[], IsOpen=False),
+        event(4, "RepairClosedEvent", 11, "1"),
+        event(5, "RepairUpdatedEvent", 8, "1", Cost=9.0),  # before its creation: unknown, reported
+    ]
+    rows = [reader.parse_event(b, f"repairs_api+0+{n:010d}.json") for n, b in enumerate(bodies)]
+    events = pa.Table.from_pylist(rows, schema=stream.event_schema)
+    base = stream.model.as_state(
+        stream.schema.canonical_table([{"reference": "7", "is_open": True, "tags": ["x"]}]), "b"
+    )
+    for name, engine in {"pandas": ArrowEngine(), "spark": spark_engine}.items():
+        lake = lakes[name]
+        stage_table(lake, stream, "snapshot").write(BASE_DAY, base)
+        stage_table(lake, stream, "events").write(DAY_1, events)
+        stages.build_snapshot(lake, stream, date(2024, 3, 5), engine)
+    for stage in ("snapshot", "deletions"):
+        left = normalise(stage_table(lakes["pandas"], stream, stage).read(DAY_1))
+        right = normalise(stage_table(lakes["spark"], stream, stage).read(DAY_1))
+        assert left == right, stage
+    snapshot = {
+        r["reference"]: r
+        for r in stage_table(lakes["spark"], stream, "snapshot").read(DAY_1).to_pylist()
+    }
+    assert sorted(snapshot) == ["01", "7"]
+    assert snapshot["01"]["tags"] == [] and snapshot["01"]["is_open"] is False
+    assert stage_table(lakes["spark"], stream, "deletions").read(DAY_1)["id"].to_pylist() == ["1"]

@@ -10,25 +10,37 @@ from boto3.dynamodb.types import Binary
 from botocore.exceptions import ClientError
 
 from lbh_platform.common.errors import DataError
-from lbh_platform.tenure.dynamodb import (
+from lbh_platform.event_streams import stages
+from lbh_platform.event_streams.dynamodb import (
     ScanPolicy,
     arrow_column,
     deserialize_item,
     parallel_scan,
     plain,
 )
-from lbh_platform.tenure.generator import dynamodb_item, generate_stream
-from lbh_platform.tenure.schema import (
-    TENURE_SCHEMA,
+from lbh_platform.event_streams.generator import dynamodb_item as render_item
+from lbh_platform.event_streams.generator import generate_stream
+from lbh_platform.event_streams.schema import (
     Conversion,
     ConversionError,
-    canonical_record,
-    canonical_table,
     snake_case,
     to_timestamp,
 )
-from lbh_platform.tenure.stages import extract_table
-from lbh_platform.tenure.stand_in import DynamoDbStandIn
+from lbh_platform.event_streams.spec import stream_named
+from lbh_platform.event_streams.stand_in import DynamoDbStandIn
+
+TENURE = stream_named("tenure")
+TENURE_SCHEMA = TENURE.schema.arrow_schema
+canonical_record = TENURE.schema.canonical_record
+canonical_table = TENURE.schema.canonical_table
+
+
+def extract_table(items):
+    return stages.extract_table(TENURE, items)
+
+
+def dynamodb_item(record, **options):
+    return render_item(TENURE, record, **options)
 
 MEMBER_ID = "220c3b66-07d8-4577-d61c-5486595b4ac5"
 
@@ -161,9 +173,9 @@ class _Throttling:
 
 @pytest.fixture(scope="module")
 def stand_in():
-    stream = generate_stream([datetime(2024, 3, 4).date()], tenures=25, seed=3)
+    stream = generate_stream(TENURE, [datetime(2024, 3, 4).date()], entities=25, seed=3)
     with DynamoDbStandIn() as server:
-        server.load(stream.initial)
+        server.load(TENURE, stream.initial)
         server.put_items(
             [
                 {

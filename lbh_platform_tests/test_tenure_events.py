@@ -7,23 +7,47 @@ from datetime import UTC, date, datetime, timedelta
 
 import pyarrow as pa
 
-from lbh_platform.tenure.apply import apply_events, as_state, unknown_entity_events
-from lbh_platform.tenure.events import EVENT_SCHEMA, compact, parse_event, sink_position
-from lbh_platform.tenure.generator import _World, event_payload, sink_file_name
-from lbh_platform.tenure.schema import canonical_table
+from lbh_platform.common import event_state
+from lbh_platform.event_streams.events import EventReader, sink_position
+from lbh_platform.event_streams.generator import World
+from lbh_platform.event_streams.generator import event_payload as render_event
+from lbh_platform.event_streams.generator import sink_file_name as sink_name
+from lbh_platform.event_streams.spec import stream_named
 
 T0 = datetime(2024, 3, 5, 9, 0, tzinfo=UTC)
-WORLD = _World(11)
+TENURE = stream_named("tenure")
+EVENT_SCHEMA = TENURE.event_schema
+READER = EventReader(TENURE)
+WORLD = World(TENURE, 11)
+parse_event = READER.parse_event
+compact = READER.compact
+canonical_table = TENURE.schema.canonical_table
+
+
+def as_state(table: pa.Table, what: str) -> pa.Table:
+    return TENURE.model.as_state(table, what)
+
+
+def apply_events(state, events, tombstones=()):
+    return event_state.apply_events(TENURE.model, state, events, tombstones)
+
+
+def unknown_entity_events(base_ids, events, tombstones=()):
+    return event_state.unknown_entity_events(TENURE.model, base_ids, events, tombstones)
+
+
+def sink_file_name(offset: int, partition: int = 0) -> str:
+    return sink_name(TENURE, offset, partition, json_file=True)
 
 
 def tenure(**changes) -> dict:
-    record = WORLD.tenure(date(2010, 1, 1))
+    record = WORLD.entity(date(2010, 1, 1))
     record.update(changes)
     return record
 
 
 def payload(action: str, record: dict, moment: datetime, event_id: str | None = None) -> dict:
-    return event_payload(event_id or WORLD.uuid(), action, moment, record, WORLD.uuid())
+    return render_event(TENURE, event_id or WORLD.uuid(), action, moment, record, WORLD.uuid())
 
 
 def file(offset: int, body: dict | str | bytes) -> tuple[str, bytes]:

@@ -13,32 +13,51 @@ import pytest
 
 from lbh_platform.common.import_columns import yyyymmdd
 from lbh_platform.defs.engine import build_engine_resources
+from lbh_platform.defs.event_streams import build_event_stream_definitions
+from lbh_platform.defs.event_streams.assets import asset_key as stream_asset_key
+from lbh_platform.defs.event_streams.automation import job_names
 from lbh_platform.defs.resources import LakeResource
-from lbh_platform.defs.tenure import build_tenure_definitions
-from lbh_platform.defs.tenure.assets import asset_key
-from lbh_platform.defs.tenure.automation import PIPELINE_JOB, RESYNC_JOB, SENSOR
-from lbh_platform.tenure.generator import dynamodb_item, generate_stream, write_day
-from lbh_platform.tenure.locations import EventFiles, tenure_table
-from lbh_platform.tenure.schema import TENURE_COLUMNS
-from lbh_platform.tenure.stand_in import DynamoDbStandIn
+from lbh_platform.event_streams.generator import dynamodb_item, generate_stream
+from lbh_platform.event_streams.generator import write_day as write_files
+from lbh_platform.event_streams.locations import stage_table
+from lbh_platform.event_streams.sink import EventFiles
+from lbh_platform.event_streams.spec import stream_named
+from lbh_platform.event_streams.stand_in import DynamoDbStandIn
 
 pytestmark = pytest.mark.integration
 LONDON = ZoneInfo("Europe/London")
 DAYS = [date(2024, 3, 4), date(2024, 3, 5), date(2024, 3, 6), date(2024, 3, 7)]
 QUIET = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
+TENURE = stream_named("tenure")
+TENURE_COLUMNS = TENURE.schema.columns
+NAMES = job_names(TENURE)
+PIPELINE_JOB, RESYNC_JOB, SENSOR = NAMES["pipeline"], NAMES["resync"], NAMES["file_sensor"]
+
+
+def asset_key(stage: str) -> dg.AssetKey:
+    return stream_asset_key(TENURE, stage)
+
+
+def tenure_table(lake, stage: str):
+    return stage_table(lake, TENURE, stage)
+
+
+def write_day(lake, truth):
+    return write_files(lake, truth, TENURE)
+
 
 @pytest.fixture()
 def world(zones, monkeypatch):
     raw, refined = zones
-    stream = generate_stream(DAYS, tenures=30, seed=5)
+    stream = generate_stream(TENURE, DAYS, entities=30, seed=5)
     with DynamoDbStandIn() as stand_in:
-        stand_in.load(stream.initial)
+        stand_in.load(TENURE, stream.initial)
         monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", stand_in.endpoint_url)
         monkeypatch.setenv("TENURE_DYNAMODB_SEGMENTS", "3")
         monkeypatch.setenv("TENURE_DYNAMODB_PAGE_SIZE", "7")
         for name in ("AWS_ACCESS_KEY_ID", "AWS_PROFILE"):
             monkeypatch.delenv(name, raising=False)
-        parts = build_tenure_definitions()
+        parts = build_event_stream_definitions(TENURE)
         lake_resource = LakeResource(raw_zone=str(raw), refined_zone=str(refined))
         shared = dg.Definitions(resources={**build_engine_resources(), "lake": lake_resource})
         defs = dg.Definitions.merge(parts, shared)
@@ -132,7 +151,7 @@ def test_multi_day_run_matches_ground_truth_and_catches_drift(world):
         metadata = materialized.asset_materialization.metadata
         late = [e for e in truth.files if e.valid and e.moment.date() < day]
         assert metadata["events_stale"].value == len(late), day  # superseded late arrivals
-        deleted_today = {e.tenure_id for e in truth.files if e.valid and e.action == "deleted"}
+        deleted_today = {e.entity_id for e in truth.files if e.valid and e.action == "deleted"}
         tombstones = tenure_table(world.lake, "deletions").read(yyyymmdd(day))
         assert set(tombstones["id"].to_pylist()) == deleted_today, day
     assert any(stream.day(d).unknown_entity_event_ids for d in DAYS)
@@ -142,14 +161,15 @@ def test_multi_day_run_matches_ground_truth_and_catches_drift(world):
 
     # No new files: the sensor asks for nothing; a late file in an old folder is noticed.
     assert evaluate_sensor(world, cursor).run_requests == []
-    EventFiles(world.lake).write(yyyymmdd(DAYS[1]), "tenure_api+0+0000009999.json", b"{}")
+    late_file = "tenure_api+0+0000009999.snappy.parquet"
+    EventFiles(world.lake, TENURE.topic).write(yyyymmdd(DAYS[1]), late_file, b"{}")
     assert [r.partition_key for r in evaluate_sensor(world, cursor).run_requests] == [
         DAYS[1].isoformat()
     ]
 
     # A fresh extract of a DynamoDB that matches the events: consistent.
     final = stream.day(DAYS[-1]).state
-    world.stand_in.load(final)
+    world.stand_in.load(TENURE, final)
     next_day = DAYS[-1] + timedelta(days=1)
     checks = run(world, PIPELINE_JOB, next_day, "initial_state")
     consistency = checks["initial_state.consistent_with_snapshot"]
@@ -159,9 +179,9 @@ def test_multi_day_run_matches_ground_truth_and_catches_drift(world):
     # Plant drift: one changed, one deleted, one added behind the events' back.
     changed_id, deleted_id = sorted(final)[:2]
     changed = dict(final[changed_id], payment_reference="DRIFTED")
-    world.stand_in.put_items([dynamodb_item(changed)])
+    world.stand_in.put_items([dynamodb_item(TENURE, changed)])
     world.stand_in.delete_ids([deleted_id])
-    intruder = dynamodb_item(next(iter(stream.initial.values())))
+    intruder = dynamodb_item(TENURE, next(iter(stream.initial.values())))
     intruder.update(id="00000000-0000-4000-8000-000000000000", versionNumber=Decimal(9))
     world.stand_in.put_items([intruder])
     checks = run(world, PIPELINE_JOB, next_day, "initial_state")

@@ -70,7 +70,11 @@ def main(argv: list[str] | None = None) -> int:
     datasets = load_datasets()
     started = time.monotonic()
     with Simulators(
-        tables, datasets, scale=args.scale, epoch=days[0] - timedelta(days=30), tenure_days=days
+        tables,
+        datasets,
+        scale=args.scale,
+        epoch=days[0] - timedelta(days=30),
+        event_stream_days=days,
     ) as sims:
         print(
             f"Tascomi simulator at {sims.tascomi.base_url}, Alloy simulator at "
@@ -84,9 +88,9 @@ def _jobs_for(day: date, first: bool, tables, datasets) -> list[tuple[str, str]]
     """(job, partition) pairs a production day would run: daily tables every day, static ones
     on Sundays, Alloy on weekdays; the first day runs everything so the demo starts full."""
     from lbh_platform.defs.alloy.automation import PIPELINE_JOB as ALLOY_JOB
+    from lbh_platform.defs.event_streams.automation import job_names
     from lbh_platform.defs.tascomi.automation import DAILY_PIPELINE_JOB, WEEKLY_PIPELINE_JOB
-    from lbh_platform.defs.tenure.automation import DAILY_JOB as TENURE_DAILY
-    from lbh_platform.defs.tenure.automation import PIPELINE_JOB as TENURE_PIPELINE
+    from lbh_platform.event_streams.spec import load_event_streams
 
     jobs = []
     if any(not t.is_static for t in tables):
@@ -95,8 +99,9 @@ def _jobs_for(day: date, first: bool, tables, datasets) -> list[tuple[str, str]]
         jobs.append((WEEKLY_PIPELINE_JOB, _weekly_key(day)))
     if datasets and (day.weekday() < 5 or first):
         jobs.append((ALLOY_JOB, day.isoformat()))
-    # Tenure: the DynamoDB extract once, then each day's events applied on top.
-    jobs.append((TENURE_PIPELINE if first else TENURE_DAILY, day.isoformat()))
+    # Event-streamed entities: the DynamoDB extract once, then each day's events on top.
+    for stream in load_event_streams():
+        jobs.append((job_names(stream)["pipeline" if first else "daily"], day.isoformat()))
     return jobs
 
 
@@ -110,7 +115,7 @@ def _run_days(days, tables, datasets, home: Path, sims: Simulators, started: flo
 
     settings = load_settings()
     defs = build_definitions(
-        tables, ColumnTypeCatalogue.load(), settings, datasets, include_tenure=True
+        tables, ColumnTypeCatalogue.load(), settings, datasets, include_event_streams=True
     )
     instance = dg.DagsterInstance.get()
     checks: Counter[str] = Counter()
@@ -192,15 +197,17 @@ def _summary(tables, datasets, lake, last_day, settings, home, checks, failed_ch
                     f"{dataset.name + ' / ' + table:45} {dataset.mode:11} {counts[0]:>12} "
                     f"{counts[1]:>8}"
                 )
-    from lbh_platform.tenure.locations import tenure_table
+    from lbh_platform.event_streams.locations import stage_table
+    from lbh_platform.event_streams.spec import STAGES, load_event_streams
 
     print()
-    print(f"{'tenure stage':45} {'rows':>8}")
-    for stage in ("initial_state", "events", "events_quarantine", "snapshot", "deletions"):
-        store = tenure_table(lake, stage)
-        values = [v for v in store.partitions() if v <= partition_value(last_day)]
-        rows = store.read(values[-1], columns=[]).num_rows if values else 0
-        print(f"{stage:45} {rows:>8}")
+    print(f"{'event-streamed entity / stage':45} {'rows':>8}")
+    for stream in load_event_streams():
+        for stage in STAGES:
+            store = stage_table(lake, stream, stage)
+            values = [v for v in store.partitions() if v <= partition_value(last_day)]
+            rows = store.read(values[-1], columns=[]).num_rows if values else 0
+            print(f"{stream.name + ' / ' + stage:45} {rows:>8}")
     print()
     print(f"rows are those of each table's newest partition up to {last_day}")
     print(

@@ -1,7 +1,9 @@
 """``make dev``: the built-in simulators plus ``dagster dev`` (webserver and daemon).
 
 The simulators run with real time as "now", so schedules and sensors behave as in
-production; set ``TASCOMI_API_URL`` / ``ALLOY_API_URL`` to use real APIs instead. Ctrl-C stops
+production; set ``TASCOMI_API_URL`` / ``ALLOY_API_URL`` to use real APIs instead. The
+event-streamed entities (Tenure, Contact details) get a DynamoDB stand-in and the last four
+days of sink files in the raw zone, unless ``AWS_ENDPOINT_URL_DYNAMODB`` is set. Ctrl-C stops
 everything.
 """
 
@@ -27,6 +29,9 @@ def main() -> int:
             load_datasets(),
             scale=float(os.environ.get("LBH_SIM_SCALE", "1")),
             epoch=date.today() - timedelta(days=60),
+            event_stream_days=None
+            if os.environ.get("AWS_ENDPOINT_URL_DYNAMODB")
+            else [date.today() - timedelta(days=n) for n in range(3, -1, -1)],
         )
         if use_simulators
         else nullcontext()

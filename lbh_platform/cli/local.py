@@ -103,7 +103,13 @@ class Simulators(ExitStack):
     """The Tascomi and Alloy simulators, with the environment pointed at them."""
 
     def __init__(
-        self, tables, datasets, *, scale: float, epoch: date, tenure_days: list[date] | None = None
+        self,
+        tables,
+        datasets,
+        *,
+        scale: float,
+        epoch: date,
+        event_stream_days: list[date] | None = None,
     ):
         super().__init__()
         from lbh_platform.alloy.simulator import AlloySimulator
@@ -144,26 +150,19 @@ class Simulators(ExitStack):
             ALLOY_API_KEY=ALLOY_SIMULATOR_KEY,
         )
 
-        if tenure_days:
-            self._start_tenure(tenure_days, scale)
+        if event_stream_days:
+            self._start_event_streams(event_stream_days, scale)
 
-    def _start_tenure(self, days: list[date], scale: float) -> None:
-        """The DynamoDB stand-in seeded with the tenures as of the first day, and the event
-        files the Kafka sink would have written for every day."""
-        from lbh_platform.settings import load_settings
-        from lbh_platform.storage.lake import Lake
-        from lbh_platform.tenure.generator import generate_stream, write_day
-        from lbh_platform.tenure.stand_in import DynamoDbStandIn
+    def _start_event_streams(self, days: list[date], scale: float) -> None:
+        """The DynamoDB stand-in holding every event-streamed entity's table (Tenure, Contact
+        details) as of the first day, and the Parquet event files the S3 sink would have
+        written for every day, in its import_year=/.../import_date= folders."""
+        from lbh_platform.event_streams.seed import seed_event_streams
 
-        stream = generate_stream(days, tenures=max(20, int(200 * scale)))
-        self.dynamodb = _start(lambda port: DynamoDbStandIn(port=port), DYNAMODB_STAND_IN_PORT)
+        self.dynamodb = seed_event_streams(
+            days, entities=max(20, int(200 * scale)), port=DYNAMODB_STAND_IN_PORT, start=_start
+        )
         self.callback(self.dynamodb.stop)
-        self.dynamodb.load(stream.initial)
-        os.environ["AWS_ENDPOINT_URL_DYNAMODB"] = self.dynamodb.endpoint_url
-        settings = load_settings()
-        lake = Lake({"raw": settings.raw_zone, "refined": settings.refined_zone})
-        for truth in stream.days:
-            write_day(lake, truth)
 
     def set_now(self, moment: datetime | None) -> None:
         self.tascomi.set_now(moment)

@@ -1,4 +1,4 @@
-"""The Tenure DynamoDB table as a Dagster resource (configuration -> a parallel scan)."""
+"""An entity's DynamoDB table as a Dagster resource (configuration -> a parallel scan)."""
 
 import os
 from collections.abc import Mapping
@@ -10,16 +10,16 @@ import dagster as dg
 from botocore.config import Config
 
 from lbh_platform.common.errors import ConfigurationError
-from lbh_platform.tenure.dynamodb import ScanPolicy, ScanResult, parallel_scan
+from lbh_platform.event_streams.dynamodb import ScanPolicy, ScanResult, parallel_scan
+from lbh_platform.event_streams.spec import EventStream
 
-DEFAULT_TABLE = "TenureInformation"
 DEFAULT_REGION = "eu-west-2"
 DEFAULT_SEGMENTS = 4
 _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
 
-class TenureDynamoResource(dg.ConfigurableResource):
-    """The ``TenureInformation`` table: AWS by default, or any endpoint (a local stand-in).
+class DynamoTableResource(dg.ConfigurableResource):
+    """An entity's initial-state table: AWS by default, or any endpoint (a local stand-in).
 
     Credentials come from the standard AWS chain and are never configuration here. For a
     loopback endpoint with no ``AWS_ACCESS_KEY_ID`` / ``AWS_PROFILE`` set, placeholder ones
@@ -27,7 +27,7 @@ class TenureDynamoResource(dg.ConfigurableResource):
     Retries are ours alone (botocore's are off), so the attempt budget is the one configured.
     """
 
-    table_name: str = DEFAULT_TABLE
+    table_name: str
     endpoint_url: str | None = None
     region_name: str | None = None
     segments: int = DEFAULT_SEGMENTS
@@ -68,22 +68,26 @@ class TenureDynamoResource(dg.ConfigurableResource):
         )
 
     def scan(self) -> ScanResult:
-        """Every item of the table, plain (see :mod:`lbh_platform.tenure.dynamodb`)."""
+        """Every item of the table, plain (see :mod:`lbh_platform.event_streams.dynamodb`)."""
         return parallel_scan(self.client(), self.table_name, self.policy())
 
 
-def tenure_dynamo_from_env(environ: Mapping[str, str] | None = None) -> TenureDynamoResource:
-    """``TENURE_DYNAMODB_TABLE``, ``AWS_ENDPOINT_URL_DYNAMODB`` (else ``AWS_ENDPOINT_URL``),
-    ``TENURE_DYNAMODB_SEGMENTS`` and ``TENURE_DYNAMODB_PAGE_SIZE``; region from
-    ``AWS_REGION`` / ``AWS_DEFAULT_REGION`` (default eu-west-2)."""
+def dynamo_from_env(
+    stream: EventStream, environ: Mapping[str, str] | None = None
+) -> DynamoTableResource:
+    """``<NAME>_DYNAMODB_TABLE`` (default: the entry's table), ``<NAME>_DYNAMODB_SEGMENTS``,
+    ``<NAME>_DYNAMODB_PAGE_SIZE`` (``TENURE_...``, ``CONTACT_DETAILS_...``),
+    ``AWS_ENDPOINT_URL_DYNAMODB`` (else ``AWS_ENDPOINT_URL``); region from ``AWS_REGION`` /
+    ``AWS_DEFAULT_REGION`` (default eu-west-2)."""
     env = os.environ if environ is None else environ
-    page_size = env.get("TENURE_DYNAMODB_PAGE_SIZE")
-    return TenureDynamoResource(
-        table_name=env.get("TENURE_DYNAMODB_TABLE") or DEFAULT_TABLE,
+    prefix = f"{stream.env_prefix}_DYNAMODB"
+    page_size = env.get(f"{prefix}_PAGE_SIZE")
+    return DynamoTableResource(
+        table_name=env.get(f"{prefix}_TABLE") or stream.dynamodb_table,
         endpoint_url=env.get("AWS_ENDPOINT_URL_DYNAMODB") or env.get("AWS_ENDPOINT_URL") or None,
         region_name=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or None,
-        segments=_positive_int(env, "TENURE_DYNAMODB_SEGMENTS", DEFAULT_SEGMENTS),
-        page_size=_positive_int(env, "TENURE_DYNAMODB_PAGE_SIZE", 0) if page_size else None,
+        segments=_positive_int(env, f"{prefix}_SEGMENTS", DEFAULT_SEGMENTS),
+        page_size=_positive_int(env, f"{prefix}_PAGE_SIZE", 0) if page_size else None,
     )
 
 

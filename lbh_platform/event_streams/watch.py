@@ -9,7 +9,7 @@ at: the sink writes into the current day's folder, so older ones settle.
 import hashlib
 import json
 
-from lbh_platform.tenure.locations import EventFiles
+from lbh_platform.event_streams.sink import EventFiles
 
 DEFAULT_LOOKBACK = 7
 
@@ -34,7 +34,7 @@ def changed_days(
     files: EventFiles, cursor: dict[str, str], lookback: int = DEFAULT_LOOKBACK
 ) -> tuple[list[tuple[str, str]], dict[str, str]]:
     """(folders whose files changed, as (YYYYMMDD, fingerprint)), and the new cursor."""
-    recent = files.days()[-lookback:] if lookback > 0 else []
+    recent = files.days(newest=lookback) if lookback > 0 else []
     changed: list[tuple[str, str]] = []
     new_cursor: dict[str, str] = {}
     for value in recent:
