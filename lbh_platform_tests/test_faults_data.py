@@ -44,7 +44,7 @@ def lake(tmp_path):
 
 
 def fetch_of(pages_by_day):
-    def fetch(resource, last_updated):
+    def fetch(resource, last_updated, held_records=None):
         return pages_by_day.get(last_updated, pages_by_day.get("all", []))
 
     return fetch

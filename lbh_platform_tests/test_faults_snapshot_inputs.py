@@ -50,7 +50,7 @@ class Api:
                 held[int(version["id"])] = version
         return held
 
-    def fetch(self, resource: str, day: date | None) -> list[Page]:
+    def fetch(self, resource: str, day: date | None, held_records=None) -> list[Page]:
         served = [
             r for r in self.records.values() if day is None or r["last_updated"][:10] == str(day)
         ]
@@ -302,7 +302,7 @@ IDS = ["1", "01", " 1", "+1", "1e0", "１", "99999999999", "abc"]
 def test_ids_that_differ_as_text_never_merge_or_vanish_in_the_cast(lake, faults):
     day = D0
     pages = [Page(1, "u", 200, [{"id": i, "last_updated": f"{day} 09:00:00"} for i in IDS])]
-    stages.ingest(lake, TABLE, day, lambda resource, asked: pages)
+    stages.ingest(lake, TABLE, day, lambda resource, asked, held_records=None: pages)
     stages.parse(lake, TABLE, day)
     parsed = lake.tascomi("parsed", TABLE.name).read(value(day))
     assert parsed.num_rows == 8  # eight distinct texts: the uniqueness check passes
@@ -320,7 +320,7 @@ def test_ids_that_differ_as_text_never_merge_or_vanish_in_the_cast(lake, faults)
 def test_ids_kept_as_text_keep_every_record(lake):
     day = D0
     pages = [Page(1, "u", 200, [{"id": i, "last_updated": f"{day} 09:00:00"} for i in IDS])]
-    stages.ingest(lake, TABLE, day, lambda resource, asked: pages)
+    stages.ingest(lake, TABLE, day, lambda resource, asked, held_records=None: pages)
     stages.parse(lake, TABLE, day)
     stages.refine(lake, TABLE, day, {"last_updated": "timestamp"})  # id untyped: text
     assert stages.lost_ids_outcome(lake, TABLE, value(day)).passed
@@ -333,7 +333,7 @@ def test_canonical_ids_pass_the_cast_rule(lake):
     day = D0
     texts = ["0", "7", "-3", "2147483647"]
     pages = [Page(1, "u", 200, [{"id": i, "last_updated": f"{day} 09:00:00"} for i in texts])]
-    stages.ingest(lake, TABLE, day, lambda resource, asked: pages)
+    stages.ingest(lake, TABLE, day, lambda resource, asked, held_records=None: pages)
     stages.parse(lake, TABLE, day)
     stages.refine(lake, TABLE, day, TYPES)
     assert stages.lost_ids_outcome(lake, TABLE, value(day)).passed
@@ -376,7 +376,7 @@ def test_unreadable_or_far_future_last_updated_is_taken_and_counted_never_held(l
         lake,
         TABLE,
         day,
-        lambda resource, asked: [Page(1, "u", 200, records)],
+        lambda resource, asked, held_records=None: [Page(1, "u", 200, records)],
         imported_at=datetime(2024, 3, 5, 3, 0),
     )
     assert report.metadata["records_updated_after_the_run"] == 1
@@ -386,3 +386,19 @@ def test_unreadable_or_far_future_last_updated_is_taken_and_counted_never_held(l
     taken = sorted(json.loads(t)["id"] for t in raw[TABLE.name].to_pylist())
     assert taken == ["1", "2", "3", "5"]
     faults.record(3, survived=True)
+
+
+def test_the_api_count_is_judged_against_what_the_table_held(lake):
+    api = Api()
+    history(api)
+    seen: list[int | None] = []
+
+    def fetch(resource, day, held_records=None):
+        seen.append(held_records)
+        return api.fetch(resource, day)
+
+    stages.ingest(lake, TABLE, D0, fetch)
+    refine(lake, D0)
+    stages.snapshot(lake, TABLE, D0)
+    stages.ingest(lake, TABLE, D1, fetch)
+    assert seen == [None, 5, 5]  # no snapshot yet; then the 5 rows of snapshot D0, per day

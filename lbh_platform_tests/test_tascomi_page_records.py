@@ -293,7 +293,7 @@ def test_the_first_import_after_the_change_counts_no_version_twice(tmp_path) -> 
     fresh = b'[{"id":"2","last_updated":"2024-03-02 09:00:00"}]'
     served = {d1: body_d1, d2: fresh}
 
-    def fetch(resource: str, day: date | None) -> list[Page]:
+    def fetch(resource: str, day: date | None, held_records=None) -> list[Page]:
         body = served.get(day) if day is not None else None
         return [Page(1, f"http://api/{resource}", 200, split(body))] if body else []
 

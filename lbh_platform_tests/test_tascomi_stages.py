@@ -36,7 +36,7 @@ class FakeApi:
             {"id": str(record_id), "last_updated": f"{day} 12:00:00", "n": n}
         )
 
-    def fetch(self, resource: str, last_updated: date | None):
+    def fetch(self, resource: str, last_updated: date | None, held_records=None):
         self.asked.append(last_updated)
         if last_updated is None:
             records = [r for rs in self.by_day.values() for r in rs]
@@ -102,7 +102,7 @@ def test_snapshot_without_its_increment_names_table_and_partition(lake):
 
 
 def test_api_failure_writes_nothing(lake):
-    def failing(resource, day):
+    def failing(resource, day, held_records=None):
         raise RuntimeError("page 2 failed")
 
     with pytest.raises(RuntimeError):
@@ -139,7 +139,7 @@ def test_a_record_edited_while_the_window_is_read_is_taken_once_at_its_newer_ver
     api.add(date(2024, 1, 2), 7, n="old")
     newer = {"id": "7", "last_updated": "2024-01-03 03:00:05", "n": "new"}
 
-    def fetch(resource, last_updated):
+    def fetch(resource, last_updated, held_records=None):
         pages = api.fetch(resource, last_updated)
         if last_updated == date(2024, 1, 3):  # asked last, after the edit
             return [Page(1, f"http://api/{resource}", 200, [newer])]

@@ -8,9 +8,10 @@ resolve the same way whether run by Dagster, a test or a script.
 
 import json
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from typing import Protocol
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -138,7 +139,24 @@ def texts_as_sent(target: PartitionedTable, value: str) -> bool:
     return target.file_metadata(value).get(RECORD_TEXTS_KEY) == AS_SENT
 
 
-Fetch = Callable[[str, date | None], Sequence[PageLike]]
+class Fetch(Protocol):
+    """The API's pages of ``resource`` last updated on a day (None: all of it);
+    ``held_records`` (the table's size at its last snapshot) bounds what a count may claim."""
+
+    def __call__(
+        self, resource: str, last_updated: date | None, held_records: int | None = None
+    ) -> Sequence[PageLike]: ...
+
+
+def held_records(lake: Lake, table: str, day: date) -> int | None:
+    """Rows of the newest snapshot before ``day`` (None: no snapshot yet), read from its footer:
+    what the API's announced count is judged against."""
+    snapshots = lake.tascomi("snapshot", table)
+    base = snapshots.latest_before(partition_value(day))
+    if base is None:
+        return None
+    with snapshots.open_parquet(base) as parquet:
+        return parquet.metadata.num_rows
 
 
 def ingest(
@@ -159,9 +177,10 @@ def ingest(
     log.info("tascomi %s %s: %s", table.name, day, window.describe())
     answers: list[Sequence[PageLike]] = []
     requested = [None] if window.days is None else window.days
+    held = held_records(lake, table.name, day)
     for asked in requested:
         try:
-            got = fetch(table.name, asked)
+            got = fetch(table.name, asked, held_records=held)
         except ApiError as exc:  # the client names resource and page; add the partition
             raise type(exc)(
                 f"tascomi {table.name} partition {partition_value(day)}: {exc}",
