@@ -21,7 +21,7 @@ import time
 import zipfile
 import zlib
 from collections.abc import Callable, Collection, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import PurePosixPath
 from typing import Any
@@ -52,6 +52,7 @@ __all__ = [
 
 _DEFAULT_LOG = logging.getLogger("lbh_platform.alloy.client")
 DEFAULT_POLICY = RetryPolicy()
+DOWNLOAD_DEADLINE_SECONDS = 3600.0
 DISCRIMINATOR = "CsvExportWebRequestModel"
 COMPLETE = "Complete"
 FAILED_STATUSES = ("Failed", "Cancelled")
@@ -435,8 +436,21 @@ class AlloyClient(OwnedSession):
         def is_zip(response: requests.Response) -> str | None:
             return None if zipfile.is_zipfile(io.BytesIO(response.content)) else "not a zip file"
 
+        # Alloy may answer with a redirect to its file storage on another host: followed
+        # without the Authorization header (the key only ever goes to the configured API).
+        # A zip may be as large as the largest CSV it can hold, and take as long to arrive.
+        download = replace(
+            self.policy,
+            deadline=max(self.policy.deadline, DOWNLOAD_DEADLINE_SECONDS),
+            max_body_bytes=max(self.policy.max_body_bytes, self.max_member_bytes),
+        )
         response = self._send(
-            "GET", f"file/{file_id}", f"alloy file {file_id} (task {task_id})", validate=is_zip
+            "GET",
+            f"file/{file_id}",
+            f"alloy file {file_id} (task {task_id})",
+            validate=is_zip,
+            cross_origin_redirects=True,
+            policy=download,
         )
         return response.content
 
@@ -508,14 +522,19 @@ class AlloyClient(OwnedSession):
         *,
         json_body: Any = None,
         validate: Callable[[requests.Response], str | None] | None = None,
+        cross_origin_redirects: bool = False,
+        policy: RetryPolicy | None = None,
     ) -> requests.Response:
-        """One retried request; any error message is scrubbed of the key, even a bare echo."""
+        """One retried request; any error message is scrubbed of the key, even a bare echo. A
+        redirect off the API's origin is refused unless ``cross_origin_redirects`` (then it is
+        followed without the key)."""
         try:
             return send_with_retries(
                 self._session,
                 method,
                 self.base_url + path,
-                policy=self.policy,
+                policy=policy or self.policy,
+                cross_origin_redirects=cross_origin_redirects,
                 describe=describe,
                 headers=self._headers,
                 json=json_body,
