@@ -449,3 +449,43 @@ def test_planted_versions_are_served_at_their_exact_time(catalogue: ColumnTypeCa
         assert before_edit[existing] == untouched[existing]
         with pytest.raises(KeyError):
             own.plant("appeals", london(2021, 9, 10, 1), "999999")
+
+
+# --- resources the table list does not ingest ----------------------------------------------
+
+
+def test_every_resource_the_api_has_is_served_whether_ingested_or_not(
+    catalogue: ColumnTypeCatalogue,
+) -> None:
+    """The real API serves every resource it has, whatever we ingest: a simulator configured
+    with one table still serves every catalogued table (paused ones such as ``site_visits``
+    included) and the paused names it is given; a name the API does not have is 404."""
+    only = [TascomiTable("wards", cadence="weekly")]
+    with TascomiSimulator(
+        only, catalogue, seed=7, page_size=PAGE_SIZE, more_resources=["on_hold"]
+    ) as few:
+        few.set_now(london(2021, 9, 20, 12))
+        for resource in ("wards", "applications", "site_visits", "action_types", "on_hold"):
+            assert get(few, resource, page=1).status_code == 200, resource
+        assert get(few, "no_such_table", page=1).status_code == 404
+        visits = fetch_all(few, "site_visits")
+        assert set(catalogue.columns("site_visits")) <= set(visits[0])
+        assert len(fetch_all(few, "on_hold")[0]) >= 10  # untyped: plain string columns
+
+
+def test_an_unconfigured_resource_serves_what_it_will_serve_once_configured(
+    catalogue: ColumnTypeCatalogue,
+) -> None:
+    """So `probe` and the first run of a table added after it see the same records; a lookup
+    resource (by its name) is simulated as a slowly changing one, as its cadence hint says."""
+    as_of = london(2021, 10, 20)
+    bare = TascomiSimulator([], catalogue, seed=7)
+    configured = TascomiSimulator(
+        [TascomiTable("site_visits"), TascomiTable("action_types", cadence="weekly")],
+        catalogue,
+        seed=7,
+    )
+    for resource in ("site_visits", "action_types"):
+        assert bare.state(resource, as_of) == configured.state(resource, as_of), resource
+    assert len(bare.state("action_types", as_of)) <= 25
+    assert len(bare.state("site_visits", as_of)) > 100

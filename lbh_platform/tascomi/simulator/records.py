@@ -16,7 +16,7 @@ import zlib
 from array import array
 from bisect import bisect_left, bisect_right
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -32,6 +32,10 @@ DEFAULT_EPOCH = date(2021, 9, 1)
 APPLICATIONS_FIELDS = 751
 UNCATALOGUED_STRING_COLUMNS = 10
 INITIAL_SPREAD_DAYS = 365  # the initial population was last updated within the year before epoch
+# A resource the table list does not ingest has no cadence of its own: one named like a lookup
+# table is simulated as a slowly changing one (so probe's hint says weekly), any other as busy.
+LOOKUP_SUFFIXES = ("_types", "_categories", "_codes", "_levels", "_statuses", "_reasons")
+LOOKUP_NAMES = frozenset({"titles"})
 
 Maker = Callable[[random.Random], object]
 
@@ -605,14 +609,27 @@ class RenderCache:
                 self._chars -= len(dropped)
 
 
+def unconfigured(name: str) -> TascomiTable:
+    """How a resource the table list does not ingest is simulated (see LOOKUP_SUFFIXES)."""
+    lookup = name in LOOKUP_NAMES or name.endswith(LOOKUP_SUFFIXES)
+    return TascomiTable(name, cadence="weekly" if lookup else "daily")
+
+
 class SyntheticData:
-    """All tables, each generated lazily on first use."""
+    """Every resource the simulated API has, each generated lazily on first use.
+
+    As the real API, it has more resources than are ingested: the configured ``tables``, every
+    table of the catalogue (the original's dictionary covers all the API's resources) and
+    ``more_resources`` (paused names). A resource's records depend only on its name, cadence,
+    typed columns, seed, scale and epoch, never on which other tables are configured.
+    """
 
     def __init__(
         self,
         tables: list[TascomiTable],
         catalogue: ColumnTypeCatalogue,
         *,
+        more_resources: Collection[str] = (),
         seed: int = 0,
         scale: float = 1.0,
         epoch: date = DEFAULT_EPOCH,
@@ -627,6 +644,8 @@ class SyntheticData:
         self.epoch = epoch
         self.bad_value_rate = bad_value_rate
         self._tables = {table.name: table for table in tables}
+        for name in (*catalogue.tables(), *more_resources):
+            self._tables.setdefault(name, unconfigured(name))
         self._catalogue = catalogue
         self._data: dict[str, TableData] = {}
         self._lock = threading.Lock()

@@ -13,6 +13,7 @@ import re
 import socket
 import threading
 import time
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -96,13 +97,18 @@ class _Response:
 
 
 class TascomiSimulator(LoopbackService):
-    """A loopback Tascomi API with synthetic, time-evolving data and fault injection."""
+    """A loopback Tascomi API with synthetic, time-evolving data and fault injection.
+
+    It serves ``tables``, every catalogue table and ``more_resources``, as the real API serves
+    resources whether or not they are ingested (:class:`SyntheticData`); other names are 404.
+    """
 
     def __init__(
         self,
         tables: list[TascomiTable],
         catalogue: ColumnTypeCatalogue,
         *,
+        more_resources: Collection[str] = (),
         public_key: str = "sim-public-key",
         private_key: str = "sim-private-key",
         scale: float = 1.0,
@@ -120,7 +126,13 @@ class TascomiSimulator(LoopbackService):
         self.page_size = page_size
         self.epoch = epoch
         self.data = SyntheticData(
-            tables, catalogue, seed=seed, scale=scale, epoch=epoch, bad_value_rate=bad_value_rate
+            tables,
+            catalogue,
+            more_resources=more_resources,
+            seed=seed,
+            scale=scale,
+            epoch=epoch,
+            bad_value_rate=bad_value_rate,
         )
         self.latency = 0.0
         self.request_log: list[tuple[str, dict[str, str], int | None]] = []
