@@ -24,7 +24,13 @@ from lbh_platform.tascomi.config_files import (
 )
 from lbh_platform.tascomi.probe import infer_types, spread, string_columns
 from lbh_platform.tascomi.simulator import TascomiSimulator
-from lbh_platform.tascomi.tables import DEFAULT_TABLES_FILE, TascomiTable, load_tables
+from lbh_platform.tascomi.tables import (
+    DEFAULT_TABLES_FILE,
+    PAUSED_RULE,
+    TascomiTable,
+    load_table_list,
+    load_tables,
+)
 
 LONDON = ZoneInfo("Europe/London")
 DAY = date(2024, 3, 5)
@@ -281,7 +287,7 @@ def test_catalogue_block_goes_in_alphabetical_place_above_the_next_tables_commen
     assert text.endswith("gamma:\n  id: integer\nzeta:\n  a: date\n")
 
 
-def test_a_paused_or_listed_name_is_refused_and_nothing_is_written(tmp_path):
+def test_a_listed_or_commented_out_name_is_refused_and_nothing_is_written(tmp_path):
     tables, types = tmp_path / "t.yaml", tmp_path / "c.yaml"
     tables.write_text(TABLES)
     types.write_text("alpha:\n  id: integer\n")
@@ -289,10 +295,73 @@ def test_a_paused_or_listed_name_is_refused_and_nothing_is_written(tmp_path):
         add_table(tables, types, {"name": "paused_table", "cadence": "weekly"}, {"id": "integer"})
     with pytest.raises(ConfigEditError, match="'fees' is already listed"):
         add_table(tables, types, {"name": "fees", "cadence": "daily"}, {})
-    with pytest.raises(ConfigEditError, match="'on_hold' is under 'paused:'"):
-        add_table(tables, types, {"name": "on_hold", "cadence": "daily"}, {"id": "integer"})
     with pytest.raises(ConfigEditError, match="'alpha' already has a block"):
         add_table(tables, types, {"name": "alpha", "cadence": "daily"}, {"id": "integer"})
     assert tables.read_text() == TABLES
     assert types.read_text() == "alpha:\n  id: integer\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c.yaml", "t.yaml"]  # no leftovers
+
+
+def test_write_resumes_a_paused_table_by_moving_its_name_to_tables(tmp_path):
+    tables, types = tmp_path / "t.yaml", tmp_path / "c.yaml"
+    tables.write_text(TABLES)
+    types.write_text("alpha:\n  id: integer\non_hold:\n  id: integer\n")
+    edit = add_table(tables, types, {"name": "on_hold", "cadence": "daily"}, {})
+    assert edit.resumed and edit.catalogue_line is None
+    text = tables.read_text()
+    assert text.splitlines()[edit.tables_line - 1] == "  - {name: on_hold, cadence: daily}"
+    # The paused entry is gone; every other line (comments included) is untouched.
+    assert text.replace("  - {name: on_hold, cadence: daily}\n", "") == TABLES.replace(
+        "  - on_hold\n", ""
+    )
+    loaded = load_table_list(tables)
+    assert [t.name for t in loaded.tables] == ["appeals", "fees", "on_hold", "wards"]
+    assert loaded.paused == frozenset()
+    assert types.read_text() == "alpha:\n  id: integer\non_hold:\n  id: integer\n"
+
+
+def test_the_readme_example_a_paused_table_is_probed_then_resumed(files, capsys):
+    """``site_visits`` ships under ``paused:`` (typed, not ingested): the API still serves it,
+    the report says how to resume it, and ``--write`` does exactly that."""
+    tables, types = files
+    catalogue_before = types.read_text()
+    status, out, _ = probe(capsys, "site_visits")
+    assert status == 0, out
+    assert f"site_visits is under 'paused:' in {tables}: {PAUSED_RULE}" in out
+    assert "  - {name: site_visits, cadence: daily}" in out
+    assert " 0 conflicting" in out and "already lists site_visits" in out
+    status, out, _ = probe(capsys, "site_visits", "--write")
+    assert status == 0, out
+    assert "moved site_visits from 'paused:' to 'tables:'" in out
+    resumed = load_table_list(tables)
+    assert "site_visits" in [t.name for t in resumed.tables]
+    assert "site_visits" not in resumed.paused
+    assert types.read_text() == catalogue_before
+
+
+def test_the_paused_rule_is_worded_the_same_everywhere(tmp_path):
+    from lbh_platform.common.errors import ConfigurationError
+    from lbh_platform.tascomi.column_types import check_catalogue_tables
+
+    def plain(text: str) -> str:
+        return " ".join(text.replace("`", "'").split())
+
+    messages = []
+    both = tmp_path / "both.yaml"
+    both.write_text("tables:\n  - {name: appeals}\npaused: [appeals]\n")
+    with pytest.raises(ConfigurationError) as error:
+        load_table_list(both)
+    messages.append(str(error.value))
+    with pytest.raises(ConfigurationError) as error:
+        check_catalogue_tables(["notes"], ["appeals"], [])
+    messages.append(str(error.value))
+    tables, types = tmp_path / "t.yaml", tmp_path / "c.yaml"
+    tables.write_text(TABLES)
+    types.write_text("alpha:\n  id: integer\n")
+    with pytest.raises(ConfigEditError) as error:
+        add_table(tables, types, {"name": "paused_table", "cadence": "weekly"}, {})
+    messages.append(str(error.value))
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    messages.append(readme.split("## How to add a table", 1)[1].split("\n## ", 1)[0])
+    for message in messages:
+        assert plain(PAUSED_RULE) in plain(message), message

@@ -32,7 +32,7 @@ from lbh_platform.tascomi.probe import (
     probe,
     render,
 )
-from lbh_platform.tascomi.tables import DEFAULT_TABLES_FILE, load_tables, table_name_problem
+from lbh_platform.tascomi.tables import DEFAULT_TABLES_FILE, load_table_list, table_name_problem
 
 # A person is waiting: fail within seconds, not after the pipelines' patient retries.
 PROBE_POLICY = RetryPolicy(max_attempts=3, backoff_base=0.5, backoff_max=4.0, read_timeout=60.0)
@@ -102,7 +102,7 @@ def run(argv: Sequence[str] | None = None, *, now: datetime | None = None) -> in
             raise ConfigurationError(f"--write: a table name {problem}; nothing written")
         settings = load_settings()
         catalogue = ColumnTypeCatalogue.load(catalogue_file)
-        listed = [table.name for table in load_tables(tables_file)]
+        table_list = load_table_list(tables_file)
         if settings.uses_simulator:
             print(
                 f"probe: using the built-in simulator at {settings.tascomi_api_url} (running "
@@ -124,14 +124,16 @@ def run(argv: Sequence[str] | None = None, *, now: datetime | None = None) -> in
                 pages=args.pages,
                 now=now,
                 total=total,
-                listed=listed,
+                listed=[table.name for table in table_list.tables],
+                paused=table_list.paused,
             )
         if args.cadence:
             report = replace(report, spread=replace(report.spread, cadence=args.cadence))
         print(render(report, str(tables_file), str(catalogue_file)))
         if args.write:
             edit = add_table(tables_file, catalogue_file, report.table_entry, report.typed_columns)
-            print(f"\nwrote {tables_file} (line {edit.tables_line})")
+            moved = f": moved {args.resource} from 'paused:' to 'tables:'" if edit.resumed else ""
+            print(f"\nwrote {tables_file} (line {edit.tables_line}){moved}")
             if edit.catalogue_line is not None:
                 print(f"wrote {catalogue_file} (line {edit.catalogue_line})")
             print("Reload definitions (or restart) to see its assets; backfill its history.")

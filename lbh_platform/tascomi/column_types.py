@@ -17,6 +17,7 @@ from lbh_platform.common.yaml_loader import load_yaml, shown
 from lbh_platform.config import CONFIG_DIR
 from lbh_platform.tascomi.tables import (
     COLUMN_NAME,
+    PAUSED_RULE,
     TABLE_NAME,
     column_name_problem,
     table_name_problem,
@@ -98,7 +99,7 @@ def check_catalogue_tables(
     """Refuse catalogue tables that the table list neither ingests nor pauses.
 
     A misspelt table in the catalogue would otherwise be ignored, and the table meant run
-    untyped. Tables kept typed but not ingested are listed under ``paused:`` in the table list.
+    untyped. Tables kept typed but not ingested are listed under ``paused:`` (PAUSED_RULE).
     """
     known = set(listed) | set(paused)
     unknown = sorted(set(catalogue_tables) - known)
@@ -111,5 +112,5 @@ def check_catalogue_tables(
     raise ConfigurationError(
         f"{catalogue_file}: table(s) {', '.join(hints)} typed here but not in the table list "
         f"{tables_file}: fix the name, add the table under 'tables:', or list it under "
-        "'paused:' there to keep it typed without ingesting it"
+        f"'paused:' there ({PAUSED_RULE})"
     )

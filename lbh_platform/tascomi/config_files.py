@@ -3,7 +3,8 @@
 The table list and the catalogue are hand-kept files with comments and a chosen order
 (daily tables first, then weekly; catalogue tables alphabetical). A YAML round trip would
 re-emit them, so this inserts text: one line after the last entry of the same cadence, one
-block at its alphabetical place. The result must load with the project's own loaders and
+block at its alphabetical place; a paused table is resumed by the rule (PAUSED_RULE), its line
+under ``paused:`` removed. The result must load with the project's own loaders and
 differ only by the new table, or nothing is written; both files are replaced atomically. The
 files are read with the bounded loader (:mod:`lbh_platform.common.yaml_loader`) here too.
 """
@@ -20,7 +21,7 @@ import yaml
 from lbh_platform.common.errors import ConfigurationError
 from lbh_platform.common.yaml_loader import compose_yaml, parse_yaml, read_config_text
 from lbh_platform.tascomi.column_types import ColumnTypeCatalogue
-from lbh_platform.tascomi.tables import TascomiTable, load_table_list, load_tables
+from lbh_platform.tascomi.tables import PAUSED_RULE, TascomiTable, load_table_list
 
 
 class ConfigEditError(Exception):
@@ -33,6 +34,7 @@ class Edit:
 
     tables_line: int  # 1-based line of the new entry
     catalogue_line: int | None  # 1-based first line of the new block, None when not added
+    resumed: bool = False  # the table was under 'paused:' and its name moved to 'tables:'
 
 
 def _lines(text: str) -> list[str]:
@@ -45,7 +47,7 @@ def _ensure_newline(lines: list[str]) -> None:
 
 
 def commented_out(text: str, name: str) -> int | None:
-    """1-based line where ``name`` is listed but commented out (a paused table), if any."""
+    """1-based line where ``name`` is listed but commented out, if any."""
     pattern = re.compile(rf"^\s*#\s*-\s*\{{?\s*name:\s*['\"]?{re.escape(name)}['\"]?\s*[,}}\s]")
     for number, line in enumerate(text.splitlines(), start=1):
         if pattern.match(line + " "):
@@ -88,6 +90,29 @@ def insert_table_line(text: str, path: Path, entry: Mapping[str, str]) -> tuple[
     _ensure_newline(lines)
     lines.insert(last + 1, new)
     return "".join(lines), last + 2
+
+
+def remove_paused_entry(text: str, path: Path, name: str) -> str:
+    """The table list without ``name``'s line under ``paused:`` (a block list, one name a
+    line), so that the name can move to ``tables:``."""
+    try:
+        root = compose_yaml(text, path)
+    except ConfigurationError as exc:
+        raise ConfigEditError(str(exc)) from None
+    sequence = None
+    if isinstance(root, yaml.MappingNode):
+        sequence = next((v for k, v in root.value if k.value == "paused"), None)
+    items = sequence.value if isinstance(sequence, yaml.SequenceNode) else []
+    node = next((item for item in items if getattr(item, "value", None) == name), None)
+    lines = _lines(text)
+    start = None if node is None or sequence.flow_style else node.start_mark
+    if start is None or lines[start.line][: start.column].strip() != "-":
+        raise ConfigEditError(
+            f"{path}: cannot take {name!r} out of 'paused:' here (not one name a line); "
+            f"move it by hand: {PAUSED_RULE}"
+        )
+    del lines[start.line]
+    return "".join(lines)
 
 
 def insert_catalogue_block(
@@ -163,9 +188,9 @@ def add_table(
 ) -> Edit:
     """Add ``entry`` to the table list and, if ``columns``, a block to the catalogue.
 
-    Refuses a name already listed (under ``tables:`` or ``paused:``, or commented out) and a
-    catalogue that already
-    has the table. Both edits are checked with the project's loaders before either is written.
+    A name under ``paused:`` is resumed: moved from ``paused:`` to ``tables:``. Refuses a name
+    already under ``tables:`` or there commented out, and a catalogue that already has the
+    table. Both edits are checked with the project's loaders before either is written.
     """
     name = entry["name"]
     try:
@@ -176,23 +201,25 @@ def add_table(
     tables = table_list.tables
     if any(t.name == name for t in tables):
         raise ConfigEditError(f"{tables_file}: {name!r} is already listed; nothing written")
-    if name in table_list.paused:
+    resumed = name in table_list.paused
+    commented = None if resumed else commented_out(tables_text, name)
+    if commented is not None:
         raise ConfigEditError(
-            f"{tables_file}: {name!r} is under 'paused:'; move it to 'tables:' to resume it; "
-            "nothing written"
+            f"{tables_file} line {commented}: {name!r} is there, commented out: uncomment that "
+            f"line to ingest it, or delete it ({PAUSED_RULE}); nothing written"
         )
-    paused = commented_out(tables_text, name)
-    if paused is not None:
-        raise ConfigEditError(
-            f"{tables_file} line {paused}: {name!r} is there, commented out (paused); "
-            "uncomment it instead; nothing written"
-        )
+    if resumed:
+        tables_text = remove_paused_entry(tables_text, tables_file, name)
     new_tables, tables_line = insert_table_line(tables_text, tables_file, entry)
     added = TascomiTable(name=name, cadence=entry.get("cadence", "daily"))  # type: ignore[arg-type]
-    expected_tables = sorted([*tables, added], key=lambda t: t.name)
+    expected_tables = (
+        sorted([*tables, added], key=lambda t: t.name),
+        sorted(table_list.paused - {name}),
+    )
 
-    def load_sorted(path: str) -> list[TascomiTable]:
-        return sorted(load_tables(path), key=lambda t: t.name)
+    def load_sorted(path: str) -> tuple[list[TascomiTable], list[str]]:
+        loaded = load_table_list(path)
+        return sorted(loaded.tables, key=lambda t: t.name), sorted(loaded.paused)
 
     _check(tables_file, new_tables, load_sorted, expected_tables, f"adding {name}")
 
@@ -223,4 +250,4 @@ def add_table(
     _replace_atomically(tables_file, new_tables)
     if new_catalogue is not None:
         _replace_atomically(catalogue_file, new_catalogue)
-    return Edit(tables_line, catalogue_line)
+    return Edit(tables_line, catalogue_line, resumed)

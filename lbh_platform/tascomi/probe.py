@@ -23,6 +23,7 @@ from lbh_platform.common.http import ApiError, ApiRequestError, AuthenticationEr
 from lbh_platform.common.recast import recast
 from lbh_platform.tascomi.client import TascomiClient
 from lbh_platform.tascomi.column_types import ColumnTypeCatalogue
+from lbh_platform.tascomi.tables import PAUSED_RULE
 
 LONDON = ZoneInfo("Europe/London")
 TABLE_NAME = re.compile(r"^[a-z][a-z0-9_]*$")  # as the table list requires
@@ -97,6 +98,7 @@ class ProbeReport:
     in_catalogue: bool
     id_column_present: bool
     listed: bool = False  # already in the table list
+    paused: bool = False  # under 'paused:' in the table list
 
     @property
     def complete(self) -> bool:
@@ -269,6 +271,7 @@ def probe(
     now: datetime | None = None,
     total: AnnouncedTotal | None = None,
     listed: Collection[str] = (),
+    paused: Collection[str] = (),
 ) -> ProbeReport:
     """Fetch the first ``pages`` pages of ``resource`` and compare them with the catalogue.
 
@@ -315,6 +318,7 @@ def probe(
         in_catalogue=resource in catalogue.tables(),
         id_column_present="id" in table.column_names,
         listed=resource in listed,
+        paused=resource in paused,
     )
 
 
@@ -360,6 +364,11 @@ def render(report: ProbeReport, tables_file: str, catalogue_file: str) -> str:
     ]
     if report.listed:
         lines.append(f"{report.resource} is already in {tables_file}: nothing to add there")
+    elif report.paused:
+        lines += [
+            f"{report.resource} is under 'paused:' in {tables_file}: {PAUSED_RULE}, as:",
+            f"  - {report.table_line}",
+        ]
     else:
         lines += [f"Add to {tables_file} (under tables:):", f"  - {report.table_line}"]
     block = report.catalogue_block

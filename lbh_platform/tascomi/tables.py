@@ -29,6 +29,11 @@ MAX_COLUMN_NAME_LENGTH = 255  # Glue's limit for a column name
 _IDENTIFIER = "a lower-case identifier (letters, digits and _, starting with a letter)"
 _FIELDS = {"name", "cadence", "id_column", "completeness_column", "recast"}
 _SECTIONS = {"tables", "paused"}
+# The one rule for pausing, quoted wherever a message or document mentions it.
+PAUSED_RULE = (
+    "a table under 'paused:' is kept typed but not ingested; to resume it, move its name from "
+    "'paused:' to 'tables:'"
+)
 
 
 @dataclass(frozen=True)
@@ -116,8 +121,7 @@ def _column(entry: dict, field: str, default: str, where: str) -> str:
 
 @dataclass(frozen=True)
 class TableList:
-    """The table list file: tables ingested, and tables ``paused`` (kept in the column-type
-    catalogue but not ingested)."""
+    """The table list file: tables ingested, and tables ``paused`` (see PAUSED_RULE)."""
 
     tables: list[TascomiTable]
     paused: frozenset[str]
@@ -154,7 +158,8 @@ def load_table_list(path: Path | str = DEFAULT_TABLES_FILE) -> TableList:
             raise ConfigurationError(f"{path} paused entry {position}: {problem}")
         if name in seen:
             raise ConfigurationError(
-                f"{path}: table {name!r} is both in 'tables:' and 'paused:'; keep one"
+                f"{path}: table {name!r} is both in 'tables:' and 'paused:'; keep one "
+                f"({PAUSED_RULE})"
             )
     return TableList(tables, frozenset(paused), path)
 
