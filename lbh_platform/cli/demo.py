@@ -1,12 +1,14 @@
 """``make run``: the whole platform on one machine against the built-in simulators.
 
-Starts the Tascomi simulator, then for each of several consecutive days sets the simulator's
-clock to 03:00 that day and runs the daily pipeline job (and the static one on Sundays) for
-that day's partition, in process, against a persistent ``DAGSTER_HOME`` so that the runs show
-up in ``make dev``. Ends with a summary of tables, rows per stage and check results.
+Starts the simulators, then for each of several consecutive days sets their clock to 03:00
+that day and runs the daily pipeline job (and the static one on Sundays) for that day's
+partition, in process, against a persistent ``DAGSTER_HOME`` so that the runs show up in
+``make dev``, whose simulators serve the same world (kept in ``DAGSTER_HOME``). Ends with a
+summary of tables, rows per stage and check results.
 """
 
 import argparse
+import math
 import os
 import sys
 import time
@@ -14,11 +16,17 @@ from collections import Counter
 from datetime import date, datetime, timedelta
 from datetime import time as dtime
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
-from lbh_platform.cli.local import Simulators, prepare_local_environment
+from lbh_platform.cli.local import (
+    LONDON,
+    Simulators,
+    local_simulators,
+    prepare_local_environment,
+    requested_scale,
+    tascomi_files,
+)
+from lbh_platform.common.errors import ConfigurationError
 
-LONDON = ZoneInfo("Europe/London")
 # Dagster's console logger would print every event; the demo prints its own progress.
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
@@ -37,8 +45,9 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--scale",
         type=float,
-        default=float(os.environ.get("LBH_SIM_SCALE", "1")),
-        help="simulator data scale (default 1, env LBH_SIM_SCALE)",
+        default=None,
+        help="simulator data scale (env LBH_SIM_SCALE; default: the simulated world's, 1 for "
+        "a new one)",
     )
     parser.add_argument(
         "--tables",
@@ -59,29 +68,38 @@ def main(argv: list[str] | None = None) -> int:
     from lbh_platform.alloy.datasets import load_datasets
     from lbh_platform.tascomi.tables import load_tables
 
-    tables = load_tables()
-    if args.tables:
-        wanted = {t.strip() for t in args.tables.split(",") if t.strip()}
-        unknown = wanted - {t.name for t in tables}
-        if unknown:
-            print(f"unknown table(s): {sorted(unknown)}", file=sys.stderr)
-            return 2
-        tables = [t for t in tables if t.name in wanted]
-    datasets = load_datasets()
-    started = time.monotonic()
-    with Simulators(
-        tables,
-        datasets,
-        scale=args.scale,
-        epoch=days[0] - timedelta(days=30),
-        event_stream_days=days,
-    ) as sims:
+    try:
+        tables = load_tables(tascomi_files()[0])
+        scale = requested_scale() if args.scale is None else args.scale
+        if scale is not None and not (math.isfinite(scale) and scale > 0):
+            raise ConfigurationError(f"--scale must be a positive number, got {scale}")
+        if args.tables:
+            wanted = {t.strip() for t in args.tables.split(",") if t.strip()}
+            unknown = wanted - {t.name for t in tables}
+            if unknown:
+                print(f"unknown table(s): {sorted(unknown)}", file=sys.stderr)
+                return 2
+            tables = [t for t in tables if t.name in wanted]
+        datasets = load_datasets()
+        started = time.monotonic()
+        simulators = start_simulators(home, days, scale)
+    except ConfigurationError as exc:
+        print(f"make run: {exc}", file=sys.stderr)
+        return 2
+    with simulators as sims:
         print(
             f"Tascomi simulator at {sims.tascomi.base_url}, Alloy simulator at "
-            f"{sims.alloy.base_url} (scale {args.scale})",
+            f"{sims.alloy.base_url} (scale {sims.tascomi.data.scale:g}, simulated since "
+            f"{sims.tascomi.epoch})",
             flush=True,
         )
         return _run_days(days, tables, datasets, home, sims, started)
+
+
+def start_simulators(home: Path, days: list[date], scale: float | None = None) -> Simulators:
+    """The simulators ``make run`` runs: the world kept in ``home`` (new: starting before the
+    first day), every configured table served, the event streams seeded for ``days``."""
+    return local_simulators(home, first_day=days[0], scale=scale, event_stream_days=days)
 
 
 def _jobs_for(day: date, first: bool, tables, datasets) -> list[tuple[str, str]]:
@@ -114,9 +132,8 @@ def _run_days(days, tables, datasets, home: Path, sims: Simulators, started: flo
     from lbh_platform.tascomi.column_types import ColumnTypeCatalogue
 
     settings = load_settings()
-    defs = build_definitions(
-        tables, ColumnTypeCatalogue.load(), settings, datasets, include_event_streams=True
-    )
+    catalogue = ColumnTypeCatalogue.load(tascomi_files()[1])
+    defs = build_definitions(tables, catalogue, settings, datasets, include_event_streams=True)
     instance = dg.DagsterInstance.get()
     checks: Counter[str] = Counter()
     failed_checks: list[str] = []

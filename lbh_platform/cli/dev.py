@@ -1,10 +1,12 @@
 """``make dev``: the built-in simulators plus ``dagster dev`` (webserver and daemon).
 
 The simulators run with real time as "now", so schedules and sensors behave as in
-production; set ``TASCOMI_API_URL`` / ``ALLOY_API_URL`` to use real APIs instead. The
-event-streamed entities (Tenure, Contact details) get a DynamoDB stand-in and the last four
-days of sink files in the raw zone, unless ``AWS_ENDPOINT_URL_DYNAMODB`` is set. Ctrl-C stops
-everything.
+production, and serve the same simulated world as ``make run`` (kept in ``DAGSTER_HOME``);
+set ``TASCOMI_API_URL`` / ``ALLOY_API_URL`` to use real APIs instead. They serve every Tascomi
+resource, ingested or not, so a table added while this runs (``probe --write``, then **Reload
+definitions**) is materialised without a restart. The event-streamed entities (Tenure, Contact
+details) get a DynamoDB stand-in and the last four days of sink files in the raw zone, unless
+``AWS_ENDPOINT_URL_DYNAMODB`` is set. Ctrl-C stops everything.
 """
 
 import os
@@ -12,30 +14,41 @@ import signal
 import subprocess
 import sys
 from contextlib import nullcontext
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
+from pathlib import Path
 
-from lbh_platform.cli.local import Simulators, prepare_local_environment
+from lbh_platform.cli.local import (
+    LONDON,
+    Simulators,
+    local_simulators,
+    prepare_local_environment,
+    requested_scale,
+)
+from lbh_platform.common.errors import ConfigurationError
+
+EVENT_STREAM_DAYS = 4
+
+
+def start_simulators(home: Path, today: date | None = None) -> Simulators:
+    """The simulators ``make dev`` runs, recorded in ``home`` for ``probe``."""
+    today = today or datetime.now(LONDON).date()
+    days = [today - timedelta(days=n) for n in range(EVENT_STREAM_DAYS - 1, -1, -1)]
+    return local_simulators(
+        home,
+        first_day=days[0],
+        scale=requested_scale(),
+        event_stream_days=None if os.environ.get("AWS_ENDPOINT_URL_DYNAMODB") else days,
+    )
 
 
 def main() -> int:
-    prepare_local_environment()
-    from lbh_platform.alloy.datasets import load_datasets
-    from lbh_platform.tascomi.tables import load_tables
-
+    home = prepare_local_environment()
     use_simulators = not (os.environ.get("TASCOMI_API_URL") or os.environ.get("ALLOY_API_URL"))
-    simulators = (
-        Simulators(
-            load_tables(),
-            load_datasets(),
-            scale=float(os.environ.get("LBH_SIM_SCALE", "1")),
-            epoch=date.today() - timedelta(days=60),
-            event_stream_days=None
-            if os.environ.get("AWS_ENDPOINT_URL_DYNAMODB")
-            else [date.today() - timedelta(days=n) for n in range(3, -1, -1)],
-        )
-        if use_simulators
-        else nullcontext()
-    )
+    try:
+        simulators = start_simulators(home) if use_simulators else nullcontext()
+    except ConfigurationError as exc:
+        print(f"make dev: {exc}", file=sys.stderr)
+        return 2
     host = os.environ.get("LBH_DEV_HOST", "127.0.0.1")
     port = os.environ.get("LBH_DEV_PORT", "3000")
     with simulators:

@@ -1,11 +1,16 @@
 """Shared set-up for the local entry points (`make run`, `make dev`): zones, DAGSTER_HOME and
 the built-in API simulators."""
 
+import math
 import os
+from collections.abc import Collection
 from contextlib import ExitStack
 from datetime import date, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
+from lbh_platform.cli.simulator_state import announce, simulated_world, withdraw
+from lbh_platform.common.errors import ConfigurationError
 from lbh_platform.settings import (
     ALLOY_SIMULATOR_KEY,
     ALLOY_SIMULATOR_PORT,
@@ -15,6 +20,7 @@ from lbh_platform.settings import (
 )
 
 DYNAMODB_STAND_IN_PORT = 8767
+LONDON = ZoneInfo("Europe/London")  # the partitions' and the schedules' time zone
 # The embedded default's instance (DAGSTER_HOME/dagster.yaml, written when absent or empty).
 INSTANCE_CONFIG = """\
 # Each table's (or dataset's) assets share a pool; a limit of one means two runs of the same
@@ -99,8 +105,33 @@ def _start(make, port: int):
     raise RuntimeError("could not start a simulator on any port")
 
 
+def tascomi_files() -> tuple[Path, Path]:
+    """The table list and catalogue the definitions load (same variables, same defaults)."""
+    from lbh_platform.tascomi.column_types import DEFAULT_CATALOGUE_FILE
+    from lbh_platform.tascomi.tables import DEFAULT_TABLES_FILE
+
+    tables = Path(os.environ.get("LBH_TASCOMI_TABLES_FILE") or DEFAULT_TABLES_FILE)
+    types = Path(os.environ.get("LBH_TASCOMI_COLUMN_TYPES_FILE") or DEFAULT_CATALOGUE_FILE)
+    return tables, types
+
+
+def requested_scale() -> float | None:
+    """``LBH_SIM_SCALE``, or None (the simulated world's own scale)."""
+    text = (os.environ.get("LBH_SIM_SCALE") or "").strip()
+    if not text:
+        return None
+    try:
+        scale = float(text)
+    except ValueError:
+        scale = 0.0
+    if not (math.isfinite(scale) and scale > 0):
+        raise ConfigurationError(f"LBH_SIM_SCALE must be a positive number, got {text!r}")
+    return scale
+
+
 class Simulators(ExitStack):
-    """The Tascomi and Alloy simulators, with the environment pointed at them."""
+    """The Tascomi and Alloy simulators, with the environment pointed at them; recorded in
+    ``announce_in`` (a DAGSTER_HOME) while they run, so ``probe`` finds them on any port."""
 
     def __init__(
         self,
@@ -109,19 +140,25 @@ class Simulators(ExitStack):
         *,
         scale: float,
         epoch: date,
+        seed: int = 0,
+        paused: Collection[str] = (),
+        catalogue=None,
         event_stream_days: list[date] | None = None,
+        announce_in: Path | None = None,
     ):
         super().__init__()
         from lbh_platform.alloy.simulator import AlloySimulator
         from lbh_platform.tascomi.column_types import ColumnTypeCatalogue
         from lbh_platform.tascomi.simulator import TascomiSimulator
 
-        catalogue = ColumnTypeCatalogue.load()
+        catalogue = catalogue or ColumnTypeCatalogue.load()
         self.tascomi = _start(
             lambda port: TascomiSimulator(
                 tables,
                 catalogue,
+                more_resources=paused,
                 scale=scale,
+                seed=seed,
                 epoch=epoch,
                 port=port,
                 public_key=SIMULATOR_PUBLIC_KEY,
@@ -135,6 +172,7 @@ class Simulators(ExitStack):
                 datasets,
                 api_key=ALLOY_SIMULATOR_KEY,
                 scale=scale,
+                seed=seed,
                 epoch=epoch,
                 port=port,
                 polls_to_complete=2,
@@ -149,6 +187,9 @@ class Simulators(ExitStack):
             ALLOY_API_URL=self.alloy.base_url,
             ALLOY_API_KEY=ALLOY_SIMULATOR_KEY,
         )
+        if announce_in is not None:
+            record = announce(announce_in, self.tascomi.base_url, self.alloy.base_url)
+            self.callback(withdraw, record)
 
         if event_stream_days:
             self._start_event_streams(event_stream_days, scale)
@@ -167,3 +208,33 @@ class Simulators(ExitStack):
     def set_now(self, moment: datetime | None) -> None:
         self.tascomi.set_now(moment)
         self.alloy.set_now(moment)
+
+
+def local_simulators(
+    home: Path,
+    *,
+    first_day: date,
+    scale: float | None,
+    event_stream_days: list[date] | None,
+) -> Simulators:
+    """The simulators of ``make run`` and ``make dev``: one simulated world (kept in ``home``),
+    serving every table of the configured list (ingested or paused) and of the catalogue, so
+    both entry points, and ``probe``, see the same records."""
+    from lbh_platform.alloy.datasets import load_datasets
+    from lbh_platform.tascomi.column_types import ColumnTypeCatalogue
+    from lbh_platform.tascomi.tables import load_table_list
+
+    tables_file, types_file = tascomi_files()
+    table_list = load_table_list(tables_file)
+    world = simulated_world(home, first_day, scale)
+    return Simulators(
+        table_list.tables,
+        load_datasets(),
+        scale=world.scale,
+        epoch=world.epoch,
+        seed=world.seed,
+        paused=table_list.paused,
+        catalogue=ColumnTypeCatalogue.load(types_file),
+        event_stream_days=event_stream_days,
+        announce_in=home,
+    )
