@@ -5,9 +5,11 @@
     python -m lbh_platform.cli.probe site_visits --pages 20 --cadence weekly
 
 The API and keys come from the environment as for the pipelines (``TASCOMI_API_URL``,
-``TASCOMI_PUBLIC_KEY``/``TASCOMI_PRIVATE_KEY`` or ``TASCOMI_SECRET_ID``); the files from
-``LBH_TASCOMI_TABLES_FILE`` / ``LBH_TASCOMI_COLUMN_TYPES_FILE`` (default: the shipped ones).
-Problems end with a one-line message and exit status 1, never a traceback.
+``TASCOMI_PUBLIC_KEY``/``TASCOMI_PRIVATE_KEY`` or ``TASCOMI_SECRET_ID``); with
+``TASCOMI_API_URL`` unset, the built-in simulator that ``make dev`` / ``make run`` is running
+for this ``DAGSTER_HOME`` (default ``./.dagster_home``), on whatever port it got. The files
+come from ``LBH_TASCOMI_TABLES_FILE`` / ``LBH_TASCOMI_COLUMN_TYPES_FILE`` (default: the
+shipped ones). Problems end with a one-line message and exit status 1, never a traceback.
 """
 
 import argparse
@@ -18,11 +20,18 @@ from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
+from lbh_platform.cli.local import tascomi_files
+from lbh_platform.cli.simulator_state import find_running, local_home
 from lbh_platform.common.errors import ConfigurationError
 from lbh_platform.common.http import RetryPolicy
-from lbh_platform.settings import Settings, load_settings
+from lbh_platform.settings import (
+    SIMULATOR_PRIVATE_KEY,
+    SIMULATOR_PUBLIC_KEY,
+    Settings,
+    load_settings,
+)
 from lbh_platform.tascomi.client import TascomiClient
-from lbh_platform.tascomi.column_types import DEFAULT_CATALOGUE_FILE, ColumnTypeCatalogue
+from lbh_platform.tascomi.column_types import ColumnTypeCatalogue
 from lbh_platform.tascomi.config_files import ConfigEditError, add_table
 from lbh_platform.tascomi.probe import (
     DEFAULT_PAGES,
@@ -32,7 +41,7 @@ from lbh_platform.tascomi.probe import (
     probe,
     render,
 )
-from lbh_platform.tascomi.tables import DEFAULT_TABLES_FILE, load_table_list, table_name_problem
+from lbh_platform.tascomi.tables import load_table_list, table_name_problem
 
 # A person is waiting: fail within seconds, not after the pipelines' patient retries.
 PROBE_POLICY = RetryPolicy(max_attempts=3, backoff_base=0.5, backoff_max=4.0, read_timeout=60.0)
@@ -49,9 +58,34 @@ def probe_policy(settings: Settings) -> RetryPolicy:
 
 def config_files() -> tuple[Path, Path]:
     """The table list and catalogue the pipelines load (same variables, same defaults)."""
-    tables = Path(os.environ.get("LBH_TASCOMI_TABLES_FILE") or DEFAULT_TABLES_FILE)
-    types = Path(os.environ.get("LBH_TASCOMI_COLUMN_TYPES_FILE") or DEFAULT_CATALOGUE_FILE)
-    return tables, types
+    return tascomi_files()
+
+
+def probe_settings() -> Settings:
+    """The pipelines' settings; with ``TASCOMI_API_URL`` unset, pointed at the simulator
+    running for this ``DAGSTER_HOME`` (its port may not be the default one)."""
+    if os.environ.get("TASCOMI_API_URL"):
+        return load_settings()
+    home = local_home()
+    running = find_running(home)
+    if running is None:
+        raise ConfigurationError(
+            f"TASCOMI_API_URL is not set and no built-in simulator is running for {home}: "
+            "start `make dev` (or `make run`) in this folder, or set TASCOMI_API_URL and the "
+            "keys to probe the real API"
+        )
+    print(
+        f"probe: using the built-in simulator at {running.tascomi_url} (running for {home}, "
+        f"process {running.pid}); set TASCOMI_API_URL for the real API",
+        file=sys.stderr,
+    )
+    environ = {k: v for k, v in os.environ.items() if k != "TASCOMI_SECRET_ID"}
+    environ.update(
+        TASCOMI_API_URL=running.tascomi_url,
+        TASCOMI_PUBLIC_KEY=SIMULATOR_PUBLIC_KEY,
+        TASCOMI_PRIVATE_KEY=SIMULATOR_PRIVATE_KEY,
+    )
+    return load_settings(environ)
 
 
 def keys(settings: Settings) -> tuple[str, str]:
@@ -100,15 +134,9 @@ def run(argv: Sequence[str] | None = None, *, now: datetime | None = None) -> in
         problem = table_name_problem(args.resource) if args.write else None
         if problem:  # refused before any request, as the table list would refuse it
             raise ConfigurationError(f"--write: a table name {problem}; nothing written")
-        settings = load_settings()
         catalogue = ColumnTypeCatalogue.load(catalogue_file)
         table_list = load_table_list(tables_file)
-        if settings.uses_simulator:
-            print(
-                f"probe: using the built-in simulator at {settings.tascomi_api_url} (running "
-                "under make dev / make run); set TASCOMI_API_URL for the real API",
-                file=sys.stderr,
-            )
+        settings = probe_settings()
         public, private = keys(settings)
         with TascomiClient(
             settings.tascomi_api_url,

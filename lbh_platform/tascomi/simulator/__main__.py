@@ -1,7 +1,9 @@
 """Run the simulator standalone, e.g. to point a client or a demo at it by hand.
 
 ``python -m lbh_platform.tascomi.simulator --port 8765 --scale 1`` prints the URL and keys and
-serves until Ctrl-C.
+serves until Ctrl-C. While it runs it is recorded in ``DAGSTER_HOME`` (default
+``./.dagster_home``), so ``probe`` without ``TASCOMI_API_URL`` uses it, as it uses the one of
+``make dev``.
 """
 
 import argparse
@@ -9,6 +11,7 @@ import signal
 import time
 from datetime import date
 
+from lbh_platform.cli.simulator_state import announce, local_home, withdraw
 from lbh_platform.tascomi.column_types import ColumnTypeCatalogue
 from lbh_platform.tascomi.simulator.records import DEFAULT_EPOCH
 from lbh_platform.tascomi.simulator.server import TascomiSimulator
@@ -52,6 +55,9 @@ def main(argv: list[str] | None = None) -> None:
     # Treat SIGTERM like Ctrl-C so a supervisor (or `kill`) also stops the server cleanly.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     url = simulator.start()
+    # Recorded for probe, which signs with the built-in keys: only when it uses them.
+    builtin = (args.public_key, args.private_key) == ("sim-public-key", "sim-private-key")
+    record = announce(local_home(), url) if builtin else None
     print(f"Tascomi simulator serving at {url}")
     print(f"  public key:  {args.public_key}")
     print(f"  private key: {args.private_key}")
@@ -66,6 +72,8 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         print("stopping")
     finally:
+        if record is not None:
+            withdraw(record)
         simulator.stop()
 
 
