@@ -27,6 +27,13 @@ setup(
     extras_require={
         # moto's server mode is the S3 / Glue / DynamoDB stand-in for tests and the demo;
         # playwright drives Debian's Chromium in the UI end-to-end test.
-        "dev": ["pytest>=8", "ruff>=0.6", "moto[server]>=5", "playwright>=1.45"],
+        "dev": [
+            "pytest>=8",
+            "ruff>=0.6",
+            "moto[server]>=5",
+            "playwright>=1.45",
+            "syrupy>=4",  # the code location snapshot (test_defs_snapshot.py)
+            "dagster-dg-cli==1.13.27",  # `dg check defs` / `dg list defs`
+        ],
     },
 )

@@ -40,6 +40,7 @@ from typing import TextIO
 
 import duckdb
 
+from lbh_platform import settings_registry as registry
 from lbh_platform.catalog.duckdb_catalog import is_local, quote_literal
 from lbh_platform.common.errors import ConfigurationError
 from lbh_platform.settings import duckdb_path, zone_roots
@@ -97,7 +98,7 @@ class SqlLimits:
 def sql_limits(environ: Mapping[str, str] | None = None) -> SqlLimits:
     """The limits from ``LBH_SQL_MEMORY_LIMIT``, ``LBH_SQL_THREADS`` and
     ``LBH_SQL_TIMEOUT_SECONDS`` (defaults: :class:`SqlLimits`); a bad value names its variable."""
-    env = os.environ if environ is None else environ
+    env = registry.environ(environ)
     default = SqlLimits()
     memory = (env.get("LBH_SQL_MEMORY_LIMIT") or default.memory_limit).strip()
     if not _MEMORY.match(memory):
@@ -380,7 +381,7 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO = sys.stdout) -> int:
     parser.add_argument("--csv", action="store_true", help="print CSV instead of a table")
     parser.add_argument("--max-rows", type=int, default=40, help="rows shown in a table")
     args = parser.parse_args(argv)
-    path = args.db or duckdb_path(os.environ)
+    path = args.db or duckdb_path()
     try:
         if args.query is None:
             interactive(path, out=out)

@@ -8,13 +8,14 @@ itself is a credential and is never logged). No Dagster here.
 """
 
 import logging
-import os
 import re
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import requests
+
+from lbh_platform import settings_registry as registry
 
 WEBHOOK_ENV = "LBH_ALERT_WEBHOOK_URL"
 UI_BASE_ENV = "LBH_UI_BASE_URL"
@@ -41,7 +42,7 @@ class Alert:
 
 def secret_values(environ: Mapping[str, str] | None = None) -> list[str]:
     """Values of environment variables whose names look like credentials."""
-    environ = os.environ if environ is None else environ
+    environ = registry.environ(environ)
     values = {
         value
         for name, value in environ.items()
@@ -145,7 +146,7 @@ def deliver(
     poster_factory: Callable[[str], WebhookPoster] = WebhookPoster,
 ) -> str:
     """Send ``alert`` to the webhook ``$LBH_ALERT_WEBHOOK_URL``, or log what would be sent."""
-    environ = os.environ if environ is None else environ
+    environ = registry.environ(environ)
     text = format_alert(alert, environ.get(UI_BASE_ENV) or DEFAULT_UI_BASE, secret_values(environ))
     url = environ.get(WEBHOOK_ENV, "").strip()
     if not url:

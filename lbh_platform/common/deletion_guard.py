@@ -1,8 +1,8 @@
 """The mass-deletion guard for full exports and re-syncs: a snapshot that would drop more
 than a configured share of its rows is not published until someone confirms it."""
 
-import os
 
+from lbh_platform import settings_registry as registry
 from lbh_platform.common.errors import ConfigurationError, DataError
 
 CONFIRM_TAG = "lbh/confirm_mass_deletion"
@@ -15,7 +15,7 @@ class MassDeletionBlocked(DataError):
 
 def max_deletion_share(environ: dict[str, str] | None = None) -> float:
     """``LBH_MAX_DELETION_SHARE`` (0..1, default 0.2)."""
-    text = (os.environ if environ is None else environ).get("LBH_MAX_DELETION_SHARE", "")
+    text = registry.get("LBH_MAX_DELETION_SHARE", environ) or ""
     if not text:
         return DEFAULT_MAX_SHARE
     try:

@@ -14,7 +14,6 @@ import heapq
 import itertools
 import logging
 import math
-import os
 import random as _random
 import re
 import threading
@@ -27,6 +26,8 @@ from typing import Any, Self
 from urllib.parse import parse_qsl, quote, quote_plus, urlencode, urljoin, urlsplit, urlunsplit
 
 import requests
+
+from lbh_platform import settings_registry as registry
 
 __all__ = [
     "ApiError",
@@ -70,7 +71,7 @@ def environment_read_once(session: requests.Session, url: str) -> requests.Sessi
     """``session`` with the environment's settings for ``url`` (proxies, CA bundle, netrc)
     read now, once, as requests would read them on every request.
 
-    With ``trust_env`` on, requests scans ``os.environ`` for proxies twice per request
+    With ``trust_env`` on, requests scans the environment for proxies twice per request
     (~0.3 ms under the interpreter lock), which a client fetching many pages of one host
     pays per page. Settings already on the session win, as they would have."""
     if not session.trust_env:
@@ -80,7 +81,7 @@ def environment_read_once(session: requests.Session, url: str) -> requests.Sessi
         session.proxies.setdefault(scheme, proxy)
     if session.verify is True:
         session.verify = (
-            os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
+            registry.get("REQUESTS_CA_BUNDLE") or registry.get("CURL_CA_BUNDLE") or True
         )
     if session.auth is None:
         session.auth = requests.utils.get_netrc_auth(url)

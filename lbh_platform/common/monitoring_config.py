@@ -6,11 +6,11 @@ without touching code. Read with the bounded loader (:mod:`lbh_platform.common.y
 No Dagster here.
 """
 
-import os
 import re
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
+from lbh_platform import settings_registry as registry
 from lbh_platform.common.errors import ConfigurationError
 from lbh_platform.common.yaml_loader import load_yaml, shown
 from lbh_platform.config import CONFIG_DIR
@@ -95,7 +95,7 @@ def _section(document: dict, name: str, source: Path | str) -> dict:
 
 def load_monitoring_config(path: Path | str | None = None) -> MonitoringConfig:
     """Read and validate the file ``path``, ``$LBH_MONITORING_FILE`` or the shipped one."""
-    path = Path(path or os.environ.get("LBH_MONITORING_FILE") or DEFAULT_MONITORING_FILE)
+    path = Path(path or registry.get("LBH_MONITORING_FILE") or DEFAULT_MONITORING_FILE)
     try:
         document = load_yaml(path) or {}
     except FileNotFoundError as exc:

@@ -5,18 +5,18 @@ environment, so runs on the pandas engine never start a JVM and the same definit
 local Spark, a cluster, EMR or Glue.
 """
 
-import os
 
 import dagster as dg
 from dagster_pyspark import LazyPySparkResource
 
+from lbh_platform import settings_registry as registry
 from lbh_platform.engines import ArrowEngine, Engine, engine_name
 
 
 def spark_config_from_env(environ: dict[str, str] | None = None) -> dict[str, str]:
     """``spark.master`` from ``LBH_SPARK_MASTER`` (default ``local[2]``), S3A settings when the
     zones are on S3, and any ``LBH_SPARK_CONF_<key with dots as __>`` extras."""
-    env = os.environ if environ is None else environ
+    env = registry.environ(environ)
     from lbh_platform.engines.spark_engine import SPARK_CONF
 
     config = {

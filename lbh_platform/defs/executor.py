@@ -15,11 +15,11 @@ Where a deployment wants steps side by side (large backfills of many tables in o
 loaded the definitions (``forkserver`` with ``preload_modules``), not started from scratch.
 """
 
-import os
 from collections.abc import Mapping
 
 import dagster as dg
 
+from lbh_platform import settings_registry as registry
 from lbh_platform.common.errors import ConfigurationError
 
 STEP_PROCESSES = "LBH_STEP_PROCESSES"
@@ -27,7 +27,7 @@ PRELOADED = ["lbh_platform.definitions"]
 
 
 def step_processes(environ: Mapping[str, str] | None = None) -> int:
-    env = os.environ if environ is None else environ
+    env = registry.environ(environ)
     text = env.get(STEP_PROCESSES, "1").strip() or "1"
     try:
         value = int(text)

@@ -1,6 +1,5 @@
 """Dagster resources: thin adapters from configuration to the plain-Python clients."""
 
-import os
 from collections.abc import Callable, Sequence
 from datetime import date, datetime
 from typing import Any
@@ -8,6 +7,7 @@ from typing import Any
 import dagster as dg
 from pydantic import PrivateAttr
 
+from lbh_platform import settings_registry as registry
 from lbh_platform.alloy.client import DEFAULT_MAX_MEMBER_BYTES, AlloyClient, ExportResult
 from lbh_platform.alloy.datasets import AlloyDataset
 from lbh_platform.catalog.duckdb_catalog import default_duckdb_path
@@ -188,7 +188,7 @@ class SecretsManagerAlloyApiResource(AlloyApiResource):
 
 def env_or_value(name: str, value: str) -> str | dg.EnvVar:
     """Read keys through ``EnvVar`` when set, so the UI shows the variable name, not the value."""
-    return dg.EnvVar(name) if os.environ.get(name) else value
+    return dg.EnvVar(name) if registry.get(name) else value
 
 
 def tascomi_api_resource(

@@ -12,6 +12,7 @@ gives every pool its limit row (see ``pools.py``).
 import os
 import sys
 
+from lbh_platform import settings_registry as registry
 from lbh_platform.common.errors import ConfigurationError
 from lbh_platform.deploy.postgres_settings import process_environment, resolve
 from lbh_platform.deploy.preflight import check_connection
@@ -34,7 +35,7 @@ def main(argv: list[str]) -> int:
         print(f"lbh_platform: cannot start `{name}`: {exc}", file=sys.stderr, flush=True)
         return EXIT_MISCONFIGURED
     print(f"lbh_platform: PostgreSQL {settings.where()} reachable; starting `{name}`", flush=True)
-    env = process_environment(settings, os.environ)
+    env = process_environment(settings, registry.process_environment())
     if init_pools:
         # In a child process with the resolved settings (dagster.yaml reads them from the
         # environment), so this process stays free of Dagster state before the exec.

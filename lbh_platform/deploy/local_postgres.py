@@ -19,6 +19,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from lbh_platform import settings_registry as registry
+
 PG_BIN_GLOB = "/usr/lib/postgresql/*/bin"
 NON_ROOT_USER = "postgres"  # created by Debian's postgresql package
 
@@ -40,7 +42,7 @@ def _version(bin_dir: Path) -> int:
 
 def pg_bin_dir() -> Path:
     """The newest installed server's bin folder (``LBH_PG_BIN`` overrides)."""
-    override = os.environ.get("LBH_PG_BIN")
+    override = registry.get("LBH_PG_BIN")
     if override:
         candidates = [Path(override)]
     else:

@@ -4,10 +4,10 @@ Dagster's ``{env: NAME}`` has no defaults and no Secrets Manager; the entrypoint
 the environment of the process it starts, so the password is only ever in process memory.
 """
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from lbh_platform import settings_registry as registry
 from lbh_platform.common.errors import ConfigurationError
 
 HOST, PORT, DB, USER, PASSWORD = (
@@ -39,9 +39,9 @@ class PostgresSettings:
 
 
 def resolve(environ: Mapping[str, str] | None = None, read_secret=None) -> PostgresSettings:
-    """Settings from ``environ`` (default ``os.environ``), the password from
+    """Settings from ``environ`` (default: the process's), the password from
     ``DAGSTER_PG_PASSWORD`` or else from the secret ``DAGSTER_PG_SECRET_ID`` names."""
-    env = dict(os.environ if environ is None else environ)
+    env = dict(registry.environ(environ))
 
     def value(name: str) -> str:
         return env.get(name) or DEFAULTS[name]

@@ -8,7 +8,6 @@ deploy/dagster.yaml. The built-in simulators stand in for the APIs unless
 """
 
 import contextlib
-import os
 import secrets
 import shutil
 import signal
@@ -18,6 +17,7 @@ from contextlib import nullcontext
 from datetime import date, timedelta
 from pathlib import Path
 
+from lbh_platform import settings_registry as registry
 from lbh_platform.deploy.compose import COMPOSE_FILE
 from lbh_platform.deploy.local_postgres import LocalPostgres, free_port
 from lbh_platform.deploy.services import Topology
@@ -36,20 +36,20 @@ def _interrupt(signum: int, frame: object) -> None:
 
 
 def main() -> int:
-    root = Path(os.environ.get("LBH_SERVE_DIR") or ".serve").resolve()
+    root = Path(registry.get("LBH_SERVE_DIR") or ".serve").resolve()
     home = root / "dagster_home"
     home.mkdir(parents=True, exist_ok=True)
     shutil.copy(DEPLOY_DIR / "dagster.yaml", home / "dagster.yaml")
-    os.environ.setdefault("LBH_RAW_ZONE", str(Path("data/raw-zone").resolve()))
-    os.environ.setdefault("LBH_REFINED_ZONE", str(Path("data/refined-zone").resolve()))
+    registry.set_default("LBH_RAW_ZONE", str(Path("data/raw-zone").resolve()))
+    registry.set_default("LBH_REFINED_ZONE", str(Path("data/refined-zone").resolve()))
 
     # A fresh password each start, set over the server's trusted local socket: it is only
     # ever in these processes' environments.
-    password = os.environ.get("DAGSTER_PG_PASSWORD") or secrets.token_urlsafe(24)
+    password = registry.get("DAGSTER_PG_PASSWORD") or secrets.token_urlsafe(24)
     postgres = LocalPostgres(
-        root / "postgres", password=password, port=int(os.environ.get("LBH_SERVE_PG_PORT", "0"))
+        root / "postgres", password=password, port=int(registry.get("LBH_SERVE_PG_PORT") or "0")
     )
-    use_simulators = not (os.environ.get("TASCOMI_API_URL") or os.environ.get("ALLOY_API_URL"))
+    use_simulators = not (registry.get("TASCOMI_API_URL") or registry.get("ALLOY_API_URL"))
     if use_simulators:
         from lbh_platform.alloy.datasets import load_datasets
         from lbh_platform.cli.local import Simulators
@@ -58,18 +58,18 @@ def main() -> int:
         simulators = Simulators(
             load_tables(),
             load_datasets(),
-            scale=float(os.environ.get("LBH_SIM_SCALE", "1")),
+            scale=registry.number("LBH_SIM_SCALE"),
             epoch=date.today() - timedelta(days=60),
         )
     else:
         simulators = nullcontext()
 
-    host = os.environ.get("LBH_DEV_HOST", "127.0.0.1")
-    port = os.environ.get("LBH_DEV_PORT", "3000")
+    host = registry.get("LBH_DEV_HOST")
+    port = registry.get("LBH_DEV_PORT")
     code_port = str(free_port())
     topology: Topology | None = None
     with postgres, simulators:
-        env = dict(os.environ)
+        env = registry.process_environment()
         env.update(postgres.environment())
         env.update(
             DAGSTER_HOME=str(home),

@@ -35,6 +35,8 @@ from dagster._serdes import ConfigurableClassData
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import QueuePool
 
+from lbh_platform import settings_registry as registry
+
 __all__ = ["PooledSqliteEventLogStorage", "default_base_dir"]
 
 # Shards whose engine (one open connection, plus SQLite's -wal and -shm files) is kept: a
@@ -44,7 +46,7 @@ KEPT_SHARDS = 32
 
 def default_base_dir() -> str:
     """Where Dagster keeps the event logs by default: ``$DAGSTER_HOME/history/runs``."""
-    home = os.environ.get("DAGSTER_HOME")
+    home = registry.get("DAGSTER_HOME")
     if not home:
         raise check.CheckError(
             "PooledSqliteEventLogStorage needs base_dir in its config or DAGSTER_HOME set"

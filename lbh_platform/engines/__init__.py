@@ -1,8 +1,7 @@
 """Dataframe engines behind one interface: ``pandas`` (pyarrow, the embedded default) and
 ``spark`` (dagster-pyspark), chosen by ``LBH_ENGINE``."""
 
-import os
-
+from lbh_platform import settings_registry as registry
 from lbh_platform.common.errors import ConfigurationError
 from lbh_platform.engines.arrow_engine import ArrowEngine
 from lbh_platform.engines.base import Engine
@@ -11,7 +10,7 @@ ENGINES = ("pandas", "spark")
 
 
 def engine_name(environ: dict[str, str] | None = None) -> str:
-    name = (environ if environ is not None else os.environ).get("LBH_ENGINE", "pandas")
+    name = registry.get("LBH_ENGINE", environ) or "pandas"
     name = name.strip().lower() or "pandas"
     if name not in ENGINES:
         raise ConfigurationError(f"LBH_ENGINE must be one of {', '.join(ENGINES)}, got {name!r}")

@@ -2,10 +2,10 @@
 DynamoDB stand-in holding each entity's table as of the first day, and each day's events written
 as the S3 sink writes them (one Parquet file per event, ``import_year=/.../import_date=``)."""
 
-import os
 from collections.abc import Callable
 from datetime import date
 
+from lbh_platform import settings_registry as registry
 from lbh_platform.event_streams.generator import generate_stream, write_day
 from lbh_platform.event_streams.spec import load_event_streams
 from lbh_platform.event_streams.stand_in import DynamoDbStandIn, stand_in_for
@@ -33,9 +33,9 @@ def seed_event_streams(
     lake = Lake({"raw": settings.raw_zone, "refined": settings.refined_zone})
     for number, stream in enumerate(streams):
         generated = generate_stream(stream, days, entities=entities, seed=number)
-        table = os.environ.get(f"{stream.env_prefix}_DYNAMODB_TABLE") or stream.dynamodb_table
+        table = registry.get(f"{stream.env_prefix}_DYNAMODB_TABLE") or stream.dynamodb_table
         stand_in.load(stream, generated.initial, table_name=table)
         for truth in generated.days:
             write_day(lake, truth, stream)
-    os.environ["AWS_ENDPOINT_URL_DYNAMODB"] = stand_in.endpoint_url
+    registry.put("AWS_ENDPOINT_URL_DYNAMODB", stand_in.endpoint_url)
     return stand_in

@@ -16,11 +16,11 @@ from pathlib import Path
 from typing import Literal
 
 import pyarrow as pa
-import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from lbh_platform.common.errors import ConfigurationError
 from lbh_platform.common.event_state import EventModel
+from lbh_platform.common.yaml_loader import load_yaml
 from lbh_platform.config import CONFIG_DIR
 from lbh_platform.event_streams.avro import entity_schema, load_avro
 from lbh_platform.event_streams.schema import EntitySchema
@@ -160,15 +160,16 @@ class EventStream:
 def load_event_streams(path: Path | str = DEFAULT_CONFIG) -> list[EventStream]:
     """Every entry of the file, validated, with its schema derived (schema files are relative
     to the config file's folder)."""
+    from lbh_platform.event_streams.settings import declare_stream_settings
+
     path = Path(path)
-    try:
-        document = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigurationError(f"event streams config {path}: cannot read it: {exc}") from exc
+    document = load_yaml(path)
     entries = (document or {}).get("entities") if isinstance(document, dict) else None
     if not isinstance(entries, dict):
         raise ConfigurationError(f"{path}: expected a mapping 'entities: {{<name>: {{...}}}}'")
     streams = [_stream(name, entry, path) for name, entry in entries.items()]
+    for stream in streams:
+        declare_stream_settings(stream)
     topics = [s.topic for s in streams]
     repeated = sorted({t for t in topics if topics.count(t) > 1})
     if repeated:

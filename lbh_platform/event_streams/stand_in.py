@@ -13,7 +13,6 @@ files of every configured entity in the raw zone, for ``dagster dev``.
 import argparse
 import contextlib
 import logging
-import os
 import time
 from collections.abc import Iterable, Sequence
 from datetime import date, timedelta
@@ -22,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import boto3
 from botocore.config import Config
 
+from lbh_platform import settings_registry as registry
 from lbh_platform.event_streams.generator import camel, dynamodb_item
 
 if TYPE_CHECKING:
@@ -168,7 +168,7 @@ class DynamoDbStandIn:
 def stand_in_for(streams: "Sequence[EventStream]", port: int = 0) -> DynamoDbStandIn:
     """A stand-in holding every stream's table (named by ``<NAME>_DYNAMODB_TABLE`` if set)."""
     tables = {
-        os.environ.get(f"{s.env_prefix}_DYNAMODB_TABLE") or s.dynamodb_table: camel(
+        registry.get(f"{s.env_prefix}_DYNAMODB_TABLE") or s.dynamodb_table: camel(
             next(f.source_name for f in s.schema.fields if f.name == s.key)
         )
         for s in streams

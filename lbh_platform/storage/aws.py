@@ -7,18 +7,19 @@ never handled here: both pyarrow and boto3 use the standard AWS credential chain
 (environment, profile, SSO, container or instance role).
 """
 
-import os
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
 import pyarrow.fs as pafs
 
+from lbh_platform import settings_registry as registry
+
 DEFAULT_REGION = "eu-west-2"
 
 
 def _env(environ: Mapping[str, str] | None) -> Mapping[str, str]:
-    return os.environ if environ is None else environ
+    return registry.environ(environ)
 
 
 def aws_region(environ: Mapping[str, str] | None = None) -> str:

@@ -1,11 +1,11 @@
 """Alloy's definitions: export and snapshot assets per dataset, checks, the weekday schedule,
 and the ``alloy_api`` resource."""
 
-import os
 from pathlib import Path
 
 import dagster as dg
 
+from lbh_platform import settings_registry as registry
 from lbh_platform.alloy.datasets import DEFAULT_DATASETS_DIR, AlloyDataset, load_datasets
 from lbh_platform.common.monitoring_config import MonitoringConfig, load_monitoring_config
 from lbh_platform.defs.alloy.assets import asset_key, build_dataset_assets
@@ -45,5 +45,5 @@ def build_alloy_definitions(
 
 def load_alloy_definitions(settings: Settings) -> dg.Definitions:
     """From the shipped AQS files, or the folder ``LBH_ALLOY_DATASETS_DIR`` names."""
-    folder = Path(os.environ.get("LBH_ALLOY_DATASETS_DIR") or DEFAULT_DATASETS_DIR)
+    folder = Path(registry.get("LBH_ALLOY_DATASETS_DIR") or DEFAULT_DATASETS_DIR)
     return build_alloy_definitions(load_datasets(folder), settings)

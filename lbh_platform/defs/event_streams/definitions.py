@@ -3,11 +3,11 @@ checks, the file and stale-snapshot sensors, jobs, the re-sync schedule, its Dyn
 ``<name>_dynamo`` configured from the environment at load time, freshness and volume checks);
 every entity of ``config/event_streams.yaml`` -> their merge. No code per entity."""
 
-import os
 from collections.abc import Mapping, Sequence
 
 import dagster as dg
 
+from lbh_platform import settings_registry as registry
 from lbh_platform.common.monitoring_config import MonitoringConfig
 from lbh_platform.defs.event_streams.assets import asset_key, build_assets, resource_key
 from lbh_platform.defs.event_streams.automation import build_automation
@@ -28,7 +28,7 @@ def build_event_stream_definitions(
     volume check); the shared ``lake`` and ``engine`` resources come from
     :mod:`lbh_platform.defs.shared`."""
     jobs, sensors, schedules = build_automation(stream)
-    env = os.environ if environ is None else environ
+    env = registry.environ(environ)
     return with_monitoring(
         stream.name,
         dg.Definitions(

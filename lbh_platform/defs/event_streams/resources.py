@@ -1,6 +1,5 @@
 """An entity's DynamoDB table as a Dagster resource (configuration -> a parallel scan)."""
 
-import os
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
@@ -9,6 +8,7 @@ import boto3
 import dagster as dg
 from botocore.config import Config
 
+from lbh_platform import settings_registry as registry
 from lbh_platform.common.errors import ConfigurationError
 from lbh_platform.event_streams.dynamodb import ScanPolicy, ScanResult, parallel_scan
 from lbh_platform.event_streams.spec import EventStream
@@ -43,8 +43,8 @@ class DynamoTableResource(dg.ConfigurableResource):
     def client(self) -> Any:
         region = (
             self.region_name
-            or os.environ.get("AWS_REGION")
-            or os.environ.get("AWS_DEFAULT_REGION")
+            or registry.get("AWS_REGION")
+            or registry.get("AWS_DEFAULT_REGION")
             or DEFAULT_REGION
         )
         session = boto3.session.Session(region_name=region)
@@ -52,7 +52,7 @@ class DynamoTableResource(dg.ConfigurableResource):
         host = urlsplit(self.endpoint_url).hostname if self.endpoint_url else None
         # Asking the credential chain would probe instance metadata (seconds) when nothing is
         # set; a stand-in accepts any credentials, so look at the explicit settings only.
-        explicit = os.environ.get("AWS_ACCESS_KEY_ID") or os.environ.get("AWS_PROFILE")
+        explicit = registry.get("AWS_ACCESS_KEY_ID") or registry.get("AWS_PROFILE")
         if host in _LOOPBACK and not explicit:
             extra = {"aws_access_key_id": "stand-in", "aws_secret_access_key": "stand-in"}
         return session.client(
@@ -79,7 +79,7 @@ def dynamo_from_env(
     ``<NAME>_DYNAMODB_PAGE_SIZE`` (``TENURE_...``, ``CONTACT_DETAILS_...``),
     ``AWS_ENDPOINT_URL_DYNAMODB`` (else ``AWS_ENDPOINT_URL``); region from ``AWS_REGION`` /
     ``AWS_DEFAULT_REGION`` (default eu-west-2)."""
-    env = os.environ if environ is None else environ
+    env = registry.environ(environ)
     prefix = f"{stream.env_prefix}_DYNAMODB"
     page_size = env.get(f"{prefix}_PAGE_SIZE")
     return DynamoTableResource(

@@ -1,11 +1,11 @@
 """Tascomi's definitions: the four stages, checks, jobs and schedules of every configured table,
 and the ``tascomi_api`` resource."""
 
-import os
 from pathlib import Path
 
 import dagster as dg
 
+from lbh_platform import settings_registry as registry
 from lbh_platform.common.monitoring_config import MonitoringConfig, load_monitoring_config
 from lbh_platform.defs.monitoring import with_monitoring
 from lbh_platform.defs.resources import tascomi_api_resource
@@ -55,8 +55,8 @@ def load_tascomi_definitions(settings: Settings) -> dg.Definitions:
     """From the shipped table list and catalogue, or the files ``LBH_TASCOMI_TABLES_FILE`` /
     ``LBH_TASCOMI_COLUMN_TYPES_FILE`` name. A catalogue table the list neither ingests nor
     pauses fails the load (a typo would leave the intended table untyped)."""
-    tables_file = Path(os.environ.get("LBH_TASCOMI_TABLES_FILE") or DEFAULT_TABLES_FILE)
-    types_file = Path(os.environ.get("LBH_TASCOMI_COLUMN_TYPES_FILE") or DEFAULT_CATALOGUE_FILE)
+    tables_file = Path(registry.get("LBH_TASCOMI_TABLES_FILE") or DEFAULT_TABLES_FILE)
+    types_file = Path(registry.get("LBH_TASCOMI_COLUMN_TYPES_FILE") or DEFAULT_CATALOGUE_FILE)
     table_list = load_table_list(tables_file)
     catalogue = ColumnTypeCatalogue.load(types_file)
     check_catalogue_tables(
