@@ -9,7 +9,6 @@ summary of tables, rows per stage and check results.
 
 import argparse
 import math
-import os
 import sys
 import time
 from collections import Counter
@@ -17,6 +16,7 @@ from datetime import date, datetime, timedelta
 from datetime import time as dtime
 from pathlib import Path
 
+from lbh_platform import settings_registry as registry
 from lbh_platform.cli.local import (
     LONDON,
     Simulators,
@@ -36,7 +36,7 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--days",
         type=int,
-        default=int(os.environ.get("LBH_DEMO_DAYS", "4")),
+        default=int(registry.number("LBH_DEMO_DAYS", kind=int)),
         help="consecutive days to materialise (default 4, env LBH_DEMO_DAYS)",
     )
     parser.add_argument(
@@ -51,7 +51,7 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--tables",
-        default=os.environ.get("LBH_DEMO_TABLES", ""),
+        default=registry.get("LBH_DEMO_TABLES") or "",
         help="comma-separated subset of Tascomi tables (default: all)",
     )
     return parser.parse_args(argv)
@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     home = prepare_local_environment()
     end = args.end or datetime.now(LONDON).date()
     days = [end - timedelta(days=n) for n in range(args.days - 1, -1, -1)]
-    os.environ.setdefault("ALLOY_POLL_SECONDS", "0.1")
+    registry.set_default("ALLOY_POLL_SECONDS", "0.1")
 
     # Imported late: definitions read the environment prepared above.
     from lbh_platform.alloy.datasets import load_datasets

@@ -9,7 +9,6 @@ details) get a DynamoDB stand-in and the last four days of sink files in the raw
 ``AWS_ENDPOINT_URL_DYNAMODB`` is set. Ctrl-C stops everything.
 """
 
-import os
 import signal
 import subprocess
 import sys
@@ -17,6 +16,7 @@ from contextlib import nullcontext
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
+from lbh_platform import settings_registry as registry
 from lbh_platform.cli.local import (
     LONDON,
     Simulators,
@@ -37,25 +37,25 @@ def start_simulators(home: Path, today: date | None = None) -> Simulators:
         home,
         first_day=days[0],
         scale=requested_scale(),
-        event_stream_days=None if os.environ.get("AWS_ENDPOINT_URL_DYNAMODB") else days,
+        event_stream_days=None if registry.get("AWS_ENDPOINT_URL_DYNAMODB") else days,
     )
 
 
 def main() -> int:
     home = prepare_local_environment()
-    use_simulators = not (os.environ.get("TASCOMI_API_URL") or os.environ.get("ALLOY_API_URL"))
+    use_simulators = not (registry.get("TASCOMI_API_URL") or registry.get("ALLOY_API_URL"))
     try:
         simulators = start_simulators(home) if use_simulators else nullcontext()
     except ConfigurationError as exc:
         print(f"make dev: {exc}", file=sys.stderr)
         return 2
-    host = os.environ.get("LBH_DEV_HOST", "127.0.0.1")
-    port = os.environ.get("LBH_DEV_PORT", "3000")
+    host = registry.get("LBH_DEV_HOST")
+    port = registry.get("LBH_DEV_PORT")
     with simulators:
         if use_simulators:
             print(
-                f"simulators: Tascomi {os.environ['TASCOMI_API_URL']}, "
-                f"Alloy {os.environ['ALLOY_API_URL']}",
+                f"simulators: Tascomi {registry.get('TASCOMI_API_URL')}, "
+                f"Alloy {registry.get('ALLOY_API_URL')}",
                 flush=True,
             )
         command = [

@@ -2,13 +2,13 @@
 the built-in API simulators."""
 
 import math
-import os
 from collections.abc import Collection
 from contextlib import ExitStack
 from datetime import date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from lbh_platform import settings_registry as registry
 from lbh_platform.cli.simulator_state import announce, simulated_world, withdraw
 from lbh_platform.common.errors import ConfigurationError
 from lbh_platform.settings import (
@@ -79,9 +79,9 @@ telemetry:
 def prepare_local_environment() -> Path:
     """Default zones and DAGSTER_HOME under the current folder (kept if already set)."""
     cwd = Path.cwd()
-    os.environ.setdefault("LBH_RAW_ZONE", str(cwd / "data" / "raw-zone"))
-    os.environ.setdefault("LBH_REFINED_ZONE", str(cwd / "data" / "refined-zone"))
-    home = Path(os.environ.setdefault("DAGSTER_HOME", str(cwd / ".dagster_home")))
+    registry.set_default("LBH_RAW_ZONE", str(cwd / "data" / "raw-zone"))
+    registry.set_default("LBH_REFINED_ZONE", str(cwd / "data" / "refined-zone"))
+    home = Path(registry.set_default("DAGSTER_HOME", str(cwd / ".dagster_home")))
     home.mkdir(parents=True, exist_ok=True)
     config = home / "dagster.yaml"
     if not config.exists() or config.read_text().strip() in ("", *_stripped_earlier()):
@@ -110,14 +110,14 @@ def tascomi_files() -> tuple[Path, Path]:
     from lbh_platform.tascomi.column_types import DEFAULT_CATALOGUE_FILE
     from lbh_platform.tascomi.tables import DEFAULT_TABLES_FILE
 
-    tables = Path(os.environ.get("LBH_TASCOMI_TABLES_FILE") or DEFAULT_TABLES_FILE)
-    types = Path(os.environ.get("LBH_TASCOMI_COLUMN_TYPES_FILE") or DEFAULT_CATALOGUE_FILE)
+    tables = Path(registry.get("LBH_TASCOMI_TABLES_FILE") or DEFAULT_TABLES_FILE)
+    types = Path(registry.get("LBH_TASCOMI_COLUMN_TYPES_FILE") or DEFAULT_CATALOGUE_FILE)
     return tables, types
 
 
 def requested_scale() -> float | None:
     """``LBH_SIM_SCALE``, or None (the simulated world's own scale)."""
-    text = (os.environ.get("LBH_SIM_SCALE") or "").strip()
+    text = (registry.get("LBH_SIM_SCALE") or "").strip()
     if not text:
         return None
     try:
@@ -180,13 +180,14 @@ class Simulators(ExitStack):
             ALLOY_SIMULATOR_PORT,
         )
         self.callback(self.alloy.stop)
-        os.environ.update(
-            TASCOMI_API_URL=self.tascomi.base_url,
-            TASCOMI_PUBLIC_KEY=SIMULATOR_PUBLIC_KEY,
-            TASCOMI_PRIVATE_KEY=SIMULATOR_PRIVATE_KEY,
-            ALLOY_API_URL=self.alloy.base_url,
-            ALLOY_API_KEY=ALLOY_SIMULATOR_KEY,
-        )
+        for name, value in (
+            ("TASCOMI_API_URL", self.tascomi.base_url),
+            ("TASCOMI_PUBLIC_KEY", SIMULATOR_PUBLIC_KEY),
+            ("TASCOMI_PRIVATE_KEY", SIMULATOR_PRIVATE_KEY),
+            ("ALLOY_API_URL", self.alloy.base_url),
+            ("ALLOY_API_KEY", ALLOY_SIMULATOR_KEY),
+        ):
+            registry.put(name, value)
         if announce_in is not None:
             record = announce(announce_in, self.tascomi.base_url, self.alloy.base_url)
             self.callback(withdraw, record)

@@ -13,13 +13,13 @@ shipped ones). Problems end with a one-line message and exit status 1, never a t
 """
 
 import argparse
-import os
 import sys
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
+from lbh_platform import settings_registry as registry
 from lbh_platform.cli.local import tascomi_files
 from lbh_platform.cli.simulator_state import find_running, local_home
 from lbh_platform.common.errors import ConfigurationError
@@ -64,7 +64,7 @@ def config_files() -> tuple[Path, Path]:
 def probe_settings() -> Settings:
     """The pipelines' settings; with ``TASCOMI_API_URL`` unset, pointed at the simulator
     running for this ``DAGSTER_HOME`` (its port may not be the default one)."""
-    if os.environ.get("TASCOMI_API_URL"):
+    if registry.get("TASCOMI_API_URL"):
         return load_settings()
     home = local_home()
     running = find_running(home)
@@ -79,7 +79,7 @@ def probe_settings() -> Settings:
         f"process {running.pid}); set TASCOMI_API_URL for the real API",
         file=sys.stderr,
     )
-    environ = {k: v for k, v in os.environ.items() if k != "TASCOMI_SECRET_ID"}
+    environ = {k: v for k, v in registry.process_environment().items() if k != "TASCOMI_SECRET_ID"}
     environ.update(
         TASCOMI_API_URL=running.tascomi_url,
         TASCOMI_PUBLIC_KEY=SIMULATOR_PUBLIC_KEY,

@@ -8,7 +8,14 @@ def _demo(name: str, meaning: str, default: str, **extra: object) -> Setting:
 
 
 declare(
-    _demo("LBH_SIM_SCALE", "Simulator data volume for `make run` / `make dev`.", "1"),
+    Setting(
+        "LBH_SIM_SCALE",
+        "Simulator data volume for `make run` / `make dev` (the simulated world, kept in "
+        "`DAGSTER_HOME/simulated_world.json`, is made at the first start's scale).",
+        shown_default="the saved world's scale, else `1`",
+        scope="demo",
+        deployed=False,
+    ),
     _demo("LBH_DEMO_DAYS", "Days `make run` materialises.", "4"),
     _demo(
         "LBH_DEMO_TABLES",

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+from lbh_platform import settings_registry as registry
 from lbh_platform.common.errors import ConfigurationError
 
 WORLD_FILE = "simulated_world.json"
@@ -28,7 +29,7 @@ HISTORY_DAYS = 30
 
 def local_home() -> Path:
     """``DAGSTER_HOME``, else ``./.dagster_home``: where ``make`` and the entry points keep it."""
-    return Path(os.environ.get("DAGSTER_HOME") or Path.cwd() / ".dagster_home")
+    return Path(registry.get("DAGSTER_HOME") or Path.cwd() / ".dagster_home")
 
 
 def _write_json(path: Path, content: dict, *, exclusive: bool = False) -> bool:

@@ -58,7 +58,7 @@ def main() -> int:
         simulators = Simulators(
             load_tables(),
             load_datasets(),
-            scale=registry.number("LBH_SIM_SCALE"),
+            scale=float(registry.get("LBH_SIM_SCALE") or 1),
             epoch=date.today() - timedelta(days=60),
         )
     else:
