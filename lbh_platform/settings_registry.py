@@ -39,6 +39,7 @@ class Setting:
     deployed: bool = True
     pattern: bool = False
     compose_default: str = ""
+    documented: bool = True  # False: declared by a configuration other than the shipped one
 
     def __post_init__(self) -> None:
         if not _NAME.match(self.name):
@@ -139,14 +140,17 @@ def family(prefix: str, given: Mapping[str, str] | None = None) -> dict[str, str
 
 
 def every_setting() -> list[Setting]:
-    """Every declared setting, after importing the ``settings`` module of every package of
+    """Every documented setting, after importing the ``settings`` module of every package of
     the platform (so a source's declarations are found without a list to keep)."""
     import lbh_platform
 
     for module in pkgutil.walk_packages(lbh_platform.__path__, "lbh_platform."):
         if module.name.rsplit(".", 1)[-1] == "settings":
             importlib.import_module(module.name)
-    return sorted(_REGISTRY.values(), key=lambda s: (SCOPES.index(s.scope), s.name))
+    return sorted(
+        (s for s in _REGISTRY.values() if s.documented),
+        key=lambda s: (SCOPES.index(s.scope), s.name),
+    )
 
 
 def markdown_table(settings: Iterable[Setting]) -> str:

@@ -2,6 +2,7 @@
 :mod:`lbh_platform.settings_registry`): declared for every configured entity when the
 configuration is loaded, so a new entry brings its own."""
 
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from lbh_platform.settings_registry import Setting, declare
@@ -12,9 +13,11 @@ if TYPE_CHECKING:
 DEFAULT_SEGMENTS = 4
 
 
-def declare_stream_settings(stream: "EventStream") -> tuple[Setting, ...]:
+def declare_stream_settings(stream: "EventStream", shipped: bool = True) -> tuple[Setting, ...]:
+    """``shipped``: the entity is in the shipped configuration (documented and deployed);
+    an entity of another configuration file (a test's) is declared for reading only."""
     prefix = f"{stream.env_prefix}_DYNAMODB"
-    return declare(
+    settings = (
         Setting(
             f"{prefix}_TABLE",
             f"DynamoDB table of the {stream.label} initial state.",
@@ -34,6 +37,7 @@ def declare_stream_settings(stream: "EventStream") -> tuple[Setting, ...]:
             scope="sources",
         ),
     )
+    return declare(*(replace(s, documented=shipped) for s in settings))
 
 
 def _declare_shipped() -> None:

@@ -169,7 +169,7 @@ def load_event_streams(path: Path | str = DEFAULT_CONFIG) -> list[EventStream]:
         raise ConfigurationError(f"{path}: expected a mapping 'entities: {{<name>: {{...}}}}'")
     streams = [_stream(name, entry, path) for name, entry in entries.items()]
     for stream in streams:
-        declare_stream_settings(stream)
+        declare_stream_settings(stream, shipped=path.resolve() == DEFAULT_CONFIG.resolve())
     topics = [s.topic for s in streams]
     repeated = sorted({t for t in topics if topics.count(t) > 1})
     if repeated:
