@@ -1,0 +1,204 @@
+"""A history rebuilt from its increments in one pass over their rows (Arrow).
+
+First the narrow pass: every increment's id and tie-break columns (``last_updated``,
+``page_number``; ``import_date`` is the partition), deduplicated per batch by the snapshot's
+own rule (:func:`lbh_platform.common.rows.dedupe_latest`), give each version's place and,
+resolved across batches, its ``valid_to``; the closed versions are cut into segments by
+``valid_to``. Then every increment is read once, whole (its footer not parsed again), the
+read of the next overlapping the routing of the last: each version goes to its segment, in
+``valid_from`` order, so every segment comes out sorted without a sort. The base is
+published last, and commits.
+"""
+
+import contextlib
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from lbh_platform.common import rows
+from lbh_platform.common.errors import DataError
+from lbh_platform.history import segments
+from lbh_platform.history.arrow_files import (
+    Groups,
+    conform,
+    group_rows,
+    history_schema,
+    opened,
+    prefetched,
+)
+from lbh_platform.history.batches import Batch
+from lbh_platform.history.columns import DATE, IS_DELETED, VALID_FROM, VALID_TO, day
+from lbh_platform.history.engine import Rebuilt
+from lbh_platform.history.exact import resolve
+from lbh_platform.storage.partitioned_table import DATA_FILE, PartitionedTable
+
+TIE_BREAKS = ("last_updated", "page_number")
+FILE = "__file"
+POSITION = "__position"
+
+
+@dataclass(frozen=True)
+class Source:
+    """One increment partition: where it is, its footer, and the batch it belongs to."""
+
+    value: str
+    path: str
+    metadata: pq.FileMetaData
+    schema: pa.Schema
+    batch: int
+
+
+def _narrow(increments: PartitionedTable, source: Source, index: int, id_column: str) -> pa.Table:
+    names = [n for n in (id_column, *TIE_BREAKS) if n in source.schema.names]
+    with opened(increments.fs, source.path, source.metadata) as parquet:
+        table = parquet.read(columns=names)
+    n = table.num_rows
+    return (
+        table.append_column("import_date", pa.array([source.value] * n, pa.string()))
+        .append_column(FILE, pa.array(np.full(n, index, dtype=np.int32)))
+        .append_column(POSITION, pa.array(np.arange(n, dtype=np.int64)))
+    )
+
+
+def _versions(
+    increments: PartitionedTable, sources: list[Source], batches: list[Batch], id_column: str
+) -> tuple[pa.Table, int]:
+    """Narrow versions (id, valid_from, file, position) of every batch, and rows without id."""
+    out: list[pa.Table] = []
+    without = 0
+    for number, batch in enumerate(batches):
+        mine = [(i, s) for i, s in enumerate(sources) if s.batch == number]
+        what = f"{increments.display} batch {batch.valid_from}"
+        narrow = rows.unify([_narrow(increments, s, i, id_column) for i, s in mine], what)
+        if narrow.num_rows == 0:
+            continue
+        latest, missing = rows.dedupe_latest(narrow, id_column)
+        without += missing
+        n = latest.num_rows
+        out.append(
+            pa.table(
+                {
+                    id_column: latest[id_column],
+                    VALID_FROM: pa.array([day(batch.valid_from)] * n, DATE),
+                    FILE: latest[FILE],
+                    POSITION: latest[POSITION],
+                }
+            )
+        )
+    if not out:
+        return pa.table({}), without
+    return rows.unify(out, increments.display), without
+
+
+def rebuild(
+    history: PartitionedTable,
+    increments: PartitionedTable,
+    batches: list[Batch],
+    id_column: str,
+    operation: str,
+    closed_share: float,
+    base_notes: dict[str, str],
+) -> Rebuilt:
+    sources: list[Source] = []
+    for number, batch in enumerate(batches):
+        for value in batch.imports:
+            path = f"{increments.partition_dir(value)}/{DATA_FILE}"
+            with opened(increments.fs, path) as parquet:
+                metadata = parquet.metadata
+                schema = parquet.schema_arrow.append(pa.field("import_date", pa.string()))
+            sources.append(Source(value, path, metadata, schema, number))
+    versions, without_id = _versions(increments, sources, batches, id_column)
+    if versions.num_rows == 0:
+        raise DataError(f"{history.display}: no versions to rebuild from ({len(batches)} batches)")
+    n = versions.num_rows
+    resolved = resolve(versions[id_column], versions[VALID_FROM], pa.nulls(n, DATE),
+                       pa.array(np.zeros(n, dtype=bool)))  # fmt: skip
+    ends = resolved.valid_to
+    ended = pc.is_valid(ends).to_numpy(zero_copy_only=False)
+    current = int((~ended).sum())
+    schema = history_schema([s.schema for s in sources], history.display)
+    rows_per_group = group_rows(len(schema))
+    end_days = pc.cast(ends.filter(pa.array(ended)), pa.int32()).to_numpy()
+    counts = dict(zip(*np.unique(end_days, return_counts=True), strict=True))
+    by_day = {_value_of_days(k): int(v) for k, v in counts.items()}
+    cuts = segments.closed_cuts(by_day, max(int(closed_share * current), rows_per_group))
+    untils = np.array([_days_of(until) for _, until in cuts], dtype=np.int64)
+    target = np.full(n, -1, dtype=np.int64)  # -1: the base
+    if len(cuts):
+        all_days = pc.fill_null(pc.cast(ends, pa.int32()), -1).to_numpy().astype(np.int64)
+        target[ended] = np.searchsorted(untils, all_days[ended], side="left")
+    files = versions[FILE].to_numpy()
+    positions = versions[POSITION].to_numpy()
+    written = []
+    increment_rows = 0
+    sequence = int(base_notes[segments.SEQUENCE])
+    with contextlib.ExitStack() as stack:
+        base_sink = stack.enter_context(
+            history.stream(_base(batches, operation), schema, base_notes)
+        )
+        outputs = {-1: Groups(base_sink, rows_per_group)}
+        sinks = [base_sink]
+        for index, (after, until) in enumerate(cuts):
+            name = segments.closed_name(after, until, operation)
+            notes = {
+                **segments.notes_for("closed", operation, sequence, id_column),
+                segments.CLOSED_AFTER: after,
+                segments.CLOSED_UNTIL: until,
+            }
+            sink = stack.enter_context(history.stream(name, schema, notes))
+            sinks.append(sink)
+            outputs[index] = Groups(sink, rows_per_group)
+        order = np.argsort(files, kind="stable")
+        starts = np.searchsorted(files[order], np.arange(len(sources) + 1))
+
+        def read(index: int) -> pa.Table:
+            source = sources[index]
+            with opened(increments.fs, source.path, source.metadata) as parquet:
+                table = parquet.read()
+            return table.append_column(
+                "import_date", pa.array([source.value] * table.num_rows, pa.string())
+            )
+
+        for index, table in enumerate(prefetched(list(range(len(sources))), read)):
+            increment_rows += table.num_rows
+            mine = order[starts[index] : starts[index + 1]]
+            if not len(mine):
+                continue
+            mine = mine[np.argsort(positions[mine], kind="stable")]
+            taken = table.take(pa.array(positions[mine]))
+            batch = batches[sources[index].batch]
+            taken = taken.append_column(
+                VALID_FROM, pa.array([day(batch.valid_from)] * len(mine), DATE)
+            )
+            taken = taken.append_column(VALID_TO, ends.take(pa.array(mine)))
+            taken = taken.append_column(IS_DELETED, pa.array(resolved.is_deleted[mine]))
+            taken = conform(taken, schema)
+            goes = target[mine]
+            for destination in np.unique(goes):
+                chosen = taken.filter(pa.array(goes == destination))
+                outputs[int(destination)].add(chosen)
+        for groups in outputs.values():
+            groups.close()
+    written = [s.result for s in reversed(sinks) if s.result is not None]
+    return Rebuilt(written, increment_rows, n, current, without_id)
+
+
+def _base(batches: list[Batch], operation: str) -> str:
+    return segments.base_name(batches[-1].valid_from, operation)
+
+
+_EPOCH = np.datetime64("1970-01-01", "D")
+
+
+def _value_of_days(days: int) -> str:
+    return str(_EPOCH + np.timedelta64(int(days), "D")).replace("-", "")
+
+
+def _days_of(value: str) -> int:
+    if value == "00000000":
+        return -1
+    moment = np.datetime64(f"{value[:4]}-{value[4:6]}-{value[6:]}", "D")
+    return int((moment - _EPOCH).astype(np.int64))
