@@ -89,15 +89,15 @@ class ArrowHistory:
         increments: pa.Table,
         id_column: str,
         valid_from: str,
-        deleted: pa.Table | None,
+        deleted: pa.Array | None,
         notes: dict[str, str],
     ) -> DayWritten:
         latest, without_id = rows.dedupe_latest(increments, id_column)
         when = day(valid_from)
         versions = _with_history(latest, when, False) if latest.num_columns else None
         tombstones = None
-        if deleted is not None and deleted.num_rows:
-            ids = pc.unique(deleted[id_column].drop_null())
+        if deleted is not None and len(deleted):
+            ids = pc.unique(deleted.drop_null())
             if versions is not None and id_column in latest.column_names:
                 ids = ids.cast(latest.schema.field(id_column).type)
                 both = pc.is_in(ids, value_set=latest[id_column].combine_chunks())
@@ -193,12 +193,13 @@ class ArrowHistory:
         increments: PartitionedTable,
         batches: list[Batch],
         id_column: str,
+        deleted: dict[str, pa.Array],
         operation: str,
         closed_share: float,
         base_notes: dict[str, str],
     ) -> Rebuilt:
         return arrow_rebuild.rebuild(
-            history, increments, batches, id_column, operation, closed_share, base_notes
+            history, increments, batches, id_column, deleted, operation, closed_share, base_notes
         )
 
     def as_of(

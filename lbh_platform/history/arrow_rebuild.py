@@ -38,6 +38,7 @@ from lbh_platform.storage.partitioned_table import DATA_FILE, PartitionedTable
 TIE_BREAKS = ("last_updated", "page_number")
 FILE = "__file"
 POSITION = "__position"
+TOMBSTONE = "__tombstone"
 
 
 @dataclass(frozen=True)
@@ -64,30 +65,59 @@ def _narrow(increments: PartitionedTable, source: Source, index: int, id_column:
 
 
 def _versions(
-    increments: PartitionedTable, sources: list[Source], batches: list[Batch], id_column: str
+    increments: PartitionedTable,
+    sources: list[Source],
+    batches: list[Batch],
+    id_column: str,
+    deleted: dict[str, pa.Array],
 ) -> tuple[pa.Table, int]:
-    """Narrow versions (id, valid_from, file, position) of every batch, and rows without id."""
+    """Narrow versions (id, valid_from, file, position; tombstones at file -1) of every
+    batch, and how many rows had no id."""
     out: list[pa.Table] = []
     without = 0
     for number, batch in enumerate(batches):
         mine = [(i, s) for i, s in enumerate(sources) if s.batch == number]
         what = f"{increments.display} batch {batch.valid_from}"
         narrow = rows.unify([_narrow(increments, s, i, id_column) for i, s in mine], what)
-        if narrow.num_rows == 0:
-            continue
-        latest, missing = rows.dedupe_latest(narrow, id_column)
-        without += missing
-        n = latest.num_rows
-        out.append(
-            pa.table(
-                {
-                    id_column: latest[id_column],
-                    VALID_FROM: pa.array([day(batch.valid_from)] * n, DATE),
-                    FILE: latest[FILE],
-                    POSITION: latest[POSITION],
-                }
+        when = day(batch.valid_from)
+        if narrow.num_rows:
+            latest, missing = rows.dedupe_latest(narrow, id_column)
+            without += missing
+            n = latest.num_rows
+            out.append(
+                pa.table(
+                    {
+                        id_column: latest[id_column],
+                        VALID_FROM: pa.array([when] * n, DATE),
+                        FILE: latest[FILE],
+                        POSITION: latest[POSITION],
+                        TOMBSTONE: pa.array(np.zeros(n, dtype=bool)),
+                    }
+                )
             )
-        )
+        gone = deleted.get(batch.valid_from)
+        if gone is not None and len(gone):
+            ids = pc.unique(gone.drop_null())
+            if narrow.num_rows:
+                ids = ids.cast(narrow.schema.field(id_column).type)
+                both = pc.is_in(ids, value_set=out[-1][id_column].combine_chunks())
+                if pc.any(both).as_py():
+                    raise DataError(
+                        f"{what}: ids both changed and deleted, e.g. "
+                        f"{ids.filter(both)[:5].to_pylist()}"
+                    )
+            n = len(ids)
+            out.append(
+                pa.table(
+                    {
+                        id_column: ids,
+                        VALID_FROM: pa.array([when] * n, DATE),
+                        FILE: pa.array(np.full(n, -1, dtype=np.int32)),
+                        POSITION: pa.array(np.full(n, -1, dtype=np.int64)),
+                        TOMBSTONE: pa.array(np.ones(n, dtype=bool)),
+                    }
+                )
+            )
     if not out:
         return pa.table({}), without
     return rows.unify(out, increments.display), without
@@ -98,6 +128,7 @@ def rebuild(
     increments: PartitionedTable,
     batches: list[Batch],
     id_column: str,
+    deleted: dict[str, pa.Array],
     operation: str,
     closed_share: float,
     base_notes: dict[str, str],
@@ -110,13 +141,20 @@ def rebuild(
                 metadata = parquet.metadata
                 schema = parquet.schema_arrow.append(pa.field("import_date", pa.string()))
             sources.append(Source(value, path, metadata, schema, number))
-    versions, without_id = _versions(increments, sources, batches, id_column)
+    versions, without_id = _versions(increments, sources, batches, id_column, deleted)
     if versions.num_rows == 0:
         raise DataError(f"{history.display}: no versions to rebuild from ({len(batches)} batches)")
+    resolved = resolve(
+        versions[id_column],
+        versions[VALID_FROM],
+        pa.nulls(versions.num_rows, DATE),
+        versions[TOMBSTONE],
+    )
+    kept = pa.array(resolved.keep)
+    versions = versions.filter(kept)
     n = versions.num_rows
-    resolved = resolve(versions[id_column], versions[VALID_FROM], pa.nulls(n, DATE),
-                       pa.array(np.zeros(n, dtype=bool)))  # fmt: skip
-    ends = resolved.valid_to
+    ends = resolved.valid_to.filter(kept)
+    gone_flags = resolved.is_deleted[resolved.keep]
     ended = pc.is_valid(ends).to_numpy(zero_copy_only=False)
     current = int((~ended).sum())
     schema = history_schema([s.schema for s in sources], history.display)
@@ -174,7 +212,7 @@ def rebuild(
                 VALID_FROM, pa.array([day(batch.valid_from)] * len(mine), DATE)
             )
             taken = taken.append_column(VALID_TO, ends.take(pa.array(mine)))
-            taken = taken.append_column(IS_DELETED, pa.array(resolved.is_deleted[mine]))
+            taken = taken.append_column(IS_DELETED, pa.array(gone_flags[mine]))
             taken = conform(taken, schema)
             goes = target[mine]
             for destination in np.unique(goes):

@@ -9,6 +9,8 @@ own table type. Both engines give the same rows, types and counts; only row grou
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+import pyarrow as pa
+
 from lbh_platform.history.batches import Batch
 from lbh_platform.storage.partitioned_table import PartitionedTable, WriteResult
 
@@ -49,13 +51,13 @@ class HistoryOps(Protocol):
         increments: Any,
         id_column: str,
         valid_from: str,
-        deleted: Any | None,
+        deleted: pa.Array | None,
         notes: dict[str, str],
     ) -> DayWritten:
         """Segment ``name``: ``increments`` deduplicated as the snapshot does (latest
         ``last_updated`` per id, ties to the newest import, then the later page), open from
-        ``valid_from``, plus a tombstone for each id of ``deleted`` (a frame with the id
-        column; an id both changed and deleted is an error)."""
+        ``valid_from``, plus a tombstone for each of the ``deleted`` ids (an id both changed
+        and deleted is an error)."""
 
     def merge_open(
         self,
@@ -85,12 +87,14 @@ class HistoryOps(Protocol):
         increments: PartitionedTable,
         batches: list[Batch],
         id_column: str,
+        deleted: dict[str, pa.Array],
         operation: str,
         closed_share: float,
         base_notes: dict[str, str],
     ) -> Rebuilt:
-        """The whole history from ``batches`` of ``increments`` in one pass: closed segments
-        of about ``closed_share`` of the current rows each, then the base (its notes commit)."""
+        """The whole history from ``batches`` of ``increments`` (and the ids each batch
+        deleted, by ``valid_from``) in one pass: closed segments of about ``closed_share`` of
+        the current rows each, then the base (its notes commit)."""
 
     def as_of(
         self, history: PartitionedTable, segments: list[str], id_column: str, valid_on: str

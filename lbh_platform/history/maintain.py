@@ -135,7 +135,6 @@ def _write_day(
     replaced: list[Segment],
     run: _Run,
     sequence: int,
-    deleted: Any | None = None,
 ) -> None:
     operation = segments.new_operation()
     notes = {
@@ -150,7 +149,7 @@ def _write_day(
             increments,
             source.id_column,
             batch.valid_from,
-            deleted,
+            source.deleted_ids(batch.valid_from, batch.imports),
             notes,
         )
     except DataError as exc:
@@ -246,6 +245,11 @@ def _rebuild(
             source.increments,
             planned,
             source.id_column,
+            {
+                b.valid_from: ids
+                for b in planned
+                if (ids := source.deleted_ids(b.valid_from, b.imports)) is not None
+            },
             operation,
             policy.closed_share,
             base_notes,

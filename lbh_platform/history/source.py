@@ -2,12 +2,20 @@
 
 A source (a Tascomi table, an Alloy table, an event-streamed entity) is described by its
 increments (what the batches read), its snapshots (whose footers record each batch; None for
-a source whose every import is its own batch), the id column and where the history lives.
+a source whose every import is its own batch), the id column, where the history lives and,
+for a source that deletes, the ids each batch deleted (an event stream's tombstones, the ids
+a full export no longer holds): a deletion ends a version without opening another.
+
+An event-streamed source hands its batches as partitions of the entities its events changed
+(one row per id, the state after the day's events) and its deletions; the history then keeps
+exactly the versions its snapshots went through.
 """
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+
+import pyarrow as pa
 
 from lbh_platform.catalog.base import table_name
 from lbh_platform.storage.lake import Lake
@@ -28,6 +36,14 @@ class HistorySource:
     id_column: str
     snapshots: PartitionedTable | None = None
     applied_key: str = APPLIED_KEY
+    # The ids batch ``valid_from`` (of these imports) deleted, or None: no deletions.
+    deleted: Callable[[str, Sequence[str]], pa.Array | None] | None = None
+
+    def deleted_ids(self, valid_from: str, imports: Sequence[str]) -> pa.Array | None:
+        if self.deleted is None:
+            return None
+        ids = self.deleted(valid_from, imports)
+        return None if ids is None or len(ids) == 0 else ids
 
     def applied(self, value: str) -> Sequence[str] | None:
         """The imports snapshot ``value`` recorded as applied, or None."""
