@@ -75,6 +75,24 @@ def _narrow(history: PartitionedTable, name: str, id_column: str) -> pa.Table:
         return parquet.read(columns=[id_column, *NARROW])
 
 
+def _ids_as(table: pa.Table, id_column: str, schema: pa.Schema, segment: str) -> pa.Table:
+    """``table`` with its ids cast to the type they have in ``schema`` (of ``segment``)."""
+    if id_column not in schema.names:
+        return table
+    wanted = schema.field(id_column).type
+    ids = table[id_column]
+    if ids.type == wanted:
+        return table
+    try:
+        cast = ids.cast(wanted)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+        raise DataError(
+            f"id column {id_column!r} is {wanted} in the history (segment {segment}) but "
+            f"{ids.type} in the batch, and not every id casts: {exc}"
+        ) from exc
+    return _set(table, id_column, cast)
+
+
 def _set(table: pa.Table, name: str, values: pa.Array) -> pa.Table:
     return table.set_column(table.schema.get_field_index(name), name, values)
 
@@ -91,8 +109,11 @@ class ArrowHistory:
         valid_from: str,
         deleted: pa.Array | None,
         notes: dict[str, str],
+        like: str | None = None,
     ) -> DayWritten:
         latest, without_id = rows.dedupe_latest(increments, id_column)
+        if like is not None and latest.num_rows:
+            latest = _ids_as(latest, id_column, _schemas(history, [like])[0], like)
         when = day(valid_from)
         versions = _with_history(latest, when, False) if latest.num_columns else None
         tombstones = None

@@ -53,11 +53,13 @@ class HistoryOps(Protocol):
         valid_from: str,
         deleted: pa.Array | None,
         notes: dict[str, str],
+        like: str | None = None,
     ) -> DayWritten:
         """Segment ``name``: ``increments`` deduplicated as the snapshot does (latest
         ``last_updated`` per id, ties to the newest import, then the later page), open from
         ``valid_from``, plus a tombstone for each of the ``deleted`` ids (an id both changed
-        and deleted is an error)."""
+        and deleted is an error). With ``like`` (a live segment), ids are cast to its id type,
+        and a batch whose ids cannot be is refused, as the snapshot refuses them."""
 
     def merge_open(
         self,

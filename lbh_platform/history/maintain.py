@@ -119,7 +119,8 @@ def update(
         ]  # fmt: skip
         for index, batch in enumerate(pending):
             replaced = stale if index == len(pending) - 1 else []
-            _write_day(source, engine, batch, replaced, run, state.next_sequence + index)
+            like = state.base.name if state.base is not None else None
+            _write_day(source, engine, batch, replaced, run, state.next_sequence + index, like)
         state = state_of(source.history)
     if policy.major_due(state):
         _major(source, engine, state, run)
@@ -135,6 +136,7 @@ def _write_day(
     replaced: list[Segment],
     run: _Run,
     sequence: int,
+    like: str | None,
 ) -> None:
     operation = segments.new_operation()
     notes = {
@@ -151,6 +153,7 @@ def _write_day(
             batch.valid_from,
             source.deleted_ids(batch.valid_from, batch.imports),
             notes,
+            like,
         )
     except DataError as exc:
         raise DataError(f"{source.what} batch {batch.valid_from}: {exc}") from exc
