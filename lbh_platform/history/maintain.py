@@ -125,7 +125,7 @@ def update(
     if policy.major_due(state):
         _major(source, engine, state, run)
     elif policy.minor_due(state):
-        _minor(source, engine, state, run)
+        _minor(source, engine, state, run, policy)
     return _report(source, value, run, engine)
 
 
@@ -179,8 +179,8 @@ def _finish(history: PartitionedTable, replaced: list[Segment]) -> None:
             history.delete(name)
 
 
-def _minor(source: HistorySource, engine: Any, state: State, run: _Run) -> None:
-    merged = [*state.of_kind("recent"), *state.of_kind("day")]
+def _minor(source: HistorySource, engine: Any, state: State, run: _Run, policy: Policy) -> None:
+    merged = policy.minor_inputs(state)
     found = [b for s in merged for b in s.batches]
     operation = segments.new_operation()
     name = segments.recent_name(found[0].valid_from, found[-1].valid_from, operation)

@@ -190,20 +190,36 @@ class Policy:
     """When a history compacts.
 
     ``max_days``: day segments kept before a minor compaction merges them into one recent
-    segment (each is a file "as of D" opens); ``open_share``: a major compaction runs once the
-    rows written since the base reach this share of the base (they include the versions that
-    replaced base rows, which "as of D" reads but filters out); ``catch_up``: more missing
+    segment (each is a file "as of D" opens), together with the newest recent segments while
+    they are at most twice the rows merged so far, so recent segments grow geometrically: a
+    row is rewritten a logarithmic number of times and "as of D" opens a logarithmic number
+    of them; ``open_share``: a major compaction (which rewrites the base) runs once the rows
+    written since the base reach this share of the base, so its cost per day is about the
+    day's changes over ``open_share``, whatever the table's size (and "as of D" after the base
+    reads at most that share more than the rows it returns); ``catch_up``: more missing
     batches than this are applied by a rebuild in one pass rather than day by day;
     ``closed_share``: a rebuild cuts closed segments of about this share of the live rows.
     """
 
     max_days: int = 8
-    open_share: float = 0.5
+    open_share: float = 0.25
     catch_up: int = 8
     closed_share: float = 0.5
 
     def minor_due(self, state: State) -> bool:
         return len(state.of_kind("day")) > self.max_days
+
+    def minor_inputs(self, state: State) -> list[Segment]:
+        """The day segments and the newest recent ones merged with them, oldest first."""
+        days = state.of_kind("day")
+        merged = sum(s.rows for s in days)
+        taken: list[Segment] = []
+        for recent in reversed(state.of_kind("recent")):
+            if recent.rows > 2 * merged:
+                break
+            taken.insert(0, recent)
+            merged += recent.rows
+        return [*taken, *days]
 
     def major_due(self, state: State) -> bool:
         base = state.base
