@@ -15,13 +15,12 @@ import pyarrow.compute as pc
 
 from lbh_platform.common import rows
 from lbh_platform.common.errors import DataError
-from lbh_platform.history import arrow_rebuild
+from lbh_platform.history import arrow_as_of, arrow_rebuild
 from lbh_platform.history.arrow_files import (
     Groups,
     conform,
     group_rows,
     history_schema,
-    row_groups_for,
 )
 from lbh_platform.history.batches import Batch
 from lbh_platform.history.columns import (
@@ -36,7 +35,7 @@ from lbh_platform.history.columns import (
     day,
 )
 from lbh_platform.history.engine import Compacted, DayWritten, Rebuilt
-from lbh_platform.history.exact import newest, resolve
+from lbh_platform.history.exact import resolve
 from lbh_platform.storage.partitioned_table import PartitionedTable, WriteResult
 
 NARROW = (VALID_FROM, VALID_TO, IS_DELETED)
@@ -226,37 +225,7 @@ class ArrowHistory:
     def as_of(
         self, history: PartitionedTable, segments: list[str], id_column: str, valid_on: str
     ) -> pa.Table:
-        when = day(valid_on)
-        pieces: list[pa.Table] = []
-        for name in segments:
-            with history.open_parquet(name) as parquet:
-                closed = name.startswith("closed-")
-                chosen = row_groups_for(parquet, when, closed)
-                if not chosen:
-                    continue
-                table = parquet.read_row_groups(chosen, use_threads=True)
-            valid = pc.less_equal(table[VALID_FROM], pa.scalar(when, DATE))
-            if closed:
-                valid = pc.and_(valid, pc.greater(table[VALID_TO], pa.scalar(when, DATE)))
-            if not pc.all(valid).as_py():
-                table = table.filter(valid)
-            if table.num_rows:
-                pieces.append(table)
-        if not pieces:
-            return pa.table({})
-        narrow = rows.unify([p.select([id_column, *NARROW]) for p in pieces], history.display)
-        keep = newest(narrow[id_column], narrow[VALID_FROM], narrow[VALID_TO], narrow[IS_DELETED])
-        kept: list[pa.Table] = []
-        offset = 0
-        for piece in pieces:
-            mine = keep[offset : offset + piece.num_rows]
-            offset += piece.num_rows
-            if mine.all():
-                kept.append(piece)
-            elif mine.any():
-                kept.append(piece.filter(pa.array(mine)))
-        result = rows.unify(kept, history.display) if kept else pieces[0].slice(0, 0)
-        return result.drop_columns([c for c in (*STORED, SEGMENT) if c in result.column_names])
+        return arrow_as_of.as_of(history, segments, id_column, valid_on)
 
     def versions(self, history: PartitionedTable, segments: list[str], id_column: str) -> pa.Table:
         tables = []

@@ -11,6 +11,7 @@ published last, and commits.
 """
 
 import contextlib
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -39,6 +40,7 @@ TIE_BREAKS = ("last_updated", "page_number")
 FILE = "__file"
 POSITION = "__position"
 TOMBSTONE = "__tombstone"
+SCANNERS = 2  # footers and narrow columns read two files at a time
 
 
 @dataclass(frozen=True)
@@ -52,33 +54,40 @@ class Source:
     batch: int
 
 
-def _narrow(increments: PartitionedTable, source: Source, index: int, id_column: str) -> pa.Table:
-    names = [n for n in (id_column, *TIE_BREAKS) if n in source.schema.names]
-    with opened(increments.fs, source.path, source.metadata) as parquet:
+def _scan(
+    increments: PartitionedTable, value: str, batch: int, index: int, id_column: str
+) -> tuple[Source, pa.Table]:
+    """Increment ``value``'s footer and its narrow columns (id and the tie-breaks), in one
+    open of the file."""
+    path = f"{increments.partition_dir(value)}/{DATA_FILE}"
+    with opened(increments.fs, path) as parquet:
+        schema = parquet.schema_arrow.append(pa.field("import_date", pa.string()))
+        names = [n for n in (id_column, *TIE_BREAKS) if n in schema.names]
         table = parquet.read(columns=names)
+        source = Source(value, path, parquet.metadata, schema, batch)
     n = table.num_rows
-    return (
-        table.append_column("import_date", pa.array([source.value] * n, pa.string()))
+    narrow = (
+        table.append_column("import_date", pa.array([value] * n, pa.string()))
         .append_column(FILE, pa.array(np.full(n, index, dtype=np.int32)))
         .append_column(POSITION, pa.array(np.arange(n, dtype=np.int64)))
     )
+    return source, narrow
 
 
 def _versions(
     increments: PartitionedTable,
-    sources: list[Source],
+    narrows: list[list[pa.Table]],
     batches: list[Batch],
     id_column: str,
     deleted: dict[str, pa.Array],
 ) -> tuple[pa.Table, int]:
     """Narrow versions (id, valid_from, file, position; tombstones at file -1) of every
-    batch, and how many rows had no id."""
+    batch (``narrows``: its increments' narrow columns), and how many rows had no id."""
     out: list[pa.Table] = []
     without = 0
     for number, batch in enumerate(batches):
-        mine = [(i, s) for i, s in enumerate(sources) if s.batch == number]
         what = f"{increments.display} batch {batch.valid_from}"
-        narrow = rows.unify([_narrow(increments, s, i, id_column) for i, s in mine], what)
+        narrow = rows.unify(narrows[number], what)
         when = day(batch.valid_from)
         if narrow.num_rows:
             latest, missing = rows.dedupe_latest(narrow, id_column)
@@ -133,15 +142,17 @@ def rebuild(
     closed_share: float,
     base_notes: dict[str, str],
 ) -> Rebuilt:
-    sources: list[Source] = []
-    for number, batch in enumerate(batches):
-        for value in batch.imports:
-            path = f"{increments.partition_dir(value)}/{DATA_FILE}"
-            with opened(increments.fs, path) as parquet:
-                metadata = parquet.metadata
-                schema = parquet.schema_arrow.append(pa.field("import_date", pa.string()))
-            sources.append(Source(value, path, metadata, schema, number))
-    versions, without_id = _versions(increments, sources, batches, id_column, deleted)
+    wanted = [(v, number) for number, b in enumerate(batches) for v in b.imports]
+    with ThreadPoolExecutor(SCANNERS, thread_name_prefix="history-scan") as pool:
+        scanned = list(
+            pool.map(lambda i: _scan(increments, *wanted[i], i, id_column), range(len(wanted)))
+        )
+    sources = [source for source, _ in scanned]
+    narrows: list[list[pa.Table]] = [[] for _ in batches]
+    for source, narrow in scanned:
+        narrows[source.batch].append(narrow)
+    del scanned
+    versions, without_id = _versions(increments, narrows, batches, id_column, deleted)
     if versions.num_rows == 0:
         raise DataError(f"{history.display}: no versions to rebuild from ({len(batches)} batches)")
     resolved = resolve(
@@ -205,8 +216,14 @@ def rebuild(
             mine = order[starts[index] : starts[index + 1]]
             if not len(mine):
                 continue
-            mine = mine[np.argsort(positions[mine], kind="stable")]
-            taken = table.take(pa.array(positions[mine]))
+            # Grouped by segment, in file order within each: one take (none when the file is
+            # already in that order, as most are), then a zero-copy slice per segment.
+            mine = mine[np.lexsort((positions[mine], target[mine]))]
+            rows_at = positions[mine]
+            identity = len(rows_at) == table.num_rows and bool(
+                (rows_at == np.arange(len(rows_at))).all()
+            )
+            taken = table if identity else table.take(pa.array(rows_at))
             batch = batches[sources[index].batch]
             taken = taken.append_column(
                 VALID_FROM, pa.array([day(batch.valid_from)] * len(mine), DATE)
@@ -215,9 +232,9 @@ def rebuild(
             taken = taken.append_column(IS_DELETED, pa.array(gone_flags[mine]))
             taken = conform(taken, schema)
             goes = target[mine]
-            for destination in np.unique(goes):
-                chosen = taken.filter(pa.array(goes == destination))
-                outputs[int(destination)].add(chosen)
+            edges = np.flatnonzero(np.diff(goes)) + 1
+            for start, stop in zip([0, *edges], [*edges, len(goes)], strict=True):
+                outputs[int(goes[start])].add(taken.slice(start, stop - start))
         for groups in outputs.values():
             groups.close()
     written = [s.result for s in reversed(sinks) if s.result is not None]

@@ -17,6 +17,8 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+import pyarrow.parquet as pq
+
 from lbh_platform.common.errors import DataError
 from lbh_platform.common.stage_report import StageReport
 from lbh_platform.history import batches as batching
@@ -24,7 +26,7 @@ from lbh_platform.history import segments
 from lbh_platform.history.batches import Batch
 from lbh_platform.history.segments import Policy, Segment, State
 from lbh_platform.history.source import HistorySource
-from lbh_platform.storage.partitioned_table import PartitionedTable
+from lbh_platform.storage.partitioned_table import DATA_FILE, PartitionedTable
 
 log = logging.getLogger(__name__)
 DEFAULT_POLICY = Policy()
@@ -36,15 +38,25 @@ def _default_engine() -> Any:
     return ArrowEngine()
 
 
+# (segment file, when it was written) -> its Segment: a published file never changes (a
+# re-written day segment is a new file, written later), so its footer is read once a process.
+_footers: dict[tuple[str, float], Segment] = {}
+
+
 def load(history: PartitionedTable) -> list[Segment]:
     """Every published segment with its footer notes and row count."""
     found = []
-    for name in history.partitions():
-        with history.open_parquet(name) as parquet:
-            raw = parquet.schema_arrow.metadata or {}
-            rows = parquet.metadata.num_rows
-        notes = {k.decode(): v.decode() for k, v in raw.items() if not k.startswith(b"ARROW")}
-        found.append(Segment(name, notes, rows))
+    for name, written in sorted(history.written().items()):
+        path = f"{history.partition_dir(name)}/{DATA_FILE}"
+        segment = _footers.get((path, written))
+        if segment is None:
+            with history.fs.open_input_file(path) as source:
+                metadata = pq.read_metadata(source)
+            raw = metadata.metadata or {}
+            notes = {k.decode(): v.decode() for k, v in raw.items() if not k.startswith(b"ARROW")}
+            segment = Segment(name, notes, metadata.num_rows)
+            _footers[(path, written)] = segment
+        found.append(segment)
     return found
 
 
