@@ -27,6 +27,7 @@ import shutil
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -375,6 +376,146 @@ def run(ctx: Any) -> dict[str, Any]:
     )
     out["rebuild"] = {"ok": True, **data, "peak_mb": result.max_rss_mb}
     return out
+
+
+# --------------------------------------------------------------------------- targets, report
+
+Measure = Callable[[], tuple[str, bool]]
+
+
+def _ok(entry: Any) -> dict[str, Any]:
+    if not isinstance(entry, dict) or not entry.get("ok"):
+        raise KeyError(entry.get("error") if isinstance(entry, dict) else "not run")
+    return entry
+
+
+def targets(results: dict[str, Any]) -> list[tuple[str, str, Measure]]:
+    """The issue's goals for the history, each judged from this run (``bench/run.py``)."""
+    out: list[tuple[str, str, Measure]] = []
+    daily = results.get("daily", {})
+    sizes = sorted(daily, key=int)
+    for size in sizes:
+
+        def vs_floor(size: str = size) -> tuple[str, bool]:
+            entry = _ok(daily[size])
+            ratio = entry["update_median"] / entry["floor"]["median_seconds"]
+            return (
+                f"{ratio:.2f}x floor ({entry['update_median'] * 1000:.0f} vs "
+                f"{entry['floor']['median_seconds'] * 1000:.0f} ms, medians)",
+                ratio <= 2.0,
+            )
+
+        out.append((f"history versions: daily update, {int(size):,} rows", "<= 2x floor", vs_floor))
+    if len(sizes) >= 2:
+
+        def flat() -> tuple[str, bool]:
+            small, large = _ok(daily[sizes[0]]), _ok(daily[sizes[-1]])
+            ratio = large["update_median"] / small["update_median"]
+            return f"{ratio:.2f}x ({int(sizes[0]):,} -> {int(sizes[-1]):,} rows)", ratio <= 1.25
+
+        out.append(("history versions: daily update flat in table size", "<= 1.25x", flat))
+    rebuild = results.get("rebuild")
+    if rebuild:
+
+        def vs_reading() -> tuple[str, bool]:
+            entry = _ok(rebuild)
+            ratio = entry["rebuild_vs_floor"]
+            return (
+                f"{ratio:.2f}x ({entry['rebuild_seconds']:.1f}s vs "
+                f"{entry['floor_read_all_seconds']:.1f}s reading {entry['increment_files']:,} "
+                "increments)",
+                ratio <= 1.5,
+            )
+
+        def seconds() -> tuple[str, bool]:
+            entry = _ok(rebuild)
+            return f"{entry['rebuild_seconds']:.1f}s", entry["rebuild_seconds"] <= 60.0
+
+        def as_of() -> tuple[str, bool]:
+            entry = _ok(rebuild)
+            correct = entry["as_of_all_correct"]
+            return (
+                f"median {entry['as_of_ratio_median']:.2f}x, max {entry['as_of_ratio_max']:.2f}x "
+                f"over {len(entry['as_of'])} days" + ("" if correct else "; ROWS WRONG"),
+                correct and entry["as_of_ratio_median"] <= 2.0,
+            )
+
+        def storage() -> tuple[str, bool]:
+            entry = _ok(rebuild)
+            return (
+                f"{entry['storage_ratio']:.2f}x ({entry['history_bytes'] / 1e6:.0f} MB vs "
+                f"{(entry['snapshot_bytes'] + entry['ended_versions_bytes']) / 1e6:.0f} MB; "
+                f"daily copies ~{entry['daily_copies_bytes_estimate'] / 1e9:.0f} GB)",
+                entry["storage_ratio"] <= 1.3,
+            )
+
+        days = rebuild.get("days", "?")
+        out.append((f"history versions: rebuild, {days} days", "<= 1.5x reading all", vs_reading))
+        out.append((f"history versions: rebuild, {days} days", "<= 60 s", seconds))
+        out.append(("history versions: as of a random D", "<= 2x reading snapshot D", as_of))
+        out.append(("history versions: storage", "<= 1.3x snapshot + versions", storage))
+    return out
+
+
+def report(results: dict[str, Any], table: Callable[[list[str], list[list[str]]], str]) -> str:
+    """The case's section of the printed report."""
+    rows: list[list[str]] = []
+    for size, entry in sorted(results.get("daily", {}).items(), key=lambda kv: int(kv[0])):
+        if not entry.get("ok"):
+            rows.append([f"daily update, {int(size):,} rows", "ERROR", str(entry.get("error"))])
+            continue
+        floor = entry["floor"]
+        rows.append(
+            [
+                f"daily update, {int(size):,} rows x {entry['columns']}",
+                f"{entry['update_median']:.3f}s",
+                f"median of {len(entry['update_seconds'])} days of {entry['changes_per_day']} "
+                f"changes; floor {floor['median_seconds']:.3f}s (read {floor['current_rows']} "
+                f"current rows {floor['read_current_rows']:.3f}s, write the day "
+                f"{floor['write_versions']:.3f}s); minor compaction "
+                f"{entry['minor_compaction_seconds']:.2f}s, major "
+                f"{entry['major_compaction_seconds']:.2f}s = "
+                f"{entry['major_per_day_seconds'] * 1000:.0f} ms/day at the default policy",
+            ]
+        )
+    rebuild = results.get("rebuild")
+    if rebuild and rebuild.get("ok"):
+        rows.append(
+            [
+                f"rebuild, {rebuild['days']:,} days",
+                f"{rebuild['rebuild_seconds']:.1f}s",
+                f"{rebuild['rebuild_versions']:,} versions from {rebuild['increment_files']:,} "
+                f"increments ({rebuild['rows_first_day']:,} rows on the first day, "
+                f"{rebuild['changes_per_day']} changes a day); reading them "
+                f"{rebuild['floor_read_all_seconds']:.1f}s; segments {rebuild['segments']}",
+            ]
+        )
+        for entry in rebuild["as_of"]:
+            rows.append(
+                [
+                    f"as of {entry['day']}",
+                    f"{entry['as_of_seconds']:.3f}s",
+                    f"{entry['rows']:,} rows; reading snapshot {entry['day']} "
+                    f"{entry['snapshot_read_seconds']:.3f}s: {entry['ratio']:.2f}x"
+                    + ("" if entry["correct"] else " WRONG ROWS"),
+                ]
+            )
+        rows.append(
+            [
+                "storage",
+                f"{rebuild['history_bytes'] / 1e6:.0f} MB",
+                f"one snapshot {rebuild['snapshot_bytes'] / 1e6:.0f} MB + "
+                f"{rebuild['ended_versions']:,} ended versions "
+                f"{rebuild['ended_versions_bytes'] / 1e6:.0f} MB; today's daily copies of "
+                f"{rebuild['days'] + EXTRA_DAYS:,} days ~"
+                f"{rebuild['daily_copies_bytes_estimate'] / 1e9:.0f} GB",
+            ]
+        )
+    elif rebuild:
+        rows.append(["rebuild", "ERROR", str(rebuild.get("error"))])
+    return "\nHistory as validity ranges (history_versions)\n" + table(
+        ["measure", "time", "notes"], rows
+    )
 
 
 if __name__ == "__main__":

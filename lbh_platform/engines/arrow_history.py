@@ -194,10 +194,16 @@ class ArrowHistory:
                             outputs["base"].add(piece.filter(pa.array(mine)))
                         gone = ended[span]
                         if gone.any():
-                            chosen = pa.array(gone)
-                            moved = piece.filter(chosen)
-                            moved = _set(moved, VALID_TO, resolved.valid_to[span].filter(chosen))
-                            flags = pa.array(resolved.is_deleted[span][gone])
+                            # by valid_from, then valid_to: "as of D" then keeps runs
+                            at = np.flatnonzero(gone)
+                            ends = resolved.valid_to[span].take(pa.array(at))
+                            order = pc.sort_indices(
+                                pa.table({"f": piece[VALID_FROM].take(pa.array(at)), "t": ends}),
+                                sort_keys=[("f", "ascending"), ("t", "ascending")],
+                            ).to_numpy()
+                            at, ends = at[order], ends.take(pa.array(order))
+                            moved = _set(piece.take(pa.array(at)), VALID_TO, ends)
+                            flags = pa.array(resolved.is_deleted[span][at])
                             outputs["closed"].add(_set(moved, IS_DELETED, flags))
                         offset += n
             for groups in outputs.values():

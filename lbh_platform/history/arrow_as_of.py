@@ -1,8 +1,10 @@
 """ "As of D" on the Arrow engine: only the row groups whose statistics can hold a row valid on
 D are read (segments are sorted by ``valid_from``, closed ones bounded by ``valid_to``), the
 segments two at a time; the rules run on the narrow columns, and a row group loses its
-invalid or superseded rows as zero-copy slices when they are few (a filter copies every value
-of every column), by one filter otherwise."""
+invalid or superseded rows as zero-copy slices of the runs it keeps when they are few (a
+filter copies every value of every column), by one filter otherwise. Closed segments are
+sorted by ``valid_from`` then ``valid_to``, so the versions of one start that ended by the
+day are one run."""
 
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -28,7 +30,7 @@ from lbh_platform.history.exact import newest
 from lbh_platform.storage.partitioned_table import PartitionedTable
 
 READERS = 2
-MAX_SLICED_DROPS = 16
+MAX_RUNS = 64  # kept runs of one row group taken as slices; more: one filter
 
 
 @dataclass
@@ -58,16 +60,13 @@ def _read(history: PartitionedTable, name: str, when: date) -> list[_Piece]:
     return pieces
 
 
-def _without(table: pa.Table, drop: np.ndarray) -> pa.Table:
-    """``table`` less the rows at sorted positions ``drop``."""
-    if len(drop) > MAX_SLICED_DROPS:
-        keep = np.ones(table.num_rows, dtype=bool)
-        keep[drop] = False
+def _kept(table: pa.Table, keep: np.ndarray) -> pa.Table:
+    """The rows of ``table`` where ``keep``: slices of its kept runs, or one filter."""
+    edges = np.flatnonzero(np.diff(np.concatenate(([False], keep, [False])).astype(np.int8)))
+    starts, ends = edges[0::2], edges[1::2]
+    if len(starts) > MAX_RUNS:
         return table.filter(pa.array(keep))
-    starts = np.concatenate(([0], drop + 1)).tolist()
-    ends = np.concatenate((drop, [table.num_rows])).tolist()
-    parts = [table.slice(a, b - a) for a, b in zip(starts, ends, strict=True) if b > a]
-    return pa.concat_tables(parts) if parts else table.slice(0, 0)
+    return pa.concat_tables([table.slice(a, b - a) for a, b in zip(starts, ends, strict=True)])
 
 
 def as_of(
@@ -100,6 +99,6 @@ def as_of(
         if keep.all():
             kept.append(piece.table)
         elif keep.any():
-            kept.append(_without(piece.table, np.flatnonzero(~keep)))
+            kept.append(_kept(piece.table, keep))
     result = rows.unify(kept, history.display) if kept else pieces[0].table.slice(0, 0)
     return result.drop_columns([c for c in (*STORED, SEGMENT) if c in result.column_names])

@@ -179,6 +179,7 @@ def rebuild(
     if len(cuts):
         all_days = pc.fill_null(pc.cast(ends, pa.int32()), -1).to_numpy().astype(np.int64)
         target[ended] = np.searchsorted(untils, all_days[ended], side="left")
+    end_order = pc.fill_null(pc.cast(ends, pa.int32()), np.iinfo(np.int32).max).to_numpy()
     files = versions[FILE].to_numpy()
     positions = versions[POSITION].to_numpy()
     written = []
@@ -216,9 +217,10 @@ def rebuild(
             mine = order[starts[index] : starts[index + 1]]
             if not len(mine):
                 continue
-            # Grouped by segment, in file order within each: one take (none when the file is
-            # already in that order, as most are), then a zero-copy slice per segment.
-            mine = mine[np.lexsort((positions[mine], target[mine]))]
+            # Grouped by segment, then by valid_to (so "as of D" keeps runs), then in file
+            # order: one take (none when the file is already in that order, as most are),
+            # then a zero-copy slice per segment.
+            mine = mine[np.lexsort((positions[mine], end_order[mine], target[mine]))]
             rows_at = positions[mine]
             identity = len(rows_at) == table.num_rows and bool(
                 (rows_at == np.arange(len(rows_at))).all()
