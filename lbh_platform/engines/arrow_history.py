@@ -21,6 +21,7 @@ from lbh_platform.history.arrow_files import (
     conform,
     group_rows,
     history_schema,
+    schema_of,
 )
 from lbh_platform.history.batches import Batch
 from lbh_platform.history.columns import (
@@ -112,7 +113,7 @@ class ArrowHistory:
     ) -> DayWritten:
         latest, without_id = rows.dedupe_latest(increments, id_column)
         if like is not None and latest.num_rows:
-            latest = _ids_as(latest, id_column, _schemas(history, [like])[0], like)
+            latest = _ids_as(latest, id_column, schema_of(history, like), like)
         when = day(valid_from)
         versions = _with_history(latest, when, False) if latest.num_columns else None
         tombstones = None

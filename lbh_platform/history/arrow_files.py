@@ -19,7 +19,7 @@ from lbh_platform.history.columns import (
     VALID_TO,
     history_fields,
 )
-from lbh_platform.storage.partitioned_table import PartitionWriter
+from lbh_platform.storage.partitioned_table import DATA_FILE, PartitionedTable, PartitionWriter
 
 # Values per row group (rows x columns), as the streamed snapshot writes: "as of D" reads
 # whole row groups, and much smaller ones cost more to read than they save (at 750 columns a
@@ -48,6 +48,21 @@ def history_schema(schemas: Sequence[pa.Schema], what: str) -> pa.Schema:
     if len(stored) != len(STORED):
         stored = history_fields()
     return pa.schema([*fields, *stored])
+
+
+# (segment file, when it was written) -> its schema: a published file never changes, and a
+# large segment's footer (every row group's column chunks) is worth parsing once a process.
+_schemas: dict[tuple[str, float], pa.Schema] = {}
+
+
+def schema_of(history: PartitionedTable, name: str) -> pa.Schema:
+    """Segment ``name``'s schema."""
+    path = f"{history.partition_dir(name)}/{DATA_FILE}"
+    key = (path, history.fs.get_file_info(path).mtime_ns or 0)
+    if key not in _schemas:
+        with history.fs.open_input_file(path) as source:
+            _schemas[key] = pq.read_schema(source)
+    return _schemas[key]
 
 
 def conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
