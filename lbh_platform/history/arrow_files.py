@@ -142,16 +142,19 @@ def row_groups_for(parquet: pq.ParquetFile, valid_on: object, closed: bool) -> l
     return chosen
 
 
-def prefetched(items: Sequence[T], read: Callable[[T], pa.Table]) -> Iterator[pa.Table]:
-    """``read(item)`` for each item, the next one read in a thread while the caller works."""
+def prefetched(
+    items: Sequence[T], read: Callable[[T], pa.Table], ahead: int = 1
+) -> Iterator[pa.Table]:
+    """``read(item)`` for each item in order, up to ``ahead`` of them read in threads while
+    the caller works on the last."""
     if not items:
         return
-    with ThreadPoolExecutor(1, thread_name_prefix="history-read") as pool:
-        pending = pool.submit(read, items[0])
+    with ThreadPoolExecutor(ahead, thread_name_prefix="history-read") as pool:
+        pending = [pool.submit(read, item) for item in items[:ahead]]
         for index in range(len(items)):
-            table = pending.result()
-            if index + 1 < len(items):
-                pending = pool.submit(read, items[index + 1])
+            table = pending.pop(0).result()
+            if index + ahead < len(items):
+                pending.append(pool.submit(read, items[index + ahead]))
             yield table
 
 

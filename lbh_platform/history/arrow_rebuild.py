@@ -4,13 +4,17 @@ First the narrow pass: every increment's id and tie-break columns (``last_update
 ``page_number``; ``import_date`` is the partition), deduplicated per batch by the snapshot's
 own rule (:func:`lbh_platform.common.rows.dedupe_latest`), give each version's place and,
 resolved across batches, its ``valid_to``; the closed versions are cut into segments by
-``valid_to``. Then every increment is read once, whole (its footer not parsed again), the
-read of the next overlapping the routing of the last: each version goes to its segment, in
-``valid_from`` order, so every segment comes out sorted without a sort. The base is
-published last, and commits.
+``valid_to``. Then every increment is read once, whole (its footer not parsed again), two at
+a time ahead of the routing (a small file's read is mostly fixed costs). Batches come in
+``valid_from`` order; about a row group of them at a time is taken once, grouped by segment
+(then by ``valid_from`` and ``valid_to``), and each segment gets one contiguous slice, so its
+row groups are few chunks and every segment comes out sorted. The base is published last, and
+commits.
 """
 
 import contextlib
+import logging
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -36,11 +40,13 @@ from lbh_platform.history.engine import Rebuilt
 from lbh_platform.history.exact import resolve
 from lbh_platform.storage.partitioned_table import DATA_FILE, PartitionedTable
 
+log = logging.getLogger(__name__)
 TIE_BREAKS = ("last_updated", "page_number")
 FILE = "__file"
 POSITION = "__position"
 TOMBSTONE = "__tombstone"
 SCANNERS = 2  # footers and narrow columns read two files at a time
+READERS = 2  # whole increments read two at a time, ahead of the routing
 
 
 @dataclass(frozen=True)
@@ -142,6 +148,7 @@ def rebuild(
     closed_share: float,
     base_notes: dict[str, str],
 ) -> Rebuilt:
+    started = time.perf_counter()
     wanted = [(v, number) for number, b in enumerate(batches) for v in b.imports]
     with ThreadPoolExecutor(SCANNERS, thread_name_prefix="history-scan") as pool:
         scanned = list(
@@ -153,6 +160,10 @@ def rebuild(
         narrows[source.batch].append(narrow)
     del scanned
     versions, without_id = _versions(increments, narrows, batches, id_column, deleted)
+    log.info(
+        "%s: %d increments scanned, %d versions found in %.1fs",
+        history.display, len(sources), versions.num_rows, time.perf_counter() - started,
+    )  # fmt: skip
     if versions.num_rows == 0:
         raise DataError(f"{history.display}: no versions to rebuild from ({len(batches)} batches)")
     resolved = resolve(
@@ -180,6 +191,7 @@ def rebuild(
         all_days = pc.fill_null(pc.cast(ends, pa.int32()), -1).to_numpy().astype(np.int64)
         target[ended] = np.searchsorted(untils, all_days[ended], side="left")
     end_order = pc.fill_null(pc.cast(ends, pa.int32()), np.iinfo(np.int32).max).to_numpy()
+    start_order = pc.cast(versions[VALID_FROM], pa.int32()).to_numpy()
     files = versions[FILE].to_numpy()
     positions = versions[POSITION].to_numpy()
     written = []
@@ -212,19 +224,35 @@ def rebuild(
                 "import_date", pa.array([source.value] * table.num_rows, pa.string())
             )
 
-        for index, table in enumerate(prefetched(list(range(len(sources))), read)):
+        window: list[pa.Table] = []
+        keys: list[np.ndarray] = []
+
+        def route() -> None:
+            """The window's rows (whole files, about a row group) to their segments: one
+            take, grouped by segment, then by valid_from, then by valid_to (so "as of D"
+            keeps runs), then in file order; a contiguous slice per segment."""
+            if not window:
+                return
+            chosen = np.concatenate(keys)
+            rows = pa.concat_tables(window)
+            arrange = np.lexsort((end_order[chosen], start_order[chosen], target[chosen]))
+            taken = rows.take(pa.array(arrange))
+            goes = target[chosen][arrange]
+            edges = np.flatnonzero(np.diff(goes)) + 1
+            for first, stop in zip([0, *edges], [*edges, len(goes)], strict=True):
+                outputs[int(goes[first])].add(taken.slice(first, stop - first))
+            window.clear()
+            keys.clear()
+
+        held = 0
+        for index, table in enumerate(prefetched(list(range(len(sources))), read, READERS)):
             increment_rows += table.num_rows
             mine = order[starts[index] : starts[index + 1]]
             if not len(mine):
                 continue
-            # Grouped by segment, then by valid_to (so "as of D" keeps runs), then in file
-            # order: one take (none when the file is already in that order, as most are),
-            # then a zero-copy slice per segment.
-            mine = mine[np.lexsort((positions[mine], end_order[mine], target[mine]))]
+            mine = mine[np.argsort(positions[mine], kind="stable")]
             rows_at = positions[mine]
-            identity = len(rows_at) == table.num_rows and bool(
-                (rows_at == np.arange(len(rows_at))).all()
-            )
+            identity = len(rows_at) == table.num_rows  # every row kept, in file order
             taken = table if identity else table.take(pa.array(rows_at))
             batch = batches[sources[index].batch]
             taken = taken.append_column(
@@ -232,14 +260,20 @@ def rebuild(
             )
             taken = taken.append_column(VALID_TO, ends.take(pa.array(mine)))
             taken = taken.append_column(IS_DELETED, pa.array(gone_flags[mine]))
-            taken = conform(taken, schema)
-            goes = target[mine]
-            edges = np.flatnonzero(np.diff(goes)) + 1
-            for start, stop in zip([0, *edges], [*edges, len(goes)], strict=True):
-                outputs[int(goes[start])].add(taken.slice(start, stop - start))
+            window.append(conform(taken, schema))
+            keys.append(mine)
+            held += len(mine)
+            if held >= rows_per_group:
+                route()
+                held = 0
+        route()
         for groups in outputs.values():
             groups.close()
     written = [s.result for s in reversed(sinks) if s.result is not None]
+    log.info(
+        "%s: rebuilt %d segments (%d versions, %d current) in %.1fs",
+        history.display, len(written), n, current, time.perf_counter() - started,
+    )  # fmt: skip
     return Rebuilt(written, increment_rows, n, current, without_id)
 
 
