@@ -47,16 +47,23 @@ class _Piece:
 
 def _read(history: PartitionedTable, name: str, when: date) -> list[_Piece]:
     closed = name.startswith("closed-")
-    pieces = []
     with history.open_parquet(name) as parquet:
-        for index in row_groups_for(parquet, when, closed):
-            table = parquet.read_row_group(index, use_threads=True)
-            valid = pc.less_equal(table[VALID_FROM], pa.scalar(when, DATE))
-            if closed:
-                valid = pc.and_(valid, pc.greater(table[VALID_TO], pa.scalar(when, DATE)))
-            mask = pc.fill_null(valid, False).to_numpy(zero_copy_only=False)
-            if mask.any():
-                pieces.append(_Piece(table, None if mask.all() else mask))
+        chosen = row_groups_for(parquet, when, closed)
+        if not chosen:
+            return []
+        sizes = [parquet.metadata.row_group(i).num_rows for i in chosen]
+        table = parquet.read_row_groups(chosen, use_threads=True)
+    valid = pc.less_equal(table[VALID_FROM], pa.scalar(when, DATE))
+    if closed:
+        valid = pc.and_(valid, pc.greater(table[VALID_TO], pa.scalar(when, DATE)))
+    mask = pc.fill_null(valid, False).to_numpy(zero_copy_only=False)
+    pieces = []
+    offset = 0
+    for size in sizes:  # one piece per row group: each keeps its own runs
+        part = mask[offset : offset + size]
+        if part.any():
+            pieces.append(_Piece(table.slice(offset, size), None if part.all() else part))
+        offset += size
     return pieces
 
 

@@ -6,7 +6,9 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
@@ -26,6 +28,10 @@ from lbh_platform.storage.partitioned_table import DATA_FILE, PartitionedTable, 
 # row group of 2,000 rows reads at a third of the speed of one of 10,000).
 ROW_GROUP_VALUES = 8_000_000
 MIN_GROUP_ROWS = 1024
+
+# Sorted segments start a row group where valid_from enters a new band of this many days.
+BAND_DAYS = 182
+MIN_BAND_ROWS = 1024
 
 T = TypeVar("T")
 
@@ -81,11 +87,26 @@ def conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
 
 
 class Groups:
-    """Rows for one segment, written in row groups of ``rows`` (the last may be smaller)."""
+    """Rows for one segment, written in row groups of ``rows`` (the last may be smaller).
 
-    def __init__(self, sink: PartitionWriter, rows: int):
+    With ``band_days``, rows coming in ``valid_from`` order also start a new row group where
+    ``valid_from`` enters a new band of that many days (once the group has ``min_rows``): a
+    reader "as of D" then reads, past D, at most the rest of D's band, not the rest of a row
+    group that may reach years past it (where a segment holds few old versions).
+    """
+
+    def __init__(
+        self,
+        sink: PartitionWriter,
+        rows: int,
+        band_days: int | None = None,
+        min_rows: int = MIN_BAND_ROWS,
+    ):
         self.sink = sink
         self.rows = rows
+        self.band_days = band_days
+        self.min_rows = min_rows
+        self.band: int | None = None
         self.pending: list[pa.Table] = []
         self.count = 0
         self.written = 0
@@ -93,6 +114,20 @@ class Groups:
     def add(self, table: pa.Table) -> None:
         if table.num_rows == 0:
             return
+        if self.band_days is None:
+            self._add(table)
+            return
+        days = pc.cast(table[VALID_FROM], pa.int32()).to_numpy(zero_copy_only=False)
+        bands = days // self.band_days
+        edges = np.flatnonzero(np.diff(bands)) + 1
+        for start, stop in zip([0, *edges], [*edges, len(bands)], strict=True):
+            band = int(bands[start])
+            if self.band is not None and band != self.band and self.count >= self.min_rows:
+                self._write_pending()
+            self.band = band
+            self._add(table.slice(start, stop - start))
+
+    def _add(self, table: pa.Table) -> None:
         self.pending.append(table)
         self.count += table.num_rows
         if self.count >= self.rows:
@@ -105,11 +140,14 @@ class Groups:
             self.count = rest.num_rows
             self.written += full
 
-    def close(self) -> None:
+    def _write_pending(self) -> None:
         if self.pending:
             self.sink.write(pa.concat_tables(self.pending))
             self.written += self.count
         self.pending, self.count = [], 0
+
+    def close(self) -> None:
+        self._write_pending()
 
 
 def leaf_index(parquet: pq.ParquetFile, name: str) -> int | None:

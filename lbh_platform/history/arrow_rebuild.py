@@ -27,6 +27,7 @@ from lbh_platform.common import rows
 from lbh_platform.common.errors import DataError
 from lbh_platform.history import segments
 from lbh_platform.history.arrow_files import (
+    BAND_DAYS,
     Groups,
     conform,
     group_rows,
@@ -201,7 +202,7 @@ def rebuild(
         base_sink = stack.enter_context(
             history.stream(_base(batches, operation), schema, base_notes)
         )
-        outputs = {-1: Groups(base_sink, rows_per_group)}
+        outputs = {-1: Groups(base_sink, rows_per_group, BAND_DAYS)}
         sinks = [base_sink]
         for index, (after, until) in enumerate(cuts):
             name = segments.closed_name(after, until, operation)
@@ -212,7 +213,7 @@ def rebuild(
             }
             sink = stack.enter_context(history.stream(name, schema, notes))
             sinks.append(sink)
-            outputs[index] = Groups(sink, rows_per_group)
+            outputs[index] = Groups(sink, rows_per_group, BAND_DAYS)
         order = np.argsort(files, kind="stable")
         starts = np.searchsorted(files[order], np.arange(len(sources) + 1))
 
