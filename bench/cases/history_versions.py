@@ -149,9 +149,7 @@ def _daily(scratch: Path, rows: int, per_day: int) -> dict[str, Any]:
     read_best, read_median = _best(lambda: pq.read_table(current_path), 5)
     write_best, write_median = _best(lambda: pq.write_table(versions, versions_path), 5)
     with stopwatch() as minor:
-        maintain._minor(source, maintain._default_engine(),
-                        maintain.settle(source.history), maintain._Run([]),
-                        Policy(max_days=0))  # fmt: skip
+        maintain.compact(source, minor=True)
     with stopwatch() as major:
         maintain.compact(source)
     default = Policy()

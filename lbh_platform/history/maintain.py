@@ -298,12 +298,17 @@ def rebuild(
     return _report(source, last, _rebuild(source, engine, policy, state, planned), engine)
 
 
-def compact(source: HistorySource, engine: Any = None) -> StageReport:
-    """A major compaction now, whatever the policy says (e.g. before a heavy read)."""
+def compact(
+    source: HistorySource, engine: Any = None, policy: Policy = DEFAULT_POLICY, minor: bool = False
+) -> StageReport:
+    """A compaction now, whatever the policy says: major (the base rewritten, ended versions
+    moved to a closed segment) or, with ``minor``, the day segments merged."""
     engine = engine or _default_engine()
     state = settle(source.history)
     run = _Run([])
-    if state.open_segments:
+    if minor and state.of_kind("day"):
+        _minor(source, engine, state, run, policy)
+    elif not minor and state.open_segments:
         _major(source, engine, state, run)
     last = state.batches[-1].valid_from if state.batches else ""
     return _report(source, last, run, engine)
