@@ -17,6 +17,7 @@ from lbh_platform.common import rows
 from lbh_platform.common.errors import DataError
 from lbh_platform.history import arrow_as_of, arrow_rebuild
 from lbh_platform.history.arrow_files import (
+    BAND_DAYS,
     Groups,
     conform,
     group_rows,
@@ -178,11 +179,11 @@ class ArrowHistory:
         rows_per_group = group_rows(len(schema))
         with contextlib.ExitStack() as stack:
             base_sink = stack.enter_context(history.stream(base[0], schema, base[1]))
-            outputs = {"base": Groups(base_sink, rows_per_group)}
+            outputs = {"base": Groups(base_sink, rows_per_group, BAND_DAYS)}
             closed_sink = None
             if ended.any():
                 closed_sink = stack.enter_context(history.stream(closed[0], schema, closed[1]))
-                outputs["closed"] = Groups(closed_sink, rows_per_group)
+                outputs["closed"] = Groups(closed_sink, rows_per_group, BAND_DAYS)
             offset = 0
             for source in sources:
                 with history.open_parquet(source) as parquet:
