@@ -27,7 +27,15 @@ if str(ROOT) not in sys.path:
 
 from bench.common import machine_info  # noqa: E402
 
-CASES = ("snapshot", "parse", "ingestion", "orchestration", "backfill", "history")
+CASES = (
+    "snapshot",
+    "parse",
+    "ingestion",
+    "orchestration",
+    "backfill",
+    "history",
+    "history_versions",
+)
 OPTIONAL_VARIANTS = ("spark", "duckdb", "pandas")
 DAILY_TASCOMI_JOB = "tascomi_daily_pipeline"  # the job the orchestration case runs daily
 
@@ -208,6 +216,12 @@ def targets(results: dict[str, Any]) -> list[Target]:
             )
 
         add(f"history: {history.get('days')} days as one ranged run", "<= 1.5x floor/day", per_day)
+    versions = results.get("history_versions")
+    if versions:
+        from bench.cases.history_versions import targets as version_targets
+
+        for name, goal, measure in version_targets(versions):
+            add(name, goal, measure)
     return out
 
 
@@ -456,6 +470,11 @@ def report(results: dict[str, Any]) -> str:
             )
         else:
             parts.append(f"  ERROR {history.get('error')}")
+    versions = results.get("history_versions")
+    if versions:
+        from bench.cases.history_versions import report as version_report
+
+        parts.append(version_report(versions, _table))
     parts.append("\nTargets")
     parts.append(
         _table(

@@ -11,6 +11,7 @@ from lbh_platform.common import recast as recasting
 from lbh_platform.common.event_state import EventModel
 from lbh_platform.common.import_columns import snapshot_columns
 from lbh_platform.engines import arrow_snapshot
+from lbh_platform.engines.arrow_history import ArrowHistory
 from lbh_platform.engines.base import AppliedEvents, Parsed, Recast, Snapshot, WrittenSnapshot
 from lbh_platform.storage.partitioned_table import PartitionedTable, WriteResult
 
@@ -110,3 +111,6 @@ class ArrowEngine:
             base.num_rows,
             events.num_rows,
         )
+
+    def history(self) -> ArrowHistory:
+        return ArrowHistory()

@@ -8,10 +8,13 @@ day's on the other.
 """
 
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from lbh_platform.common.event_state import EventModel
 from lbh_platform.storage.partitioned_table import PartitionedTable, WriteResult
+
+if TYPE_CHECKING:
+    from lbh_platform.history.engine import HistoryOps
 
 
 @dataclass(frozen=True)
@@ -136,3 +139,6 @@ class Engine(Protocol):
         already-applied events; ``tombstones`` are earlier deletions (id, deleted_at,
         event_id; ``None`` or an empty frame for none). With ``snapshot_value`` (YYYYMMDD) the
         state gets the ``snapshot_year/month/day/date`` columns."""
+
+    def history(self) -> "HistoryOps":
+        """The engine's history operations (:mod:`lbh_platform.history.engine`)."""

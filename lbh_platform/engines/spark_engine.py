@@ -8,7 +8,7 @@ the whole table. Tenure event application lives in :mod:`lbh_platform.engines.sp
 
 import contextlib
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.fs as pafs
@@ -33,6 +33,9 @@ from lbh_platform.common.rows import LAST_UPDATED
 from lbh_platform.engines import spark_events
 from lbh_platform.engines.base import AppliedEvents, Parsed, Recast, Snapshot, WrittenSnapshot
 from lbh_platform.storage.partitioned_table import PartitionedTable, WriteResult
+
+if TYPE_CHECKING:
+    from lbh_platform.engines.spark_history import SparkHistory
 
 # Session settings the engine relies on for identical results and layout.
 SPARK_CONF = {
@@ -352,3 +355,8 @@ class SparkEngine:
         return spark_events.apply_events(
             self.spark, model, base, events, tombstones, snapshot_value
         )
+
+    def history(self) -> "SparkHistory":
+        from lbh_platform.engines.spark_history import SparkHistory
+
+        return SparkHistory(self)
