@@ -131,10 +131,13 @@ class _Builder:
             return None
         if self.dialect == "duckdb":
             inside = ", ".join(f"{quote_identifier(n)} := {b.sql}" for n, b in parts)
-            return _Built(f"struct_pack({inside})", "")
-        values = ", ".join(b.sql for _, b in parts)
-        row = "row(" + ", ".join(f"{quote_identifier(n)} {b.type}" for n, b in parts) + ")"
-        return _Built(f"CAST(ROW({values}) AS {row})", row)
+            built = f"struct_pack({inside})"
+            row = ""
+        else:
+            values = ", ".join(b.sql for _, b in parts)
+            row = "row(" + ", ".join(f"{quote_identifier(n)} {b.type}" for n, b in parts) + ")"
+            built = f"CAST(ROW({values}) AS {row})"
+        return _Built(f"CASE WHEN {ref} IS NULL THEN NULL ELSE {built} END", row)
 
 
 def masked_select(
