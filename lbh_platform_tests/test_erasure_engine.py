@@ -9,7 +9,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from lbh_platform.common.errors import ConfigurationError
+from lbh_platform.common.errors import ConfigurationError, DataError
 from lbh_platform.erasure import (
     AuditLog,
     ErasureIncomplete,
@@ -151,8 +151,8 @@ def three_stages(lake: Lake) -> list[TableTarget]:
     id_ = Locator.of("id")
     return [
         TableTarget("imports", imports, id_),
-        TableTarget("parsed", parsed, id_, "same_partition"),
-        TableTarget("snapshot", snapshots, id_, "up_to_partition"),
+        TableTarget("parsed", parsed, id_, ("imports",)),
+        TableTarget("snapshot", snapshots, id_, ("parsed",), cumulative=True),
     ]
 
 
@@ -219,3 +219,55 @@ def test_erased_keys_refuse_entries_recorded_under_another_salt(lake):
     assert len(erased_keys(audit, "s", "other table", SALT)) == 0
     with pytest.raises(ConfigurationError, match="another LBH_ERASURE_SALT"):
         erased_keys(audit, "s", "t", "another-salt-0123456789")
+
+
+def test_an_erasure_refuses_to_hide_a_snapshot_older_than_its_inputs(lake):
+    """An import re-run after the snapshots built on it: their proof fails until they are
+    rebuilt. Publishing them again would make it pass on stale data: refused, nothing done."""
+    targets = three_stages(lake)
+    parsed = targets[1].table
+    parsed.write("20240102", pa.table({"id": ["b"]}))  # re-run, snapshots not rebuilt
+    stamps = [t.table.written() for t in targets]
+    with pytest.raises(DataError, match="nothing changed: 2 partition") as raised:
+        erase(Request("s", "t", "me"), targets, KeySet(["k"]), audit=None, salt=None)
+    assert "snapshot 20240102 (written before parsed 20240102)" in str(raised.value)
+    assert [t.table.written() for t in targets] == stamps
+    audit = AuditLog.of(lake)
+    erase(
+        Request("s", "t", "me"), targets, KeySet(["k"]), audit=audit, salt=SALT, allow_unsound=True
+    )
+    recorded = audit.entries("erasure")[-1]["out_of_order_before"]
+    assert [(d["stage"], d["partition"]) for d in recorded] == [
+        ("snapshot", "20240102"),
+        ("snapshot", "20240103"),
+    ]
+
+
+def test_finishing_an_interrupted_erasure_puts_the_partitions_back_in_order(lake, monkeypatch):
+    targets = three_stages(lake)
+    audit = AuditLog.of(lake)
+    real = engine._publish
+    calls = {"n": 0}
+
+    def dies_after_the_first(*args, **kwargs):
+        if calls["n"] == 1:
+            raise KeyboardInterrupt
+        calls["n"] += 1
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(engine, "_publish", dies_after_the_first)
+    with pytest.raises(KeyboardInterrupt):
+        erase(Request("s", "t", "me"), targets, KeySet(["k"]), audit=audit, salt=SALT)
+    monkeypatch.undo()
+    # The import was rewritten; its parsed partition (which never held the key) was not.
+    assert [(d.stage, d.partition) for d in engine.out_of_order(targets)] == [
+        ("parsed", "20240102")
+    ]
+    report = erase(Request("s", "t", "me"), targets, KeySet(["k"]), audit=audit, salt=SALT)
+    assert engine.out_of_order(targets) == []
+    assert {(c.stage, c.partition) for c in report.changes} == {
+        ("parsed", "20240102"),
+        ("snapshot", "20240102"),
+        ("snapshot", "20240103"),
+    }
+    assert audit.entries("erasure")[-1]["resumed"] is True

@@ -64,9 +64,11 @@ def tascomi_targets(lake: Lake, table: str, path: str = "id") -> list[Target]:
     column = Locator(located)
     return [
         TableTarget("api_response", lake.tascomi("api_response", table), Locator(located, table)),
-        TableTarget("parsed", lake.tascomi("parsed", table), column, "same_partition"),
-        TableTarget("increment", lake.tascomi("increment", table), column, "same_partition"),
-        TableTarget("snapshot", lake.tascomi("snapshot", table), column, "up_to_partition"),
+        TableTarget("parsed", lake.tascomi("parsed", table), column, ("api_response",)),
+        TableTarget("increment", lake.tascomi("increment", table), column, ("parsed",)),
+        TableTarget(
+            "snapshot", lake.tascomi("snapshot", table), column, ("increment",), cumulative=True
+        ),
     ]
 
 
@@ -107,7 +109,10 @@ def alloy_dataset_targets(
             f"snapshot {table}",
             lake.alloy("snapshot", dataset.name, table),
             key(table, True),
-            "up_to_partition",
+            # A snapshot is built on the one before it and its table's exports (a joined
+            # table's also on the root's): the proof wants it written after both.
+            tuple(dict.fromkeys([f"api_response {table}", f"api_response {dataset.name}"])),
+            cumulative=True,
         )
         for table in [dataset.name, *dataset.joined_designs]
     ]
@@ -153,7 +158,11 @@ def event_stream_targets(lake: Lake, entity: str, path: str | None = None) -> li
         FileTarget("raw events", files, Locator(raw, remove=column.removes)),
         TableTarget("initial_state", stage_table(lake, stream, "initial_state"), column),
         TableTarget(
-            "events", stage_table(lake, stream, "events"), column, "same_partition", raw_files_now
+            "events",
+            stage_table(lake, stream, "events"),
+            column,
+            ("raw events",),
+            restate=raw_files_now,
         ),
         TableTarget(
             "events_quarantine",
@@ -208,6 +217,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--who", default=None, help="who asks (default: the OS user)")
     p.add_argument("--run-id", default=None, help="the Dagster run id, when run by one")
     p.add_argument("--reference", default=None, help="a ticket reference (never the values)")
+    p.add_argument(
+        "--allow-unsound",
+        action="store_true",
+        help="erase even where a partition is already older than its inputs (rebuild it after)",
+    )
     return p
 
 
@@ -235,7 +249,14 @@ def run(argv: Sequence[str] | None = None, lake: Lake | None = None) -> int:
         request = Request(
             args.source, args.table, args.who or operator(), args.run_id, args.reference
         )
-        report = erase(request, targets, keys, audit=AuditLog.of(lake), salt=salt)
+        report = erase(
+            request,
+            targets,
+            keys,
+            audit=AuditLog.of(lake),
+            salt=salt,
+            allow_unsound=args.allow_unsound,
+        )
         for c in report.changes:
             print(
                 f"  {c.stage:<24} {c.partition}  {c.action:<11} rows removed {c.rows_removed}"

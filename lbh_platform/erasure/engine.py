@@ -9,15 +9,23 @@ each a :class:`TableTarget` (a partitioned table and where it holds the key) or 
 2. record a ``started`` audit entry (who, when, a salted hash of each key; never a value);
 3. rewrite each holding partition (:meth:`PartitionedTable.rewrite`: temporary file, then a
    move) and remove or rewrite each holding file, stage by stage in the given order, the
-   partitions of a stage in date order. A stage whose lineage is judged by write times
-   (``follows``) also has the partitions that depend on a rewritten one published again
-   unchanged (:meth:`PartitionedTable.republish`), so a snapshot still postdates its inputs:
-   ``same_partition`` (an import's later stage: the same partition value rewritten earlier)
-   and ``up_to_partition`` (a snapshot: every partition from the first one rewritten here or
-   earlier on). ``restate`` recomputes a partition's footer notes after its inputs changed
+   partitions of a stage in date order. A stage whose lineage is judged by write times names
+   the stages it is built from (``depends_on``): its partition is published again unchanged
+   (:meth:`PartitionedTable.republish`) when one it depends on was rewritten, so it still
+   postdates its inputs: the same partition value, or, ``cumulative`` (a snapshot, built on
+   the one before and every import up to its day), any value up to it and its own earlier
+   partitions. ``restate`` recomputes a partition's footer notes after its inputs changed
    (e.g. what raw files an events partition was compacted from);
 4. verify: find again; any partition still holding a key fails the erasure, naming it;
 5. record a ``completed`` (or ``incomplete``) entry with the rows removed per partition.
+
+Publishing a partition again makes it newer than its inputs, so an erasure must not start
+on a partition that is already older than one it depends on (a snapshot whose import was
+re-run and not yet rebuilt: its proof fails, and an erasure would make it pass while it is
+stale). Such partitions are refused, named, before anything changes: rebuild them first, or
+pass ``allow_unsound`` (they are then recorded in the audit entry, to be rebuilt). The one
+exception is finishing an interrupted erasure of the same keys (its ``started`` entry has no
+``completed`` one): partitions it left out of order are then published again, in order.
 
 A crash leaves every partition old or new (each publish is one move); running the same
 erasure again finishes it (partitions already rewritten hold nothing, so they are left as
@@ -30,7 +38,6 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from typing import Literal
 
 import pyarrow as pa
 
@@ -43,7 +50,6 @@ from lbh_platform.storage.partitioned_table import PartitionedTable
 
 log = logging.getLogger(__name__)
 AUDIT_KIND = "erasure"
-Follows = Literal["none", "same_partition", "up_to_partition"]
 Restate = Callable[[str, dict[str, str]], Mapping[str, str]]
 
 
@@ -58,7 +64,8 @@ class TableTarget:
     stage: str
     table: PartitionedTable
     locator: Locator
-    follows: Follows = "none"
+    depends_on: tuple[str, ...] = ()  # the stages (earlier targets) it is built from
+    cumulative: bool = False  # built on its previous partition and inputs up to its value
     restate: Restate | None = None
 
     @property
@@ -190,15 +197,30 @@ def erase(
     audit: AuditLog | None,
     salt: str | None,
     workers: int = 8,
+    allow_unsound: bool = False,
 ) -> ErasureReport:
     """Erase ``keys`` from every target (see the module docstring); raises
-    :class:`ErasureIncomplete` when a partition still holds one afterwards."""
+    :class:`ErasureIncomplete` when a partition still holds one afterwards, and
+    :class:`lbh_platform.common.errors.DataError`, changing nothing, when a partition is
+    already older than one it depends on (unless resuming, or ``allow_unsound``)."""
     if audit is not None and salt is None:
         raise ConfigurationError("an audited erasure needs the salt (LBH_ERASURE_SALT)")
     erasure_id = uuid.uuid4().hex
     short = erasure_id[:8]
+    _check_order(targets)
     held = find(targets, keys, workers)
     report = ErasureReport(erasure_id, request, [h for found in held for h in found])
+    disorder = out_of_order(targets)
+    resuming = audit is not None and salt is not None and _unfinished(audit, request, keys, salt)
+    if disorder and not resuming and not allow_unsound:
+        where = "; ".join(f"{d.stage} {d.partition} ({d.reason})" for d in disorder[:10])
+        raise DataError(
+            f"erasure ({request.source} {request.table}): nothing changed: {len(disorder)} "
+            f"partition(s) are already older than what they are built from, so their proof "
+            f"fails: {where}. Rebuilding them first keeps that visible (an erasure publishes "
+            "them again, which would hide it); or erase anyway with allow_unsound "
+            "(--allow-unsound) and rebuild them afterwards"
+        )
     log.info(
         "erasure %s (%s %s, %d key(s)): %d partition(s) hold them",
         short,
@@ -221,6 +243,8 @@ def erase(
         "targets": [
             {"stage": t.stage, "location": t.location, "locator": str(t.locator)} for t in targets
         ],
+        "resumed": resuming,
+        "out_of_order_before": [asdict(d) for d in disorder],
     }
     if audit is not None:
         report.audit_entries.append(
@@ -229,12 +253,14 @@ def erase(
                 {**entry, "status": "started", "held": [asdict(h) for h in report.held]},
             )
         )
-    changed: set[str] = set()
+    changed: dict[str, set[str]] = {}
+    redo = {(d.stage, d.partition) for d in disorder} if resuming else set()
     try:
         for target, found in zip(targets, held, strict=True):
-            done = _erase_target(target, found, keys, changed, short)
+            again = {v for stage, v in redo if stage == target.stage}
+            done = _erase_target(target, found, keys, changed, again, short)
             report.changes.extend(done)
-            changed |= {c.partition for c in done}
+            changed[target.stage] = {c.partition for c in done}
     except BaseException as exc:
         if audit is not None:
             report.audit_entries.append(
@@ -283,22 +309,93 @@ def erase(
 
 
 def _erase_target(
-    target: Target, found: list[Held], keys: KeySet, changed: set[str], short: str
+    target: Target,
+    found: list[Held],
+    keys: KeySet,
+    changed: dict[str, set[str]],
+    again: set[str],
+    short: str,
 ) -> list[Change]:
+    """Publish what holds the keys, and what depends on a partition published before it."""
     if isinstance(target, FileTarget):
         return [
             _erase_files(target, day, keys, short) for day in sorted(h.partition for h in found)
         ]
     holders = {h.partition for h in found}
-    values = set(holders)
-    if target.follows != "none":
+    values = holders | again
+    inputs = set().union(*(changed.get(stage, set()) for stage in target.depends_on))
+    if inputs or values:
         present = set(target.table.partitions())
-        if target.follows == "same_partition":
-            values |= changed & present
-        else:
-            start = min(holders | changed, default=None)
+        if target.cumulative:
+            start = min(holders | again | inputs, default=None)
             values |= {p for p in present if start is not None and p >= start}
+        else:
+            values |= inputs & present
     return [_publish(target, v, v in holders, keys, short) for v in sorted(values)]
+
+
+@dataclass(frozen=True)
+class Disorder:
+    """A partition older than one it is built from (its lineage proof fails)."""
+
+    stage: str
+    partition: str
+    reason: str
+
+
+def _check_order(targets: Sequence[Target]) -> None:
+    seen: set[str] = set()
+    for target in targets:
+        if target.stage in seen:
+            raise ValueError(f"erasure: two targets are named {target.stage!r}")
+        if isinstance(target, TableTarget):
+            unknown = [d for d in target.depends_on if d not in seen]
+            if unknown:
+                raise ValueError(
+                    f"erasure: {target.stage} depends on {unknown}, which are not earlier targets"
+                )
+        seen.add(target.stage)
+
+
+def out_of_order(targets: Sequence[Target]) -> list[Disorder]:
+    """Partitions written before a partition they are built from (by the stores' listing)."""
+    written = {t.stage: t.table.written() for t in targets if isinstance(t, TableTarget)}
+    found: list[Disorder] = []
+    for target in targets:
+        if not isinstance(target, TableTarget):
+            continue
+        deps = [d for d in target.depends_on if d in written]
+        if not deps:
+            continue
+        own = written[target.stage]
+        at: dict[str, list[tuple[float, str]]] = {}  # value -> (written, what) of its inputs
+        for d in deps:
+            for v, t in written[d].items():
+                at.setdefault(v, []).append((t, f"{d} {v}"))
+        prior: tuple[float, str] | None = None  # cumulative: the newest input before a value
+        for value in sorted(set(own) | (set(at) if target.cumulative else set())):
+            inputs = list(at.get(value, []))
+            if target.cumulative and prior is not None:
+                inputs.append(prior)
+            if value in own and inputs and max(inputs)[0] > own[value]:
+                late = max(inputs)[1]
+                found.append(Disorder(target.stage, value, f"written before {late}"))
+            if target.cumulative:
+                # Inputs only: an earlier snapshot written later is a gap filled afterwards,
+                # which the proof accepts (the later one recorded its base).
+                prior = max(inputs, default=prior)
+    return found
+
+
+def _unfinished(audit: AuditLog, request: Request, keys: KeySet, salt: str) -> bool:
+    """Whether the newest erasure of these keys from this table never completed."""
+    hashes = keys.hashes(salt)
+    last: dict[str, str] = {}
+    for entry in audit.entries(AUDIT_KIND):
+        same = entry.get("source") == request.source and entry.get("table") == request.table
+        if same and sorted(entry.get("key_hashes") or []) == hashes:
+            last[entry["erasure_id"]] = entry.get("status", "")
+    return bool(last) and list(last.values())[-1] in ("started", "interrupted")
 
 
 def _publish(target: TableTarget, value: str, holds: bool, keys: KeySet, short: str) -> Change:
