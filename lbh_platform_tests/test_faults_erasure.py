@@ -3,6 +3,8 @@ partition either as it was or fully erased, never half-written, and running the 
 finishes it with every snapshot still proven sound; a retention run stopped half-way is
 finished by running it again. Each case is recorded in the ``faults`` ledger."""
 
+from datetime import date
+
 import pyarrow as pa
 import pytest
 
@@ -120,7 +122,7 @@ def test_a_retention_run_stopped_half_way_is_finished_by_running_it_again(tmp_pa
     plan = plan_retention(
         values,
         RetentionPolicy(daily_days=1, month_ends=False),
-        __import__("datetime").date(2024, 1, 9),
+        date(2024, 1, 9),
     )
 
     class FailingCatalog:
