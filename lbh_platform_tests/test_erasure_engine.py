@@ -4,6 +4,7 @@ salt, the audit and the erased-keys record."""
 
 import io
 import json
+from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -271,3 +272,18 @@ def test_finishing_an_interrupted_erasure_puts_the_partitions_back_in_order(lake
         ("snapshot", "20240103"),
     }
     assert audit.entries("erasure")[-1]["resumed"] is True
+
+
+def test_a_partition_that_cannot_be_rewritten_is_named_and_left_whole(lake, monkeypatch):
+    targets = three_stages(lake)
+    imports = targets[0].table
+    before = imports.read("20240102")
+
+    def wrong_schema(rows, locator, keys):
+        return rows.append_column("extra", pa.array([1] * rows.num_rows)), Removed(rows=1)
+
+    monkeypatch.setattr(engine, "scrub", wrong_schema)
+    with pytest.raises(DataError, match="imports .*import_date=20240102: rows do not match"):
+        erase(Request("s", "t", "me"), targets, KeySet(["k"]), audit=None, salt=None)
+    assert imports.read("20240102").equals(before)
+    assert not list(Path(imports.base).rglob("_tmp-*"))

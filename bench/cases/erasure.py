@@ -7,7 +7,8 @@ in every snapshot since it appeared: the erasure has to rewrite all 90.
 
 - ``floor``: what the rewrite costs at least, knowing where the key is: for each partition,
   pyarrow reads the file, drops the key's rows and writes it back (a temporary file moved
-  into place), nothing else.
+  into place) with the encodings the project's writer chooses
+  (:mod:`lbh_platform.storage.parquet_encoding`), nothing else.
 - ``project``: ``lbh_platform.erasure.erase`` as the erase command runs it: it finds the
   partitions holding the key (reading the id column of every partition), rewrites each
   (atomically, footer kept), verifies no partition still holds it (the id column again) and
@@ -58,6 +59,8 @@ def _floor(root: Path) -> dict[str, Any]:
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
+    from lbh_platform.storage.parquet_encoding import dictionary_columns
+
     folders = sorted(p for p in root.iterdir() if p.name.startswith("snapshot_date="))
     with stopwatch() as clock:
         removed = 0
@@ -67,7 +70,8 @@ def _floor(root: Path) -> dict[str, Any]:
             kept = rows.filter(pc.not_equal(rows[ID], KEY))
             removed += rows.num_rows - kept.num_rows
             temporary = folder / f"_tmp-{uuid.uuid4().hex}.parquet"
-            pq.write_table(kept, temporary, compression="snappy")
+            dictionary = dictionary_columns(kept.schema, kept)
+            pq.write_table(kept, temporary, compression="snappy", use_dictionary=dictionary)
             os.replace(temporary, path)
     return {"seconds": clock["seconds"], "rows_removed": removed, "partitions": len(folders)}
 

@@ -399,6 +399,17 @@ def _unfinished(audit: AuditLog, request: Request, keys: KeySet, salt: str) -> b
 
 
 def _publish(target: TableTarget, value: str, holds: bool, keys: KeySet, short: str) -> Change:
+    try:
+        return _publish_one(target, value, holds, keys, short)
+    except (ValueError, pa.ArrowException, OSError) as exc:
+        raise DataError(
+            f"erasure {short}: {target.stage} {target.table.location(value)}: {exc}; that "
+            "partition is unchanged (each is replaced whole or not at all); fix the cause and "
+            "run the erasure again"
+        ) from exc
+
+
+def _publish_one(target: TableTarget, value: str, holds: bool, keys: KeySet, short: str) -> Change:
     table = target.table
     notes = dict(target.restate(value, table.file_metadata(value))) if target.restate else None
     if holds or notes is not None:
