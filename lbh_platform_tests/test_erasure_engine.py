@@ -27,6 +27,7 @@ from lbh_platform.erasure import (
     scrub,
 )
 from lbh_platform.erasure.files import scrub_payload
+from lbh_platform.erasure.order import out_of_order
 from lbh_platform.erasure.paths import parse_path
 from lbh_platform.storage.lake import Lake
 
@@ -261,11 +262,9 @@ def test_finishing_an_interrupted_erasure_puts_the_partitions_back_in_order(lake
         erase(Request("s", "t", "me"), targets, KeySet(["k"]), audit=audit, salt=SALT)
     monkeypatch.undo()
     # The import was rewritten; its parsed partition (which never held the key) was not.
-    assert [(d.stage, d.partition) for d in engine.out_of_order(targets)] == [
-        ("parsed", "20240102")
-    ]
+    assert [(d.stage, d.partition) for d in out_of_order(targets)] == [("parsed", "20240102")]
     report = erase(Request("s", "t", "me"), targets, KeySet(["k"]), audit=audit, salt=SALT)
-    assert engine.out_of_order(targets) == []
+    assert out_of_order(targets) == []
     assert {(c.stage, c.partition) for c in report.changes} == {
         ("parsed", "20240102"),
         ("snapshot", "20240102"),

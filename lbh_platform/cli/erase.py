@@ -39,8 +39,8 @@ from lbh_platform.erasure import (
     find,
     operator,
 )
-from lbh_platform.erasure.engine import Target
 from lbh_platform.erasure.paths import FieldPath, Step, parse_path
+from lbh_platform.erasure.targets import Target
 from lbh_platform.storage.lake import Lake
 
 if TYPE_CHECKING:

@@ -9,12 +9,9 @@ from lbh_platform.erasure.engine import (
     Change,
     ErasureIncomplete,
     ErasureReport,
-    FileTarget,
     Held,
     Request,
-    TableTarget,
     erase,
-    erased_keys,
     find,
 )
 from lbh_platform.erasure.keys import ErasedKeys, KeySet, erasure_salt, key_hash
@@ -27,6 +24,8 @@ from lbh_platform.erasure.personal import (
     parse_personal_data,
     parse_personal_tables,
 )
+from lbh_platform.erasure.recorded import erased_keys
+from lbh_platform.erasure.targets import FileTarget, TableTarget, Target
 
 __all__ = [
     "AuditLog",
@@ -43,6 +42,7 @@ __all__ = [
     "Removed",
     "Request",
     "TableTarget",
+    "Target",
     "column_facts",
     "create_masked_view",
     "drop_erased",

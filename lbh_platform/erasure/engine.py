@@ -34,7 +34,7 @@ they are) and a second erasure of erased keys changes nothing.
 
 import logging
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -43,50 +43,18 @@ import pyarrow as pa
 
 from lbh_platform.common.errors import ConfigurationError, DataError
 from lbh_platform.erasure.audit import AuditLog
-from lbh_platform.erasure.files import FileStore, erase_file, file_holds
-from lbh_platform.erasure.keys import ErasedKeys, KeySet, salt_fingerprint
-from lbh_platform.erasure.locate import Locator, count_holding, scrub
-from lbh_platform.storage.partitioned_table import PartitionedTable
+from lbh_platform.erasure.files import erase_file, file_holds
+from lbh_platform.erasure.keys import KeySet, salt_fingerprint
+from lbh_platform.erasure.locate import count_holding, scrub
+from lbh_platform.erasure.order import check_order, out_of_order
+from lbh_platform.erasure.recorded import AUDIT_KIND, unfinished
+from lbh_platform.erasure.targets import FileTarget, TableTarget, Target
 
 log = logging.getLogger(__name__)
-AUDIT_KIND = "erasure"
-Restate = Callable[[str, dict[str, str]], Mapping[str, str]]
 
 
 class ErasureIncomplete(DataError):
     """Partitions still hold an erased key after the erasure (named, never the key)."""
-
-
-@dataclass(frozen=True)
-class TableTarget:
-    """One stage's partitioned table and where its rows hold the key."""
-
-    stage: str
-    table: PartitionedTable
-    locator: Locator
-    depends_on: tuple[str, ...] = ()  # the stages (earlier targets) it is built from
-    cumulative: bool = False  # built on its previous partition and inputs up to its value
-    restate: Restate | None = None
-
-    @property
-    def location(self) -> str:
-        return self.table.display
-
-
-@dataclass(frozen=True)
-class FileTarget:
-    """Raw files by day (an event sink's), each holding one or more records."""
-
-    stage: str
-    files: FileStore
-    locator: Locator
-
-    @property
-    def location(self) -> str:
-        return self.files.display
-
-
-Target = TableTarget | FileTarget
 
 
 @dataclass(frozen=True)
@@ -207,11 +175,15 @@ def erase(
         raise ConfigurationError("an audited erasure needs the salt (LBH_ERASURE_SALT)")
     erasure_id = uuid.uuid4().hex
     short = erasure_id[:8]
-    _check_order(targets)
+    check_order(targets)
     held = find(targets, keys, workers)
     report = ErasureReport(erasure_id, request, [h for found in held for h in found])
     disorder = out_of_order(targets)
-    resuming = audit is not None and salt is not None and _unfinished(audit, request, keys, salt)
+    resuming = (
+        audit is not None
+        and salt is not None
+        and unfinished(audit, request.source, request.table, keys, salt)
+    )
     if disorder and not resuming and not allow_unsound:
         where = "; ".join(f"{d.stage} {d.partition} ({d.reason})" for d in disorder[:10])
         raise DataError(
@@ -334,70 +306,6 @@ def _erase_target(
     return [_publish(target, v, v in holders, keys, short) for v in sorted(values)]
 
 
-@dataclass(frozen=True)
-class Disorder:
-    """A partition older than one it is built from (its lineage proof fails)."""
-
-    stage: str
-    partition: str
-    reason: str
-
-
-def _check_order(targets: Sequence[Target]) -> None:
-    seen: set[str] = set()
-    for target in targets:
-        if target.stage in seen:
-            raise ValueError(f"erasure: two targets are named {target.stage!r}")
-        if isinstance(target, TableTarget):
-            unknown = [d for d in target.depends_on if d not in seen]
-            if unknown:
-                raise ValueError(
-                    f"erasure: {target.stage} depends on {unknown}, which are not earlier targets"
-                )
-        seen.add(target.stage)
-
-
-def out_of_order(targets: Sequence[Target]) -> list[Disorder]:
-    """Partitions written before a partition they are built from (by the stores' listing)."""
-    written = {t.stage: t.table.written() for t in targets if isinstance(t, TableTarget)}
-    found: list[Disorder] = []
-    for target in targets:
-        if not isinstance(target, TableTarget):
-            continue
-        deps = [d for d in target.depends_on if d in written]
-        if not deps:
-            continue
-        own = written[target.stage]
-        at: dict[str, list[tuple[float, str]]] = {}  # value -> (written, what) of its inputs
-        for d in deps:
-            for v, t in written[d].items():
-                at.setdefault(v, []).append((t, f"{d} {v}"))
-        prior: tuple[float, str] | None = None  # cumulative: the newest input before a value
-        for value in sorted(set(own) | (set(at) if target.cumulative else set())):
-            inputs = list(at.get(value, []))
-            if target.cumulative and prior is not None:
-                inputs.append(prior)
-            if value in own and inputs and max(inputs)[0] > own[value]:
-                late = max(inputs)[1]
-                found.append(Disorder(target.stage, value, f"written before {late}"))
-            if target.cumulative:
-                # Inputs only: an earlier snapshot written later is a gap filled afterwards,
-                # which the proof accepts (the later one recorded its base).
-                prior = max(inputs, default=prior)
-    return found
-
-
-def _unfinished(audit: AuditLog, request: Request, keys: KeySet, salt: str) -> bool:
-    """Whether the newest erasure of these keys from this table never completed."""
-    hashes = keys.hashes(salt)
-    last: dict[str, str] = {}
-    for entry in audit.entries(AUDIT_KIND):
-        same = entry.get("source") == request.source and entry.get("table") == request.table
-        if same and sorted(entry.get("key_hashes") or []) == hashes:
-            last[entry["erasure_id"]] = entry.get("status", "")
-    return bool(last) and list(last.values())[-1] in ("started", "interrupted")
-
-
 def _publish(target: TableTarget, value: str, holds: bool, keys: KeySet, short: str) -> Change:
     try:
         return _publish_one(target, value, holds, keys, short)
@@ -475,35 +383,3 @@ def _erase_files(target: FileTarget, day: str, keys: KeySet, short: str) -> Chan
         files_removed=removed,
         files_rewritten=rewritten,
     )
-
-
-# --------------------------------------------------------------------------- recorded
-
-
-def erased_keys(audit: AuditLog, source: str, table: str, salt: str) -> ErasedKeys:
-    """The keys whose erasure from ``source`` ``table`` is recorded (started counts: a
-    crashed erasure's keys are dropped too), each with when it was last erased; what an
-    ingest drops (:func:`lbh_platform.erasure.locate.drop_erased`).
-
-    Entries recorded under another salt cannot be matched: that is an error, never a
-    silent return of erased records.
-    """
-    mark = salt_fingerprint(salt)
-    erased: dict[str, datetime] = {}
-    for entry in audit.entries(AUDIT_KIND):
-        if entry.get("source") != source or entry.get("table") != table:
-            continue
-        hashes = entry.get("key_hashes") or []
-        if not hashes:
-            continue
-        if entry.get("salt_fingerprint") != mark:
-            raise ConfigurationError(
-                f"erasure {str(entry.get('erasure_id', '?'))[:8]} of {source} {table} was "
-                "recorded under another LBH_ERASURE_SALT: its keys cannot be recognised. "
-                "Restore the salt it was recorded with (see docs/PERSONAL_DATA.md)"
-            )
-        when = datetime.fromisoformat(entry["started_at"])
-        for digest in hashes:
-            if digest not in erased or erased[digest] < when:
-                erased[digest] = when
-    return ErasedKeys(salt, erased)
