@@ -35,6 +35,7 @@ CASES = (
     "backfill",
     "history",
     "history_versions",
+    "erasure",
 )
 OPTIONAL_VARIANTS = ("spark", "duckdb", "pandas")
 DAILY_TASCOMI_JOB = "tascomi_daily_pipeline"  # the job the orchestration case runs daily
@@ -222,6 +223,24 @@ def targets(results: dict[str, Any]) -> list[Target]:
 
         for name, goal, measure in version_targets(versions):
             add(name, goal, measure)
+
+    erasure = results.get("erasure")
+    if erasure:
+
+        def erasure_ratio() -> tuple[str, bool]:
+            if not _ok(erasure):
+                raise KeyError(erasure.get("error"))
+            return (
+                f"{erasure['ratio']:.2f}x ({erasure['project']['seconds']:.2f}s vs "
+                f"{erasure['floor']['seconds']:.2f}s)",
+                erasure["ratio"] <= 2.0,
+            )
+
+        add(
+            f"erase one key, {erasure.get('days')} retained days vs rewriting them",
+            "<= 2x rewrite",
+            erasure_ratio,
+        )
     return out
 
 
@@ -475,6 +494,30 @@ def report(results: dict[str, Any]) -> str:
         from bench.cases.history_versions import report as version_report
 
         parts.append(version_report(versions, _table))
+    erasure = results.get("erasure")
+    if erasure:
+        parts.append("\nErasure")
+        if _ok(erasure):
+            rows = [
+                [
+                    label,
+                    _fmt_s(erasure[name]["seconds"]),
+                    _fmt_s(erasure[name]["median_seconds"]),
+                    str(erasure[name]["runs"]),
+                    f"{erasure[name]['seconds'] / erasure['floor']['seconds']:.2f}",
+                ]
+                for name, label in (
+                    ("floor", "floor: read, drop the key, write each partition"),
+                    ("project", "project: erase (find, rewrite, verify, audit)"),
+                )
+            ]
+            parts.append(
+                f"one key in each of {erasure['days']} snapshots of {erasure['rows']:,} rows x "
+                f"{erasure['columns']} columns ({erasure['table_bytes'] / 1e6:.0f} MB)"
+            )
+            parts.append(_table(["variant", "best", "median", "runs", "x floor"], rows))
+        else:
+            parts.append(f"  ERROR {erasure.get('error')}")
     parts.append("\nTargets")
     parts.append(
         _table(

@@ -4,6 +4,8 @@ from lbh_platform.catalog.base import (
     Catalog,
     CatalogError,
     PartitionRegistration,
+    PartitionRemoval,
+    Unregistering,
     database_name,
     table_name,
 )
@@ -16,6 +18,8 @@ __all__ = [
     "DuckDBCatalog",
     "GlueCatalog",
     "PartitionRegistration",
+    "PartitionRemoval",
+    "Unregistering",
     "database_name",
     "default_duckdb_path",
     "table_name",

@@ -49,6 +49,30 @@ class Catalog(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class PartitionRemoval:
+    """One partition being removed (retention), as a catalogue needs it to forget it."""
+
+    database: str
+    table: str
+    location: str
+    partition_column: str
+    partition_value: str
+
+    @property
+    def partition_location(self) -> str:
+        return f"{self.location}/{self.partition_column}={self.partition_value}"
+
+
+@runtime_checkable
+class Unregistering(Protocol):
+    """A catalogue that can forget a partition (every built-in one can)."""
+
+    def unregister(self, removal: PartitionRemoval) -> None:
+        """Forget the partition; idempotent (an unknown table or partition is no error)."""
+        ...
+
+
 def table_name(*parts: str) -> str:
     """A valid Glue/Athena table name from parts: lower-case, runs of other characters -> ``_``."""
     name = _UNSAFE.sub("_", "_".join(p for p in parts if p).lower()).strip("_")

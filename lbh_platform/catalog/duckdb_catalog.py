@@ -14,6 +14,9 @@ and the partition column as VARCHAR like the Glue partition key.
 Local zones only: views over ``s3://`` would need DuckDB's httpfs extension and credentials
 in the catalogue file, so S3 partitions are skipped here (Glue/Athena serve S3).
 
+A removed partition (retention) leaves the view by itself (its files are gone); the view is
+dropped when the table's last partition goes, since a glob matching nothing fails every query.
+
 DuckDB allows one writing process per file. An analyst's open session (or a parallel step)
 holding the file is waited for briefly; if it stays locked the pipeline carries on with a
 warning and the next write to that table registers it. The local catalogue never fails a run.
@@ -25,7 +28,7 @@ import threading
 import time
 from pathlib import Path
 
-from lbh_platform.catalog.base import PartitionRegistration
+from lbh_platform.catalog.base import PartitionRegistration, PartitionRemoval
 
 log = logging.getLogger(__name__)
 DEFAULT_FILE_NAME = "catalog.duckdb"
@@ -119,6 +122,32 @@ class DuckDBCatalog:
                 _registered[key] = (*wanted, _file_identity(key[0]))
 
     def _create_view(self, r: PartitionRegistration, sql: str) -> bool:
+        schema = f"CREATE SCHEMA IF NOT EXISTS {quote_identifier(r.database)}"
+        return self._execute(r.database, r.table, [schema, sql])
+
+    def unregister(self, removal: PartitionRemoval) -> None:
+        """Drop the table's view when no other partition of it remains (called before the
+        partition's files are deleted); otherwise the view needs nothing."""
+        r = removal
+        if not is_local(r.location):
+            return
+        root = Path(r.location.removeprefix("file://"))
+        others = [
+            found
+            for found in root.glob(f"{r.partition_column}=*/part-*.parquet")
+            if found.parent.name != f"{r.partition_column}={r.partition_value}"
+        ]
+        if others or not Path(self.path).exists():
+            return
+        key = (os.path.abspath(self.path), r.database, r.table)
+        with _memo_lock:
+            view = f"{quote_identifier(r.database)}.{quote_identifier(r.table)}"
+            if self._execute(r.database, r.table, [f"DROP VIEW IF EXISTS {view}"]):
+                _registered.pop(key, None)
+
+    def _execute(self, database: str, table: str, statements: list[str]) -> bool:
+        """Run ``statements`` on the file, waiting briefly for a lock; False (with a warning)
+        when it stays locked or fails: the local catalogue never fails a run."""
         import duckdb
 
         Path(self.path).parent.mkdir(parents=True, exist_ok=True)
@@ -127,10 +156,8 @@ class DuckDBCatalog:
         while True:
             try:
                 with duckdb.connect(self.path) as connection:
-                    connection.execute(
-                        f"CREATE SCHEMA IF NOT EXISTS {quote_identifier(r.database)}"
-                    )
-                    connection.execute(sql)
+                    for statement in statements:
+                        connection.execute(statement)
                 return True
             except duckdb.Error as exc:
                 if _is_contention(exc) and time.monotonic() + delay < deadline:
@@ -143,8 +170,8 @@ class DuckDBCatalog:
                     "retries): %s",
                     self.path,
                     reason,
-                    r.database,
-                    r.table,
+                    database,
+                    table,
                     str(exc).splitlines()[0],
                 )
                 return False

@@ -7,6 +7,9 @@ partitions still hold them), so Athena and Spark see the union, as a crawler wou
 The table is only updated when its definition actually changes, so Glue keeps no version
 per write.
 
+A removed partition (retention) is deleted from its table with ``BatchDeletePartition``; an
+unknown table or partition is no error, so removing twice is harmless.
+
 A failure raises :class:`CatalogError` (the data is already published; re-running the
 partition re-registers it): production queries must not silently miss a partition.
 """
@@ -15,7 +18,7 @@ import logging
 import threading
 from typing import Any
 
-from lbh_platform.catalog.base import CatalogError, PartitionRegistration
+from lbh_platform.catalog.base import CatalogError, PartitionRegistration, PartitionRemoval
 from lbh_platform.catalog.hive_types import hive_columns
 
 log = logging.getLogger(__name__)
@@ -217,3 +220,37 @@ class GlueCatalog:
                 PartitionValueList=[r.partition_value],
                 PartitionInput=partition,
             )
+
+    def unregister(self, removal: PartitionRemoval) -> None:
+        """Delete the partition from its table (``BatchDeletePartition``); idempotent."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        r = removal
+        client = self.client
+        try:
+            response = client.batch_delete_partition(
+                DatabaseName=r.database,
+                TableName=r.table,
+                PartitionsToDelete=[{"Values": [r.partition_value]}],
+            )
+        except client.exceptions.EntityNotFoundException:
+            return  # no such database or table: nothing registered to forget
+        except (ClientError, BotoCoreError) as exc:
+            raise CatalogError(
+                f"Glue catalogue: could not remove {r.database}.{r.table} partition "
+                f"{r.partition_column}={r.partition_value} ({_error_text(exc)}); run the "
+                "removal again"
+            ) from exc
+        failed = [
+            e.get("ErrorDetail", {})
+            for e in response.get("Errors", [])
+            if e.get("ErrorDetail", {}).get("ErrorCode") != "EntityNotFoundException"
+        ]
+        if failed:
+            detail = failed[0]
+            raise CatalogError(
+                f"Glue catalogue: could not remove {r.database}.{r.table} partition "
+                f"{r.partition_column}={r.partition_value} ({detail.get('ErrorCode', 'Error')}: "
+                f"{detail.get('ErrorMessage', '')}); run the removal again"
+            )
+        log.debug("glue: removed %s.%s %s", r.database, r.table, r.partition_value)

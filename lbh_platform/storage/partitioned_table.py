@@ -9,6 +9,11 @@ a partition replaces it, never appends.
 
 A table may know its catalogue identity (database, table name): after each publish it tells
 every configured catalogue (Glue, the local DuckDB one), so nothing needs a crawler.
+
+Beyond writing: :meth:`PartitionedTable.rewrite` publishes a partition again through a row
+transform (erasure), :meth:`PartitionedTable.republish` publishes it again unchanged (a new
+write time, for the snapshots' lineage), and :meth:`PartitionedTable.remove_partition` takes
+it out of every catalogue and then the store (retention). Each is atomic per partition.
 """
 
 import contextlib
@@ -17,14 +22,19 @@ import os
 import posixpath
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from lbh_platform.catalog.base import Catalog, PartitionRegistration
+from lbh_platform.catalog.base import (
+    Catalog,
+    PartitionRegistration,
+    PartitionRemoval,
+    Unregistering,
+)
 from lbh_platform.common.errors import DataError
 from lbh_platform.storage.aws import is_s3, s3_filesystem
 from lbh_platform.storage.parquet_encoding import dictionary_columns
@@ -44,6 +54,16 @@ _last_swept: dict[str, float] = {}
 class WriteResult:
     path: str
     rows: int
+    bytes_written: int
+
+
+@dataclass(frozen=True)
+class RewriteResult:
+    """A partition published again through a transform: its rows before and after."""
+
+    path: str
+    rows_before: int
+    rows_after: int
     bytes_written: int
 
 
@@ -401,3 +421,101 @@ class PartitionedTable:
 
     def delete(self, value: str) -> None:
         self.fs.delete_dir(self.partition_dir(value))
+
+    # ------------------------------------------------------------------ rewrite, remove
+
+    def rewrite(
+        self,
+        value: str,
+        transform: Callable[[pa.Table], pa.Table],
+        notes: Mapping[str, str] | None = None,
+    ) -> RewriteResult:
+        """Publish partition ``value`` again with every row group passed through ``transform``
+        (same schema out as in), atomically: a hidden temporary file moved into place, so a
+        reader or a crash sees the old file or the new one, never a mix.
+
+        The footer's notes are kept (lineage records, cast counts), ``notes`` replacing any of
+        the same name. The catalogues need nothing: location and schema are unchanged.
+        """
+        folder = self.partition_dir(value)
+        temporary = f"{folder}/{TEMPORARY_PREFIX}{uuid.uuid4().hex}.parquet"
+        rows_before = rows_after = 0
+        try:
+            with self.fs.open_input_file(f"{folder}/{DATA_FILE}") as source:
+                parquet = pq.ParquetFile(source)
+                schema = parquet.schema_arrow
+                if notes:
+                    metadata = dict(schema.metadata or {})
+                    metadata.update({k.encode(): v.encode() for k, v in notes.items()})
+                    schema = schema.with_metadata(metadata)
+                with self.fs.open_output_stream(temporary) as sink:
+                    writer = PartitionWriter(sink, schema)
+                    try:
+                        for group in range(parquet.num_row_groups):
+                            rows = parquet.read_row_group(group)
+                            rows_before += rows.num_rows
+                            kept = transform(rows)
+                            writer.write(kept.replace_schema_metadata(schema.metadata))
+                    finally:
+                        writer.close()
+                    rows_after = writer.rows
+            size = self.fs.get_file_info(temporary).size or 0
+            self._publish(temporary, f"{folder}/{DATA_FILE}")
+        except BaseException:
+            with contextlib.suppress(OSError, FileNotFoundError):
+                self.fs.delete_file(temporary)
+            raise
+        return RewriteResult(self.location(value), rows_before, rows_after, size)
+
+    def republish(self, value: str) -> WriteResult:
+        """Publish partition ``value`` again unchanged: a copy moved into place, so its write
+        time is now (what lineage judges a snapshot's inputs by) and its bytes are the same."""
+        folder = self.partition_dir(value)
+        final = f"{folder}/{DATA_FILE}"
+        temporary = f"{folder}/{TEMPORARY_PREFIX}{uuid.uuid4().hex}.parquet"
+        try:
+            self.fs.copy_file(final, temporary)
+            size = self.fs.get_file_info(temporary).size or 0
+            self._publish(temporary, final)
+        except BaseException:
+            with contextlib.suppress(OSError, FileNotFoundError):
+                self.fs.delete_file(temporary)
+            raise
+        with self.open_parquet(value) as parquet:
+            rows = parquet.metadata.num_rows
+        return WriteResult(self.location(value), rows, size)
+
+    def remove_partition(self, value: str) -> bool:
+        """Remove partition ``value``: first from every catalogue (no query then reads it),
+        then its data file (one atomic delete), then its folder. Idempotent: a partition
+        already gone is still unregistered. Returns whether its data file was there."""
+        folder = self.partition_dir(value)
+        existed = self.exists(value)
+        self._unregister(value)
+        if existed:
+            self.fs.delete_file(f"{folder}/{DATA_FILE}")
+        if self.fs.get_file_info(folder).type == pafs.FileType.Directory:
+            self.fs.delete_dir(folder)
+        log.info("%s: removed partition %s", self.display, value)
+        return existed
+
+    def _unregister(self, value: str) -> None:
+        if self.catalog is None:
+            return
+        removal = PartitionRemoval(
+            database=self.catalog.database,
+            table=self.catalog.table,
+            location=self.uri,
+            partition_column=self.partition_column,
+            partition_value=value,
+        )
+        for catalog in self.catalogs:
+            if isinstance(catalog, Unregistering):
+                catalog.unregister(removal)
+            else:
+                log.warning(
+                    "%s: catalogue %r cannot forget partition %s; remove it there by hand",
+                    self.display,
+                    catalog,
+                    value,
+                )
