@@ -403,13 +403,12 @@ def test_a_table_added_after_the_deadline_is_first_due_at_the_next_one(webhook):
 def test_a_table_with_history_is_overdue_at_once_on_a_new_instance(webhook):
     """Added at 14:00 and backfilled up to yesterday: today's partition is a real gap."""
     defs, sensor = _freshness_defs()
-    with dg.instance_for_test() as instance:
-        with _at(12, 14):
-            cursor = _tick(defs, instance, check_failure_alerts, None)
-            _materialise(defs, instance, "2024-03-11")  # finds 03-12 missing: older run
-            cursor = _tick(defs, instance, check_failure_alerts, cursor)
-            assert _overdue(webhook) == []
-            assert _freshness_sensor_tick(defs, instance, sensor)
-            _tick(defs, instance, check_failure_alerts, cursor)
+    with dg.instance_for_test() as instance, _at(12, 14):
+        cursor = _tick(defs, instance, check_failure_alerts, None)
+        _materialise(defs, instance, "2024-03-11")  # finds 03-12 missing: older run
+        cursor = _tick(defs, instance, check_failure_alerts, cursor)
+        assert _overdue(webhook) == []
+        assert _freshness_sensor_tick(defs, instance, sensor)
+        _tick(defs, instance, check_failure_alerts, cursor)
     [text] = _overdue(webhook)
     assert "tascomi appeals, partition 2024-03-12" in text
