@@ -1,9 +1,12 @@
-"""The production topology in a sandbox: a real PostgreSQL, the simulators, and the code
-server, webserver and daemon started with exactly the commands of deploy/docker-compose.yaml.
+"""The production topology in a sandbox: a real PostgreSQL, the simulators, a dead-man's-switch
+monitor, and the code server, webserver and daemon started with exactly the commands and the
+environment of deploy/docker-compose.yaml.
 
-Everything lives in one temporary folder (``DAGSTER_HOME`` holding a verbatim copy of
-deploy/dagster.yaml, the zones, a small table list); every process is stopped by its pid at
-the end, and any process still carrying the sandbox's marker in its environment is killed.
+Everything lives in one temporary folder (the zones, a small table list, the compute-log
+folder the services share, and two ``DAGSTER_HOME`` folders holding a verbatim copy of
+deploy/dagster.yaml: one for the code server and daemon, one for the webserver, as in compose
+where each container has its own); every process is stopped by its pid at the end, and any
+process still carrying the sandbox's marker in its environment is killed.
 """
 
 import contextlib
@@ -28,6 +31,7 @@ from lbh_platform_tests.e2e.harness import (
     marked_pids,
     wait_for,
 )
+from lbh_platform_tests.heartbeat_receiver import HeartbeatReceiver
 
 REPO = Path(__file__).resolve().parents[1]
 DEPLOY = REPO / "deploy"
@@ -50,7 +54,9 @@ class Client(WebserverClient):
 class Sandbox:
     def __init__(self) -> None:
         self.root = temporary_root("lbh-deploy-")
-        self.home = self.root / "dagster_home"
+        self.home = self.root / "dagster_home"  # the code server's and the daemon's
+        self.web_home = self.root / "webserver_home"
+        self.compute_logs = self.root / "compute_logs"
         self.raw_zone = self.root / "raw-zone"
         self.refined_zone = self.root / "refined-zone"
         self.logs = self.root / "logs"
@@ -64,8 +70,10 @@ class Sandbox:
         self.web: Client | None = None
         self._saved_environ: dict[str, str] | None = None
 
-        self.home.mkdir(parents=True)
-        shutil.copy(DEPLOY / "dagster.yaml", self.home / "dagster.yaml")  # verbatim
+        for home in (self.home, self.web_home):
+            home.mkdir(parents=True)
+            shutil.copy(DEPLOY / "dagster.yaml", home / "dagster.yaml")  # verbatim
+        self.heartbeat = HeartbeatReceiver()
         tables = self.root / "tables.yaml"
         tables.write_text(_pause_the_rest(tables, TABLES_YAML))
         alloy = self.root / "alloy"
@@ -80,6 +88,7 @@ class Sandbox:
         from lbh_platform.tascomi.tables import load_tables
 
         self.postgres.start()
+        self.heartbeat.__enter__()
         # The simulators run in this process and set TASCOMI_* / ALLOY_* in os.environ:
         # restored on stop.
         self._saved_environ = dict(os.environ)
@@ -98,6 +107,8 @@ class Sandbox:
         self.code_port, self.web_port = free_port(), free_port()
         env.update(
             DAGSTER_HOME=str(self.home),
+            DAGSTER_COMPUTE_LOGS_DIR=str(self.compute_logs),
+            LBH_HEARTBEAT_URL=self.heartbeat.url,
             LBH_RAW_ZONE=str(self.raw_zone),
             LBH_REFINED_ZONE=str(self.refined_zone),
             LBH_TASCOMI_TABLES_FILE=str(self.root / "tables.yaml"),
@@ -112,7 +123,11 @@ class Sandbox:
             **{MARKER: self.marker},
         )
         self.env = env
-        self.topology = Topology(env, self.logs, cwd=self.root)
+        # The services get the compose file's environment (not deploy/.env: the sandbox's
+        # settings are its own), each with its own DAGSTER_HOME.
+        self.topology = Topology(
+            env, self.logs, cwd=self.root, homes={"webserver": self.web_home}, env_files=False
+        )
         self.web = Client(f"http://127.0.0.1:{self.web_port}", self)
         self.topology.start("code_server")
         wait_for("the code server's port", self._code_server_listening, 180, 0.5, self.check_alive)
@@ -142,6 +157,7 @@ class Sandbox:
         finally:
             if self.simulators is not None:
                 self.simulators.close()
+            self.heartbeat.__exit__(None, None, None)
             if self._saved_environ is not None:
                 os.environ.clear()
                 os.environ.update(self._saved_environ)

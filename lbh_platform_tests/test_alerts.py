@@ -4,10 +4,13 @@ secret; with no webhook the sensors log what they would send."""
 
 import logging
 import socket
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 import dagster as dg
 import pytest
 import requests
+from dagster._core.test_utils import freeze_time
 
 from lbh_platform.common.alerts import (
     Alert,
@@ -18,7 +21,10 @@ from lbh_platform.common.alerts import (
     secret_values,
 )
 from lbh_platform.common.http import RetryPolicy, send_with_retries
+from lbh_platform.common.monitoring_config import MonitoringConfig
 from lbh_platform.defs.monitoring.alerts import check_failure_alerts, run_failure_alerts
+from lbh_platform.defs.monitoring.freshness import build_freshness
+from lbh_platform.defs.partitions import daily_partitions
 from lbh_platform_tests.webhook_receiver import WebhookReceiver
 
 UI = "https://dagster.example.org"
@@ -260,3 +266,149 @@ def test_failure_cause_adds_each_deeper_cause_once_and_drops_class_prefixes():
         "timed out"
     )
     assert failure_cause([("", "the run failed")]) == "the run failed"
+
+
+# -- freshness: only the asset's verdict is alerted -------------------------------------------
+
+LONDON = ZoneInfo("Europe/London")
+SNAPSHOT = dg.AssetKey(["tascomi", "snapshot", "appeals"])
+
+
+def _freshness_defs():
+    """A daily snapshot with its 06:00 freshness check, its sensor, and the alert sensor."""
+
+    @dg.asset(key=SNAPSHOT, partitions_def=daily_partitions)
+    def snapshot() -> None:
+        return None
+
+    checks, [sensor] = build_freshness("tascomi", {SNAPSHOT: "daily"}, MonitoringConfig())
+    defs = dg.Definitions(
+        assets=[snapshot],
+        asset_checks=checks,
+        sensors=[sensor, check_failure_alerts],
+        jobs=[dg.define_asset_job("daily", selection=dg.AssetSelection.assets(SNAPSHOT))],
+    )
+    return defs, sensor
+
+
+def _at(day: int, hour: int, minute: int = 0):
+    return freeze_time(datetime(2024, 3, day, hour, minute, tzinfo=LONDON))
+
+
+def _materialise(defs, instance, partition: str) -> None:
+    """A run of one partition: the asset and, as in every such run, its freshness check."""
+    result = defs.resolve_job_def("daily").execute_in_process(
+        instance=instance, partition_key=partition
+    )
+    assert result.success
+
+
+def _freshness_sensor_tick(defs, instance, sensor) -> list[str]:
+    """One tick of the freshness sensor, its run executed as the daemon would launch it;
+    the reasons it gave."""
+    context = dg.build_sensor_context(instance=instance, definitions=defs)
+    result = sensor.evaluate_tick(context)
+    for request in result.run_requests:
+        job = dg.define_asset_job(
+            "freshness_run", selection=dg.AssetSelection.checks(*request.asset_check_keys)
+        )
+        merged = dg.Definitions.merge(defs, dg.Definitions(jobs=[job]))
+        merged.resolve_job_def("freshness_run").execute_in_process(
+            instance=instance, tags={"dagster/sensor_name": sensor.name}
+        )
+    return [request.asset_check_keys for request in result.run_requests]
+
+
+def _overdue(webhook) -> list[str]:
+    return [t for t in webhook.texts if "Data overdue" in t]
+
+
+def test_make_runs_earlier_days_do_not_alert_for_today_once_it_has_landed(webhook):
+    """`make run` materialises the last four days in order after 06:00: the runs of the three
+    earlier days each find today missing; today's run lands it. Nothing is overdue."""
+    defs, _ = _freshness_defs()
+    with dg.instance_for_test() as instance:
+        with _at(12, 9):
+            cursor = _tick(defs, instance, check_failure_alerts, None)
+        with _at(12, 10):
+            for day in ("2024-03-09", "2024-03-10", "2024-03-11", "2024-03-12"):
+                _materialise(defs, instance, day)
+            evaluations = instance.event_log_storage.get_asset_check_execution_history(
+                dg.AssetCheckKey(SNAPSHOT, "freshness_check"), limit=10
+            )
+            statuses = [e.status.value for e in evaluations]
+            assert statuses[0] == "SUCCEEDED" and statuses.count("FAILED") == 3, statuses
+            _tick(defs, instance, check_failure_alerts, cursor)
+    assert _overdue(webhook) == []
+
+
+def test_a_failure_a_later_evaluation_has_superseded_is_not_alerted(webhook):
+    defs, sensor = _freshness_defs()
+    with dg.instance_for_test() as instance:
+        with _at(11, 9):
+            _materialise(defs, instance, "2024-03-11")
+            cursor = _tick(defs, instance, check_failure_alerts, None)
+        with _at(12, 6, 30):  # the sensor finds today missing ...
+            assert _freshness_sensor_tick(defs, instance, sensor)
+        with _at(12, 7):  # ... and the day lands before the alert sensor looks
+            _materialise(defs, instance, "2024-03-12")
+            cursor = _tick(defs, instance, check_failure_alerts, cursor)
+        assert _overdue(webhook) == []
+        with _at(13, 6, 30):  # control: the next day does not land
+            assert _freshness_sensor_tick(defs, instance, sensor)
+            _tick(defs, instance, check_failure_alerts, cursor)
+    [text] = _overdue(webhook)
+    assert "tascomi appeals, partition 2024-03-13" in text
+
+
+def test_a_run_of_an_older_partition_never_alerts_but_the_sensor_judges_again(webhook):
+    defs, sensor = _freshness_defs()
+    with dg.instance_for_test() as instance:
+        with _at(10, 9):
+            _materialise(defs, instance, "2024-03-10")  # its freshness check passes
+            cursor = _tick(defs, instance, check_failure_alerts, None)
+        with _at(12, 10):
+            _materialise(defs, instance, "2024-03-11")  # a backfill day: finds 03-12 missing
+            cursor = _tick(defs, instance, check_failure_alerts, cursor)
+            assert _overdue(webhook) == []
+            # Its failure is not the sensor's: the sensor evaluates the check itself.
+            assert _freshness_sensor_tick(defs, instance, sensor)
+            cursor = _tick(defs, instance, check_failure_alerts, cursor)
+            assert len(_overdue(webhook)) == 1
+            # Nothing changed since: no new evaluation, no second message.
+            assert _freshness_sensor_tick(defs, instance, sensor) == []
+            _tick(defs, instance, check_failure_alerts, cursor)
+    [text] = _overdue(webhook)
+    assert "tascomi appeals, partition 2024-03-12" in text
+
+
+def test_a_table_added_after_the_deadline_is_first_due_at_the_next_one(webhook):
+    defs, sensor = _freshness_defs()
+    with dg.instance_for_test() as instance:
+        with _at(12, 14):  # added at 14:00: the alert sensor sees it for the first time
+            cursor = _tick(defs, instance, check_failure_alerts, None)
+        with _at(12, 14, 1):  # never evaluated: the sensor runs the check, which fails
+            assert _freshness_sensor_tick(defs, instance, sensor)
+            cursor = _tick(defs, instance, check_failure_alerts, cursor)
+            assert _overdue(webhook) == []  # 06:00 today passed before the table existed
+            assert _freshness_sensor_tick(defs, instance, sensor) == []
+        with _at(13, 6, 30):  # still nothing at its first deadline: overdue
+            assert _freshness_sensor_tick(defs, instance, sensor)
+            _tick(defs, instance, check_failure_alerts, cursor)
+    [text] = _overdue(webhook)
+    assert "tascomi appeals, partition 2024-03-13" in text  # named, not "partition -"
+    assert "never been observed/materialized" in text
+
+
+def test_a_table_with_history_is_overdue_at_once_on_a_new_instance(webhook):
+    """Added at 14:00 and backfilled up to yesterday: today's partition is a real gap."""
+    defs, sensor = _freshness_defs()
+    with dg.instance_for_test() as instance, _at(12, 14):
+        cursor = _tick(defs, instance, check_failure_alerts, None)
+        _materialise(defs, instance, "2024-03-11")  # finds 03-12 missing: older run
+        cursor = _tick(defs, instance, check_failure_alerts, cursor)
+        assert _overdue(webhook) == []
+        assert _freshness_sensor_tick(defs, instance, sensor)
+        _tick(defs, instance, check_failure_alerts, cursor)
+    [text] = _overdue(webhook)
+    assert "tascomi appeals, partition 2024-03-12" in text

@@ -17,7 +17,14 @@ deploy/dagster.yaml. Over the webserver's GraphQL API, as the UI does:
    history, check results and backfill status are all still there;
 5. the password is in no log, no row of the database and not in the UI's instance page;
 6. a wrong password or an unreachable server stops a service at start-up with a message
-   naming the setting to fix and without the password.
+   naming the setting to fix and without the password;
+7. production runs by itself: every schedule and sensor the daily operation needs is RUNNING
+   from the first start (the compose file's ``LBH_DEPLOYMENT``), the heartbeat reaches its
+   monitor, and each service's compose health check passes (and fails against nothing);
+8. a step's log line, written by the run worker on the code server's side, is read through
+   the webserver, which has a DAGSTER_HOME of its own (as each compose container does);
+9. a pg_dump of the database restored into a fresh database, migrated through the
+   entrypoint, serves the same run history to a webserver started on it.
 """
 
 import contextlib
@@ -34,9 +41,9 @@ import psycopg2
 import pytest
 
 from lbh_platform.deploy.local_postgres import free_port, pg_bin_dir
-from lbh_platform.deploy.services import with_python_on_path
 from lbh_platform.storage.lake import Lake
-from lbh_platform_tests.deploy_topology import Sandbox
+from lbh_platform_tests.automation_docs import documented_states
+from lbh_platform_tests.deploy_topology import SERVICES, Sandbox
 from lbh_platform_tests.e2e.harness import wait_for
 
 pytestmark = pytest.mark.deploy
@@ -157,8 +164,14 @@ def wait_backfill(box: Sandbox, backfill_id: str) -> dict:
     return backfill
 
 
+def freshness_run(run: dict) -> bool:
+    """A freshness sensor's own check run (one may start at any tick)."""
+    return run["tags"].get("dagster/sensor_name", "").endswith("_freshness")
+
+
 def nothing_in_progress(box: Sandbox) -> list[dict]:
-    return [r for r in runs(box) if r["status"] in IN_PROGRESS_RUN]
+    """Runs in progress, apart from the freshness sensors' check runs."""
+    return [r for r in runs(box) if r["status"] in IN_PROGRESS_RUN and not freshness_run(r)]
 
 
 def sql(box: Sandbox, query: str, *params) -> list[tuple]:
@@ -296,7 +309,7 @@ def test_production_topology(sandbox: Sandbox):
     assert not nothing_in_progress(box)
 
     # -- 4. restart the webserver on an empty DAGSTER_HOME: history is in PostgreSQL ----------
-    before = {r["runId"]: r["status"] for r in runs(box)}
+    before = {r["runId"]: r["status"] for r in runs(box) if not freshness_run(r)}
     checks_before = box.web.check_evaluations(
         ["tascomi", "parsed", "appeals"], "id_import_date_unique"
     )
@@ -304,9 +317,9 @@ def test_production_topology(sandbox: Sandbox):
     fresh_home.mkdir()
     shutil.copy(box.home / "dagster.yaml", fresh_home / "dagster.yaml")
     box.topology.services["webserver"].stop()
-    box.topology.start("webserver", {**box.env, "DAGSTER_HOME": str(fresh_home)})
+    box.topology.start("webserver", home=fresh_home)
     box.web.wait_until_loaded(timeout=TIMEOUT)
-    assert {r["runId"]: r["status"] for r in runs(box)} == before
+    assert {r["runId"]: r["status"] for r in runs(box) if not freshness_run(r)} == before
     assert box.web.check_evaluations(
         ["tascomi", "parsed", "appeals"], "id_import_date_unique"
     ) == checks_before
@@ -327,10 +340,12 @@ def test_production_topology(sandbox: Sandbox):
     ).stdout
     assert "tascomi/api_response/appeals" in dump or "api_response" in dump
     assert box.password not in dump
+    assert box.heartbeat.path not in dump  # the heartbeat URL's token
     assert box.password not in box.all_logs()
-    for path in box.home.rglob("*"):
-        if path.is_file():
-            assert box.password.encode() not in path.read_bytes(), path
+    for folder in (box.home, box.web_home, fresh_home, box.compute_logs):
+        for path in folder.rglob("*"):
+            if path.is_file():
+                assert box.password.encode() not in path.read_bytes(), path
 
 
 def assert_no_overlap(all_runs: list[dict], table: str) -> None:
@@ -391,7 +406,7 @@ def start_daemon_expecting_failure(box: Sandbox, **overrides: str) -> str:
     command = box.topology.command("daemon", env)
     done = subprocess.run(
         command,
-        env=with_python_on_path(env),
+        env=box.topology.environment("daemon", env),
         capture_output=True,
         text=True,
         timeout=120,
@@ -419,3 +434,218 @@ def test_unreachable_server_fails_at_start_naming_the_setting(sandbox: Sandbox):
     assert "DAGSTER_PG_HOST" in output and "DAGSTER_PG_PORT" in output, output
     assert sandbox.password not in output
     assert "Traceback" not in output
+
+
+# -- 7. production runs by itself --------------------------------------------------------------
+
+AUTOMATIONS = """query($s: RepositorySelector!) {
+    schedulesOrError(repositorySelector: $s) { __typename
+        ... on Schedules { results { name scheduleState { status } } } }
+    sensorsOrError(repositorySelector: $s) { __typename
+        ... on Sensors { results { name sensorState { status } } } } }"""
+REPOSITORY = {"repositoryName": "__repository__", "repositoryLocationName": "lbh_platform"}
+DAILY_OPERATION = (
+    "tascomi_daily_0300",
+    "alloy_weekdays_0400",
+    "tenure_event_files",
+    "tenure_stale_snapshots",
+    "tascomi_freshness",
+    "alloy_freshness",
+    "tenure_freshness",
+    "lbh_automation",
+    "lbh_run_failure_alerts",
+    "lbh_check_failure_alerts",
+    "lbh_heartbeat",
+)
+
+
+def instigator_states(box: Sandbox) -> dict[str, str]:
+    data = box.web.graphql(AUTOMATIONS, {"s": REPOSITORY})
+    states = {
+        s["name"]: s["scheduleState"]["status"] for s in data["schedulesOrError"]["results"]
+    }
+    states.update(
+        {s["name"]: s["sensorState"]["status"] for s in data["sensorsOrError"]["results"]}
+    )
+    return states
+
+
+def test_every_schedule_and_sensor_the_day_needs_runs_from_the_first_start(sandbox: Sandbox):
+    states = instigator_states(sandbox)
+    for name in DAILY_OPERATION:
+        assert states.get(name) == "RUNNING", (name, states)
+    assert states["tenure_weekly_resync"] == "STOPPED"  # opt-in (ADR: DynamoDB reads)
+    documented = documented_states()
+    assert set(states) <= set(documented), sorted(set(states) - set(documented))
+    assert states == {name: documented[name]["production"] for name in states}
+
+
+def test_the_heartbeat_reaches_its_monitor_without_showing_its_url(sandbox: Sandbox):
+    box = sandbox
+    wait_for("a heartbeat ping", lambda: box.heartbeat.pings >= 1, TIMEOUT, 2, box.check_alive)
+    token = box.heartbeat.path
+    assert token not in box.all_logs()
+    for path in box.compute_logs.rglob("*"):
+        if path.is_file():
+            assert token.encode() not in path.read_bytes(), path
+
+
+def test_each_service_health_check_passes_and_fails_against_nothing(sandbox: Sandbox):
+    box = sandbox
+
+    def healthy(name: str):
+        done = box.topology.healthcheck(name)
+        return done if done.returncode == 0 else None
+
+    for name in SERVICES:  # the daemon is live once each of its daemons has beaten once
+        wait_for(f"the {name} health check to pass", lambda n=name: healthy(n), TIMEOUT, 5)
+    closed = str(free_port())
+    for name, port in (
+        ("code_server", "DAGSTER_CODE_SERVER_PORT"),
+        ("webserver", "DAGSTER_WEBSERVER_PORT"),
+    ):
+        done = box.topology.healthcheck(name, {**box.env, port: closed})
+        assert done.returncode != 0, (name, done.stdout, done.stderr)
+    create_database(box, "no_daemon")  # a database no daemon has ever beaten in
+    done = box.topology.healthcheck("daemon", {**box.env, "DAGSTER_PG_DB": "no_daemon"})
+    assert done.returncode != 0 and "not running" in done.stdout, done.stdout + done.stderr
+    assert box.password not in done.stdout + done.stderr
+
+
+# -- 8. step logs through the webserver --------------------------------------------------------
+
+CAPTURED = """query($key: [String!]!) { capturedLogs(logKey: $key) { stdout stderr } }"""
+RUN_LOG = """query($id: ID!) { logsForRun(runId: $id, limit: 10000) {
+    ... on EventConnection { events { __typename
+        ... on MessageEvent { message stepKey }
+        ... on LogsCapturedEvent { fileKey stepKeys } } } } }"""
+
+
+def launch_ingest(box: Sandbox, day: str) -> str:
+    launched = box.web.graphql(
+        LAUNCH_RUN,
+        {
+            "p": {
+                "selector": {
+                    "repositoryLocationName": "lbh_platform",
+                    "repositoryName": "__repository__",
+                    "jobName": "tascomi_daily_ingest",
+                },
+                "executionMetadata": {"tags": [{"key": "dagster/partition", "value": day}]},
+            }
+        },
+    )["launchRun"]
+    assert launched["__typename"] == "LaunchRunSuccess", launched
+    return launched["run"]["runId"]
+
+
+def test_a_steps_log_line_is_read_through_the_webserver(sandbox: Sandbox):
+    box = sandbox
+    assert box.topology.services["webserver"].env["DAGSTER_HOME"] != str(box.home)
+    run_id = launch_ingest(box, days_ago(2)[0])
+    run = wait_for(
+        "the run to finish",
+        lambda: (r := box.web.run(run_id))["status"] in TERMINAL_RUN and r,
+        TIMEOUT,
+        1,
+        box.check_alive,
+    )
+    assert run["status"] == "SUCCESS", run
+    events = box.web.graphql(RUN_LOG, {"id": run_id})["logsForRun"]["events"]
+    lines = [
+        e for e in events if e["__typename"] == "LogMessageEvent" and "rows" in e["message"]
+    ]
+    assert lines, events
+    captured = [e for e in events if e["__typename"] == "LogsCapturedEvent"]
+    assert captured, [e["__typename"] for e in events]
+    text = ""
+    for event in captured:
+        logs = box.web.graphql(CAPTURED, {"key": [run_id, "compute_logs", event["fileKey"]]})
+        text += (logs["capturedLogs"]["stdout"] or "") + (logs["capturedLogs"]["stderr"] or "")
+    for line in lines:  # e.g. "tascomi api_response appeals 20240305 (1/1): 12 rows"
+        assert line["message"] in text, (line, text[-2000:])
+
+
+# -- 9. backup and restore ----------------------------------------------------------------------
+
+
+def create_database(box: Sandbox, name: str) -> None:
+    env = box.postgres.environment()
+    connection = psycopg2.connect(
+        host=env["DAGSTER_PG_HOST"],
+        port=env["DAGSTER_PG_PORT"],
+        dbname=env["DAGSTER_PG_DB"],
+        user=env["DAGSTER_PG_USER"],
+        password=env["DAGSTER_PG_PASSWORD"],
+    )
+    try:
+        connection.autocommit = True
+        with connection.cursor() as cursor:
+            cursor.execute(f'drop database if exists "{name}"')
+            cursor.execute(f'create database "{name}"')
+    finally:
+        connection.close()
+
+
+def pg_tool(box: Sandbox, tool: str, *args: str) -> subprocess.CompletedProcess:
+    """A PostgreSQL client tool against the sandbox's server; the password only in its
+    environment."""
+    return subprocess.run(
+        [str(pg_bin_dir() / tool), "-h", "127.0.0.1", "-p", str(box.postgres.port),
+         "-U", box.postgres.user, *args],
+        env={"PGPASSWORD": box.password, "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+def test_a_backup_restored_into_a_fresh_database_serves_the_same_history(sandbox: Sandbox):
+    """docs/DEPLOYING.md's procedure: pg_dump, pg_restore into a new database, `dagster
+    instance migrate` through the entrypoint, a webserver on it."""
+    box = sandbox
+    if not [r for r in runs(box) if r["status"] == "SUCCESS"]:  # this test alone
+        run_id = launch_ingest(box, days_ago(3)[0])
+        wait_for(
+            "a run to finish",
+            lambda: box.web.run(run_id)["status"] in TERMINAL_RUN,
+            TIMEOUT,
+            1,
+            box.check_alive,
+        )
+    finished = {
+        r["runId"]: r["status"]
+        for r in runs(box)
+        if r["status"] in TERMINAL_RUN and not freshness_run(r)
+    }
+    path, check = ["tascomi", "api_response", "appeals"], "row_count_vs_history"
+    checks_before = box.web.check_evaluations(path, check)
+    assert finished and checks_before
+    dump = box.root / "dagster.dump"
+    done = pg_tool(box, "pg_dump", "-Fc", "-f", str(dump), box.postgres.database)
+    assert done.returncode == 0, done.stderr
+    create_database(box, "restored")
+    done = pg_tool(box, "pg_restore", "--no-owner", "-d", "restored", str(dump))
+    assert done.returncode == 0, done.stderr
+    restored = {**box.env, "DAGSTER_PG_DB": "restored"}
+    migrate = subprocess.run(
+        ["python", "-m", "lbh_platform.deploy.entrypoint", "dagster", "instance", "migrate"],
+        env=box.topology.environment("daemon", restored),
+        cwd=box.root,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert migrate.returncode == 0, migrate.stdout + migrate.stderr
+    assert box.password not in migrate.stdout + migrate.stderr
+    original = box.topology.services["webserver"]
+    original.stop()
+    try:
+        box.topology.start("webserver", restored)
+        box.web.wait_until_loaded(timeout=TIMEOUT)
+        after = {r["runId"]: r["status"] for r in runs(box)}
+        assert {k: after.get(k) for k in finished} == finished
+        assert box.web.check_evaluations(path, check) == checks_before
+    finally:
+        box.topology.start("webserver")
+        box.web.wait_until_loaded(timeout=TIMEOUT)

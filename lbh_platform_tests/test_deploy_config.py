@@ -33,6 +33,9 @@ def test_dagster_yaml_is_a_valid_instance_config(tmp_path, monkeypatch):
     assert config["concurrency"]["pools"] == {"default_limit": 1, "granularity": "run"}
     assert config["run_monitoring"]["enabled"] and config["run_retries"]["enabled"]
     assert config["telemetry"] == {"enabled": False}
+    # Step logs in a folder the code server's run workers and the webserver share.
+    assert config["compute_logs"]["class"] == "LocalComputeLogManager"
+    assert config["compute_logs"]["config"] == {"base_dir": {"env": "DAGSTER_COMPUTE_LOGS_DIR"}}
 
 
 def test_dagster_yaml_reads_exactly_the_entrypoint_settings():
@@ -103,3 +106,62 @@ def test_driver_messages_become_the_setting_to_fix_without_the_password():
     assert "DAGSTER_PG_DB" in str(missing_db)
     refused = explain(settings, "connection refused hunter2-secret\nmore")
     assert "DAGSTER_PG_HOST" in str(refused) and "hunter2" not in str(refused)
+
+
+def test_every_service_has_a_health_check_and_the_step_log_volume():
+    document = compose.load()
+    services = document["services"]
+    for name in ("postgres", *compose.DAGSTER_SERVICES):
+        assert services[name].get("healthcheck", {}).get("test"), name
+    for name in compose.DAGSTER_SERVICES:
+        assert "compute-logs:/opt/dagster/compute_logs" in services[name]["volumes"], name
+    for name in ("webserver", "daemon"):
+        assert services[name]["depends_on"]["code_server"] == {"condition": "service_healthy"}
+    assert document["x-dagster-env"]["DAGSTER_COMPUTE_LOGS_DIR"] == (
+        "${DAGSTER_COMPUTE_LOGS_DIR:-/opt/dagster/compute_logs}"
+    )
+    env = {"DAGSTER_CODE_SERVER_PORT": "4100", "DAGSTER_WEBSERVER_PORT": "3100"}
+    assert compose.healthcheck_command("code_server", env)[-2:] == ["-p", "4100"]
+    assert "http://127.0.0.1:3100/server_info" in compose.healthcheck_command("webserver", env)[-1]
+    daemon = compose.healthcheck_command("daemon", env)
+    assert daemon[-2:] == ["dagster-daemon", "liveness-check"]
+    assert "lbh_platform.deploy.entrypoint" in daemon  # the password may be a secret's
+
+
+def test_service_environment_is_interpolated_as_compose_does(tmp_path):
+    (tmp_path / ".env").write_text("FROM_FILE=1\nBOTH=file\n")
+    (tmp_path / "compose.yaml").write_text(
+        "services:\n  web:\n    env_file: [{path: .env, required: false}]\n"
+        "    environment:\n      PASSED:\n      ABSENT:\n      BOTH: ${BOTH:-x}\n"
+        "      DEFAULTED: ${DEFAULTED:-d}\n"
+    )
+    env = {"PASSED": "p", "BOTH": "host"}
+    path = tmp_path / "compose.yaml"
+    assert compose.service_environment("web", env, path) == {
+        "FROM_FILE": "1",
+        "PASSED": "p",  # no value: passed through when set ...
+        "BOTH": "host",  # `environment` wins over env_file
+        "DEFAULTED": "d",
+    }  # ... and left out when not (ABSENT)
+    assert "FROM_FILE" not in compose.service_environment("web", env, path, env_files=False)
+    (tmp_path / "compose.yaml").write_text("services:\n  web:\n    env_file: missing.env\n")
+    with pytest.raises(ConfigurationError, match="missing.env does not exist"):
+        compose.service_environment("web", {}, path)
+
+
+def test_a_service_gets_settings_only_through_the_compose_file(tmp_path):
+    from lbh_platform.deploy.services import Topology
+
+    host = {
+        "PATH": "/usr/bin",
+        "LBH_ENGINE": "spark",  # forwarded by the compose file
+        "LBH_SIM_SCALE": "3",  # a setting the compose file does not forward
+        "DAGSTER_PG_PASSWORD": "pw",
+        "DAGSTER_HOME": str(tmp_path / "home"),
+    }
+    topology = Topology(host, tmp_path, homes={"webserver": tmp_path / "web"}, env_files=False)
+    daemon, web = topology.environment("daemon"), topology.environment("webserver")
+    assert daemon["LBH_ENGINE"] == "spark" and "LBH_SIM_SCALE" not in daemon
+    assert daemon["LBH_DEPLOYMENT"] == "production" and daemon["PATH"].endswith("/usr/bin")
+    assert daemon["DAGSTER_HOME"] == str(tmp_path / "home")
+    assert web["DAGSTER_HOME"] == str(tmp_path / "web")

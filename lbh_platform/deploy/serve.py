@@ -1,10 +1,12 @@
 """``make serve``: the production topology on one machine, against a local PostgreSQL.
 
 The same three services as deploy/docker-compose.yaml (code server, webserver, daemon),
-started with exactly its commands, sharing a PostgreSQL server of its own under ``.serve/``
-(initdb on first use; kept, so history survives restarts) and ``.serve/dagster_home`` holding
-deploy/dagster.yaml. The built-in simulators stand in for the APIs unless
-``TASCOMI_API_URL`` / ``ALLOY_API_URL`` are set. Ctrl-C stops everything, by pid.
+started with exactly its commands and environment (so ``LBH_DEPLOYMENT`` is ``production``:
+the schedules and sensors run as in production), sharing a PostgreSQL server of its own under
+``.serve/`` (initdb on first use; kept, so history survives restarts), ``.serve/dagster_home``
+holding deploy/dagster.yaml and ``.serve/compute_logs``. The built-in simulators stand in for
+the APIs unless ``TASCOMI_API_URL`` / ``ALLOY_API_URL`` are set. Ctrl-C stops everything, by
+pid.
 """
 
 import contextlib
@@ -73,6 +75,8 @@ def main() -> int:
         env.update(postgres.environment())
         env.update(
             DAGSTER_HOME=str(home),
+            DAGSTER_COMPUTE_LOGS_DIR=registry.get("DAGSTER_COMPUTE_LOGS_DIR")
+            or str(root / "compute_logs"),
             DAGSTER_CODE_SERVER_BIND="127.0.0.1",
             DAGSTER_CODE_SERVER_HOST="127.0.0.1",
             DAGSTER_CODE_SERVER_PORT=code_port,

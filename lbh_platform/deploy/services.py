@@ -1,8 +1,9 @@
 """Run the compose file's Dagster services as local processes (``make serve``, the tests).
 
-Each service is its compose ``entrypoint`` + ``command`` (see ``compose.py``) in its own
-process group, logging to ``<log_dir>/<service>.log``. Stopping sends SIGTERM to the group,
-then SIGKILL to whatever is left, by pid; nothing is found by name.
+Each service is its compose ``entrypoint`` + ``command`` with its compose ``environment`` (see
+``compose.py``) in its own process group, logging to ``<log_dir>/<service>.log``. Stopping
+sends SIGTERM to the group, then SIGKILL to whatever is left, by pid; nothing is found by
+name.
 """
 
 import contextlib
@@ -14,6 +15,7 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
+from lbh_platform import settings_registry as registry
 from lbh_platform.deploy import compose
 
 
@@ -84,8 +86,23 @@ class Service:
         return "\n".join(text.splitlines()[-lines:])
 
 
+def _platform_setting(name: str) -> bool:
+    try:
+        registry.declared(name)
+    except KeyError:
+        return False
+    return True
+
+
 class Topology:
-    """Code server, webserver and daemon from ``compose_file`` with environment ``env``."""
+    """Code server, webserver and daemon from ``compose_file``, with ``env`` as the host's
+    environment (what Compose interpolates from).
+
+    Each service's process gets what its container would: the host's variables that are not
+    platform settings (``PATH``, ``PYTHONPATH``: the image's own), then the compose file's
+    ``environment`` for it, so a setting reaches a service only through the compose file.
+    ``DAGSTER_HOME`` is the container's own folder: ``homes[service]``, else the host's.
+    """
 
     def __init__(
         self,
@@ -94,25 +111,67 @@ class Topology:
         *,
         compose_file: Path = compose.COMPOSE_FILE,
         cwd: Path | None = None,
+        homes: Mapping[str, Path | str] | None = None,
+        env_files: bool = True,
     ):
         self.env = with_python_on_path(env)
         self.log_dir = Path(log_dir)
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self.compose_file = compose_file
         self.cwd = cwd
+        self.homes = {name: str(home) for name, home in (homes or {}).items()}
+        self.env_files = env_files
         self.services: dict[str, Service] = {}
 
     def command(self, name: str, env: Mapping[str, str] | None = None) -> list[str]:
         return compose.service_command(name, env or self.env, self.compose_file)
 
-    def start(self, name: str, env: Mapping[str, str] | None = None) -> Service:
-        """Start (or restart) one service; ``env`` overrides the topology's environment."""
+    def environment(
+        self, name: str, env: Mapping[str, str] | None = None, home: Path | str | None = None
+    ) -> dict[str, str]:
+        """The process environment of service ``name`` (``env`` overrides the host's)."""
+        host = with_python_on_path(env) if env is not None else self.env
+        result = {k: v for k, v in host.items() if not _platform_setting(k)}
+        result.update(
+            compose.service_environment(
+                name, host, self.compose_file, env_files=self.env_files
+            )
+        )
+        home = home or self.homes.get(name) or host.get("DAGSTER_HOME")
+        if home:
+            result["DAGSTER_HOME"] = str(home)
+        return result
+
+    def start(
+        self, name: str, env: Mapping[str, str] | None = None, home: Path | str | None = None
+    ) -> Service:
+        """Start (or restart) one service; ``env`` overrides the host's environment, ``home``
+        the service's ``DAGSTER_HOME``."""
         if name in self.services:
             self.services[name].stop()
-        env = with_python_on_path(env) if env is not None else self.env
-        service = Service(name, self.command(name, env), env, self.log_dir, self.cwd)
+        host = with_python_on_path(env) if env is not None else self.env
+        service = Service(
+            name, self.command(name, host), self.environment(name, host, home), self.log_dir,
+            self.cwd,
+        )
         self.services[name] = service.start()
         return service
+
+    def healthcheck(
+        self, name: str, env: Mapping[str, str] | None = None, timeout: float = 120
+    ) -> subprocess.CompletedProcess:
+        """Run the service's compose health check once, in the service's environment (``env``
+        overrides the host's)."""
+        host = with_python_on_path(env) if env is not None else self.env
+        return subprocess.run(
+            compose.healthcheck_command(name, host, self.compose_file),
+            env=self.environment(name, host),
+            cwd=self.cwd,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
 
     def stop(self) -> None:
         """Clients first, the code server (and its run workers) last."""

@@ -63,6 +63,14 @@ declare(
         deployed=False,
     ),
     _deploy(
+        "DAGSTER_COMPUTE_LOGS_DIR",
+        "Folder of the steps' and ticks' captured output (deploy/dagster.yaml `compute_logs`): "
+        "run workers write it on the code server's host and the webserver reads it, so both "
+        "must see the same folder (compose: the `compute-logs` volume).",
+        shown_default="`$DAGSTER_HOME/storage` (`/opt/dagster/compute_logs` in compose)",
+        compose_default="/opt/dagster/compute_logs",
+    ),
+    _deploy(
         "LBH_DEPLOYMENT",
         "`embedded` (one machine, the demo) or `production` (the three services on "
         "PostgreSQL): in production every schedule and sensor the daily operation needs "

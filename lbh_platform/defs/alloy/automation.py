@@ -6,6 +6,7 @@ import dagster as dg
 
 from lbh_platform.alloy.datasets import AlloyDataset
 from lbh_platform.defs.alloy.assets import asset_key
+from lbh_platform.defs.automation_defaults import DAILY_INGEST, schedule_status
 from lbh_platform.defs.partitions import TIMEZONE
 
 EXPORT_JOB = "alloy_weekday_export"
@@ -36,7 +37,7 @@ def build_alloy_automation(
         cron_schedule="0 4 * * 1-5",
         execution_timezone=TIMEZONE,
         job=job,
-        default_status=dg.DefaultScheduleStatus.STOPPED,
+        default_status=schedule_status(DAILY_INGEST),
         description="Alloy exports at 04:00 on weekdays, for that day's partition.",
     )
     def weekday_exports(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:

@@ -13,6 +13,13 @@ from datetime import datetime, timedelta
 
 import dagster as dg
 
+from lbh_platform.defs.automation_defaults import (
+    EVENT_FILES,
+    FOLLOW_UP,
+    OPT_IN,
+    schedule_status,
+    sensor_status,
+)
 from lbh_platform.defs.event_streams.assets import asset_key, partition_key
 from lbh_platform.defs.partitions import TIMEZONE, daily_partitions
 from lbh_platform.defs.resources import LakeResource
@@ -99,7 +106,7 @@ def build_automation(stream: EventStream) -> tuple[list, list[dg.SensorDefinitio
         name=names["file_sensor"],
         job=events_job,
         minimum_interval_seconds=120,
-        default_status=dg.DefaultSensorStatus.STOPPED,
+        default_status=sensor_status(EVENT_FILES),
         description=f"New {label} event files in an import_date folder request that day's "
         "events partition (cursor: a fingerprint of each recent folder's file names).",
     )
@@ -129,7 +136,7 @@ def build_automation(stream: EventStream) -> tuple[list, list[dg.SensorDefinitio
         name=names["stale_sensor"],
         job=rebuild_job,
         minimum_interval_seconds=300,
-        default_status=dg.DefaultSensorStatus.RUNNING,
+        default_status=sensor_status(FOLLOW_UP),
         description=f"{label.capitalize()} snapshots that miss events of their window (a day "
         "compacted again after them, a raw folder never compacted, late files, a rebuilt base) "
         "are rebuilt from the oldest to the newest, in one run, in date order.",
@@ -146,7 +153,7 @@ def build_automation(stream: EventStream) -> tuple[list, list[dg.SensorDefinitio
         cron_schedule="0 5 * * 0",
         execution_timezone=TIMEZONE,
         job=resync_job,
-        default_status=dg.DefaultScheduleStatus.STOPPED,
+        default_status=schedule_status(OPT_IN),
         description="Sunday 05:00: a fresh DynamoDB extract, its drift check, and the day's "
         "snapshot rebuilt on it (off by default: the ADR limits reads of the service's table).",
     )

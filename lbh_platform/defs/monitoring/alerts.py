@@ -7,16 +7,26 @@ remembered by (check, partition, root run), so a retried run's second failure of
 check is not sent again. A run that failed only because blocking checks failed is reported by
 the check sensor (which names the check and partition), not twice. Message text and delivery
 live in :mod:`lbh_platform.common.alerts`.
+
+A freshness failure is alerted only when it is the asset's verdict: not when a later evaluation
+of the check has superseded it (the partition landed since, e.g. ``make run``'s runs of earlier
+days followed by today's), not when a run of an older partition produced it (the freshness
+sensor evaluates such a failure again itself), and not for a deadline that passed before the
+asset, never materialised, was first seen (a table added at 14:00 is first due at the next
+deadline; a fresh deployment at its first one). The check sensor's cursor keeps when it first
+saw each asset with a freshness check.
 """
 
 import json
-import re
-import time
+import logging
 from collections.abc import Iterable
 from dataclasses import replace
 from datetime import UTC, datetime
 
 import dagster as dg
+from dagster._core.definitions.asset_checks.asset_check_factories.utils import (
+    LAST_UPDATED_TIMESTAMP_METADATA_KEY,  # set on a failure when the asset has any record
+)
 from dagster._core.storage.tags import (  # no public aliases in 1.13
     ASSET_PARTITION_RANGE_END_TAG,
     ASSET_PARTITION_RANGE_START_TAG,
@@ -26,9 +36,16 @@ from dagster._core.storage.tags import (  # no public aliases in 1.13
     ROOT_RUN_ID_TAG,
     WILL_RETRY_TAG,
 )
+from dagster._time import get_current_timestamp
 
 from lbh_platform.common.alerts import Alert, AlertDeliveryError, deliver, failure_cause
-from lbh_platform.defs.monitoring.freshness import FRESHNESS_CHECK
+from lbh_platform.defs.automation_defaults import MONITORING, sensor_status
+from lbh_platform.defs.monitoring.freshness import (
+    FRESHNESS_CHECK,
+    expected_partition,
+    from_older_partition_run,
+    judged_deadline,
+)
 
 RUN_ALERTS = "lbh_run_failure_alerts"
 CHECK_ALERTS = "lbh_check_failure_alerts"
@@ -41,7 +58,6 @@ FINISHED = [
     dg.DagsterRunStatus.FAILURE,
     dg.DagsterRunStatus.CANCELED,
 ]
-_EXPECTED_PARTITION = re.compile(r"expected partition (\S+?) to have arrived")
 
 
 def _describe_assets(keys: Iterable[dg.AssetKey]) -> tuple[str, str]:
@@ -159,8 +175,7 @@ def check_failure_alert(
     source, table = _describe_assets([key])
     partition = evaluation.partition
     if partition is None and is_freshness:
-        found = _EXPECTED_PARTITION.search(evaluation.description or "")
-        partition = found.group(1) if found else None
+        partition = expected_partition(evaluation)
     if is_freshness:
         title = "Data overdue"
     elif evaluation.blocking:
@@ -184,7 +199,7 @@ def check_failure_alert(
 
 @dg.run_failure_sensor(
     name=RUN_ALERTS,
-    default_status=dg.DefaultSensorStatus.RUNNING,
+    default_status=sensor_status(MONITORING),
     description="Posts one message per failed run (its last attempt) to LBH_ALERT_WEBHOOK_URL; "
     "logs it when the variable is unset.",
 )
@@ -204,8 +219,62 @@ def _load_cursor(cursor: str | None) -> dict:
     return json.loads(cursor) if cursor else {}
 
 
+def _freshness_assets(context: dg.SensorEvaluationContext) -> list[dg.AssetKey] | None:
+    """The assets with a freshness check in the sensor's definitions (None: not known)."""
+    repository = context.repository_def
+    if repository is None:
+        return None
+    checks = repository.asset_graph.asset_check_keys
+    return [k.asset_key for k in checks if k.name == FRESHNESS_CHECK]
+
+
+def first_seen_times(
+    context: dg.SensorEvaluationContext, seen: dict[str, float] | None, now: float
+) -> dict[str, float]:
+    """When this sensor first saw each asset with a freshness check in its definitions (new
+    ones: ``now``). Assets that left the definitions are forgotten, so a paused table that
+    comes back is new again."""
+    assets = _freshness_assets(context)
+    known = dict(seen or {})
+    if assets is None:
+        return known
+    return {k.to_user_string(): known.get(k.to_user_string(), now) for k in assets}
+
+
+def freshness_not_alerted(
+    instance: dg.DagsterInstance,
+    evaluation: dg.AssetCheckEvaluation,
+    run: dg.DagsterRun,
+    first_seen: dict[str, float],
+) -> str | None:
+    """Why a freshness failure is not the asset's verdict to alert, or None when it is."""
+    key = evaluation.asset_check_key
+    if from_older_partition_run(evaluation, run):
+        return (
+            f"{key.to_user_string()}: from a run of an older partition "
+            f"({_partition(run)}); the freshness sensor "
+            "judges it again"
+        )
+    summary = instance.event_log_storage.get_asset_check_summary_records([key])[key]
+    newest = summary.last_completed_check_execution_record
+    if newest is not None and newest.run_id != run.run_id:
+        return f"{key.to_user_string()}: superseded by a later evaluation (run {newest.run_id[:8]})"
+    seen = first_seen.get(evaluation.asset_key.to_user_string())
+    deadline = judged_deadline(evaluation)
+    never_materialised = LAST_UPDATED_TIMESTAMP_METADATA_KEY not in evaluation.metadata
+    if never_materialised and seen is not None and deadline is not None and deadline < seen:
+        return (
+            f"{key.to_user_string()}: a new asset, never materialised, is first due at the "
+            "deadline after it was added"
+        )
+    return None
+
+
 def _failed_check_alerts(
-    instance: dg.DagsterInstance, run: dg.DagsterRun
+    instance: dg.DagsterInstance,
+    run: dg.DagsterRun,
+    first_seen: dict[str, float],
+    log: logging.Logger | None = None,
 ) -> Iterable[tuple[str, Alert]]:
     """(identity, alert) for each alert-worthy check evaluation of a finished run."""
     root = run.tags.get(ROOT_RUN_ID_TAG) or run.run_id
@@ -216,11 +285,18 @@ def _failed_check_alerts(
         event = record.event_log_entry.dagster_event
         evaluation = event.asset_check_evaluation_data if event else None
         alert = check_failure_alert(evaluation, run, run.run_id) if evaluation else None
-        if alert is not None and evaluation is not None:
-            key = evaluation.asset_key.to_user_string()
-            # An overdue partition is one failure however many runs find it overdue.
-            once = "" if evaluation.check_name == FRESHNESS_CHECK else root
-            yield "|".join((key, evaluation.check_name, alert.partition, once)), alert
+        if alert is None or evaluation is None:
+            continue
+        if evaluation.check_name == FRESHNESS_CHECK:
+            reason = freshness_not_alerted(instance, evaluation, run, first_seen)
+            if reason:
+                if log is not None:
+                    log.info(f"not alerted: {reason}")
+                continue
+        key = evaluation.asset_key.to_user_string()
+        # An overdue partition is one failure however many runs find it overdue.
+        once = "" if evaluation.check_name == FRESHNESS_CHECK else root
+        yield "|".join((key, evaluation.check_name, alert.partition, once)), alert
 
 
 def _grouped(alerts: list[tuple[str, Alert]]) -> list[tuple[list[str], Alert]]:
@@ -243,7 +319,7 @@ def _grouped(alerts: list[tuple[str, Alert]]) -> list[tuple[list[str], Alert]]:
 
 @dg.sensor(
     name=CHECK_ALERTS,
-    default_status=dg.DefaultSensorStatus.RUNNING,
+    default_status=sensor_status(MONITORING),
     minimum_interval_seconds=30,
     description="Posts one message per failed blocking, ERROR-severity or freshness check "
     "(per check, partition and first run) to LBH_ALERT_WEBHOOK_URL; logs it when unset.",
@@ -252,9 +328,12 @@ def check_failure_alerts(context: dg.SensorEvaluationContext) -> dg.SkipReason |
     """Reads the check evaluations of runs finished since the last tick (per-run records
     work on every event-log storage, the run-sharded SQLite default included)."""
     state = _load_cursor(context.cursor)
-    now = time.time()
+    now = get_current_timestamp()  # the clock Dagster stamps run records with
+    first_seen = first_seen_times(context, state.get("seen"), now)
     if "after" not in state:  # the first tick starts from now, not from the whole history
-        context.update_cursor(json.dumps({"after": now, "runs": [], "sent": []}))
+        context.update_cursor(
+            json.dumps({"after": now, "runs": [], "sent": [], "seen": first_seen})
+        )
         return dg.SkipReason("watching finished runs' check results from now on")
     after, done, sent = state["after"], list(state["runs"]), list(state["sent"])
     runs = context.instance.get_runs(
@@ -267,7 +346,8 @@ def check_failure_alerts(context: dg.SensorEvaluationContext) -> dg.SkipReason |
     for run in runs:
         if run.run_id in done:
             continue
-        fresh = [(i, a) for i, a in _failed_check_alerts(context.instance, run) if i not in sent]
+        found = _failed_check_alerts(context.instance, run, first_seen, context.log)
+        fresh = [(i, a) for i, a in found if i not in sent]
         for identities, alert in _grouped(fresh):
             try:
                 deliver(alert, context.log)
@@ -281,7 +361,9 @@ def check_failure_alerts(context: dg.SensorEvaluationContext) -> dg.SkipReason |
             break
         done = [*done, run.run_id][-_REMEMBERED:]
     context.update_cursor(
-        json.dumps({"after": after if problem else now, "runs": done, "sent": sent})
+        json.dumps(
+            {"after": after if problem else now, "runs": done, "sent": sent, "seen": first_seen}
+        )
     )
     if problem:
         return dg.SkipReason(f"{problem}; will retry")

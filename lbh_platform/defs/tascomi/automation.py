@@ -6,6 +6,7 @@ partition lands (declarative automation), so there is no timed second pass.
 
 import dagster as dg
 
+from lbh_platform.defs.automation_defaults import DAILY_INGEST, schedule_status
 from lbh_platform.defs.tascomi.assets import asset_key
 from lbh_platform.tascomi.tables import TascomiTable
 
@@ -53,7 +54,7 @@ def build_jobs_and_schedules(
                 hour_of_day=3,
                 minute_of_hour=0,
                 name=schedule_name,
-                default_status=dg.DefaultScheduleStatus.STOPPED,
+                default_status=schedule_status(DAILY_INGEST),
                 **({} if day_of_week is None else {"day_of_week": day_of_week}),
             )
         )
