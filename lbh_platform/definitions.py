@@ -1,35 +1,24 @@
 """Dagster definitions for the whole platform: ``defs``.
 
-Each source's package under ``lbh_platform/defs/<source>/`` returns its own ``dg.Definitions``
-from its configuration (the Tascomi table list and column-type catalogue, the Alloy AQS files,
-the event-streamed entities of ``config/event_streams.yaml``); they are merged with the shared
-resources and sensor here. Adding a source is one package and one entry in ``SOURCES``.
+Every folder under ``lbh_platform/defs/`` brings its own definitions (``definitions.py``: a
+source's spec built from its configuration, or the platform's shared resources and sensors);
+``defs`` is their one load, so adding a source is adding a folder. :func:`build_definitions`
+builds the same from explicit configuration, for tests and the demo.
 """
 
-from collections.abc import Callable
+from pathlib import Path
 
 import dagster as dg
 
+import lbh_platform.defs
 from lbh_platform.alloy.datasets import AlloyDataset
-from lbh_platform.defs.alloy.definitions import build_alloy_definitions, load_alloy_definitions
-from lbh_platform.defs.event_streams import (
-    build_event_streams_definitions,
-    load_event_streams_definitions,
-)
-from lbh_platform.defs.shared import build_shared_definitions
-from lbh_platform.defs.tascomi.definitions import (
-    build_tascomi_definitions,
-    load_tascomi_definitions,
-)
-from lbh_platform.settings import Settings, load_settings
+from lbh_platform.defs.alloy.definitions import build_alloy_definitions
+from lbh_platform.defs.event_streams.definitions import build_event_streams_definitions
+from lbh_platform.defs.platform.shared import build_shared_definitions
+from lbh_platform.defs.tascomi.definitions import build_tascomi_definitions
+from lbh_platform.settings import Settings
 from lbh_platform.tascomi.column_types import ColumnTypeCatalogue
 from lbh_platform.tascomi.tables import TascomiTable
-
-SOURCES: tuple[Callable[[Settings], dg.Definitions], ...] = (
-    load_tascomi_definitions,
-    load_alloy_definitions,
-    load_event_streams_definitions,
-)
 
 
 def build_definitions(
@@ -43,8 +32,8 @@ def build_definitions(
     and Alloy and the event-streamed entities (Tenure, Contact details) when asked for."""
     parts = [
         build_shared_definitions(settings),
-        build_tascomi_definitions(tables, catalogue, settings),
-        build_alloy_definitions(alloy_datasets or [], settings),
+        build_tascomi_definitions(tables, catalogue),
+        build_alloy_definitions(alloy_datasets or []),
     ]
     if include_event_streams:
         parts.append(build_event_streams_definitions())
@@ -52,11 +41,8 @@ def build_definitions(
 
 
 def load_definitions() -> dg.Definitions:
-    """The platform from the environment: every source in ``SOURCES``."""
-    settings = load_settings()
-    return dg.Definitions.merge(
-        build_shared_definitions(settings), *(load(settings) for load in SOURCES)
-    )
+    """Every folder of ``lbh_platform/defs``, from the environment."""
+    return dg.load_from_defs_folder(path_within_project=Path(lbh_platform.defs.__file__).parent)
 
 
 defs = load_definitions()

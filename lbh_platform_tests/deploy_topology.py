@@ -136,8 +136,9 @@ class Sandbox:
         self.web.wait_until_loaded(timeout=180)
 
     def _code_server_listening(self) -> bool:
-        with contextlib.suppress(OSError), socket.create_connection(
-            ("127.0.0.1", self.code_port), timeout=1
+        with (
+            contextlib.suppress(OSError),
+            socket.create_connection(("127.0.0.1", self.code_port), timeout=1),
         ):
             return True
         return False

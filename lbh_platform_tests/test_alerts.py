@@ -22,9 +22,9 @@ from lbh_platform.common.alerts import (
 )
 from lbh_platform.common.http import RetryPolicy, send_with_retries
 from lbh_platform.common.monitoring_config import MonitoringConfig
-from lbh_platform.defs.monitoring.alerts import check_failure_alerts, run_failure_alerts
-from lbh_platform.defs.monitoring.freshness import build_freshness
-from lbh_platform.defs.partitions import daily_partitions
+from lbh_platform.lib.monitoring.alerts import check_failure_alerts, run_failure_alerts
+from lbh_platform.lib.monitoring.freshness import build_freshness
+from lbh_platform.lib.partitions import daily_partitions
 from lbh_platform_tests.webhook_receiver import WebhookReceiver
 
 UI = "https://dagster.example.org"

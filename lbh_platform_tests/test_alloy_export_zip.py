@@ -18,7 +18,7 @@ from lbh_platform.alloy.client import (
 )
 from lbh_platform.alloy.transforms import csv_to_table
 from lbh_platform.common.errors import ConfigurationError, DataError
-from lbh_platform.defs.resources import alloy_api_resource
+from lbh_platform.lib.resources import alloy_api_resource
 from lbh_platform.settings import load_settings
 
 ROOT = "Jobs/Jobs.csv"

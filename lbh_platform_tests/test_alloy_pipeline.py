@@ -9,6 +9,7 @@ import pyarrow as pa
 import pytest
 
 from lbh_platform.alloy.datasets import load_datasets
+from lbh_platform.alloy.locations import alloy_table
 from lbh_platform.alloy.simulator import AlloySimulator
 from lbh_platform.alloy.stages import key_columns
 from lbh_platform.alloy.transforms import apply_renames, clean_column_name
@@ -75,7 +76,7 @@ def test_incremental_and_full_datasets_match_ground_truth(pipeline):
         for dataset in datasets.values():
             root = dataset.name
             (key,) = key_columns(dataset, root)
-            snapshot = lake.alloy("snapshot", dataset.name, root).read(value)
+            snapshot = alloy_table(lake, "snapshot", dataset.name, root).read(value)
             got = {r[key]: r for r in snapshot.to_pylist()}
             expected = {r[key]: r for r in truth_rows(simulator, dataset, root, moment)}
             if dataset.mode == "full":

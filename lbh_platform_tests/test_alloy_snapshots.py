@@ -10,6 +10,7 @@ import pytest
 from lbh_platform.alloy import stages
 from lbh_platform.alloy.client import ExportResult
 from lbh_platform.alloy.datasets import AlloyDataset, parse_dataset
+from lbh_platform.alloy.locations import alloy_table
 from lbh_platform.common.errors import DataError
 from lbh_platform.storage.lake import Lake
 
@@ -73,7 +74,9 @@ def run_day(lake, dataset, day, tables, *, reported=None, snapshot=True):
 
 
 def rows(lake, dataset, table, day) -> list[dict]:
-    return lake.alloy("snapshot", dataset.name, table).read(day.strftime("%Y%m%d")).to_pylist()
+    return (
+        alloy_table(lake, "snapshot", dataset.name, table).read(day.strftime("%Y%m%d")).to_pylist()
+    )
 
 
 def crews_of(lake, dataset, day) -> dict[str, set[str]]:
@@ -153,11 +156,11 @@ def test_a_joined_export_without_its_root_partition_fails_naming_it(lake):
         {"jobs": ROOT_HEADER + job("J1", "a"), "crews_1": CREW_HEADER + crew("J1", "C1")},
     )
     # An export that stopped after its joined tables: the root (published last) is missing.
-    crews = lake.alloy("api_response", "jobs", "crews_1")
+    crews = alloy_table(lake, "api_response", "jobs", "crews_1")
     crews.write("20240305", crews.read("20240304"))
     with pytest.raises(DataError, match=r"jobs/crews_1 snapshot 20240305.*20240305.*root"):
         stages.snapshot(lake, dataset, "crews_1", DAYS[1])
-    assert lake.alloy("snapshot", "jobs", "crews_1").partitions() == ["20240304"]
+    assert alloy_table(lake, "snapshot", "jobs", "crews_1").partitions() == ["20240304"]
 
 
 def test_full_mode_joined_table_is_the_export(lake):
@@ -232,7 +235,7 @@ def test_an_item_exported_twice_keeps_its_newest_edit_and_is_counted(lake, mode,
     export_reports = stages.export(
         lake, dataset, DAYS[0], exporting({"jobs": twice, "crews_1": CREW_HEADER})
     )
-    root_export = next(r for r in export_reports if r.key[-1] == "jobs")
+    root_export = next(r for r in export_reports if r.table == "jobs")
     assert root_export.metadata["duplicate_item_ids"] == 1
     report = stages.snapshot(lake, dataset, "jobs", DAYS[0])
     got = {r["item_id"]: r["title"] for r in rows(lake, dataset, "jobs", DAYS[0])}
@@ -265,7 +268,7 @@ def test_ids_that_differ_as_text_stay_distinct(lake, mode):
     dataset = jobs_dataset(mode)
     first = ROOT_HEADER + job("1", "one") + job("01", "oh-one") + job('" 1"', "space-one")
     run_day(lake, dataset, DAYS[0], {"jobs": first, "crews_1": CREW_HEADER})
-    exported = lake.alloy("api_response", "jobs", "jobs").read("20240304")
+    exported = alloy_table(lake, "api_response", "jobs", "jobs").read("20240304")
     assert exported["item_id"].to_pylist() == ["1", "01", " 1"]
     got = {r["item_id"]: r["title"] for r in rows(lake, dataset, "jobs", DAYS[0])}
     assert got == {"1": "one", "01": "oh-one", " 1": "space-one"}

@@ -7,7 +7,7 @@ import pytest
 
 from lbh_platform.common.errors import ConfigurationError
 from lbh_platform.definitions import load_definitions
-from lbh_platform.defs import automation_defaults as defaults
+from lbh_platform.lib import automation_defaults as defaults
 from lbh_platform_tests.automation_docs import documented_states
 
 DAILY_OPERATION = {

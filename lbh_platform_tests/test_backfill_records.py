@@ -15,6 +15,7 @@ from dagster._core.storage.asset_check_execution_record import AssetCheckExecuti
 from lbh_platform.definitions import build_definitions
 from lbh_platform.settings import load_settings
 from lbh_platform.storage.lake import Lake
+from lbh_platform.tascomi.locations import tascomi_table
 from lbh_platform.tascomi.simulator import TascomiSimulator
 from lbh_platform.tascomi.tables import load_tables
 
@@ -90,7 +91,7 @@ def test_one_run_backfill_records_each_day_and_each_check_result(
         lake = Lake({"raw": settings.raw_zone, "refined": settings.refined_zone})
         with dg.instance_for_test() as instance:
             assert ranged(defs, instance, ("api_response",), DAYS).success
-            raw_store = lake.tascomi("api_response", TABLE)
+            raw_store = tascomi_table(lake, "api_response", TABLE)
             raw_rows = {d: raw_store.read(d.strftime("%Y%m%d")).num_rows for d in DAYS}
             raw = raw_store.read(PLANTED.strftime("%Y%m%d"))
             record = json.loads(raw[TABLE][0].as_py())
@@ -112,7 +113,7 @@ def test_one_run_backfill_records_each_day_and_each_check_result(
                     stored = (
                         raw_rows[day]
                         if stage == "api_response"
-                        else lake.tascomi(stage, TABLE).read(day.strftime("%Y%m%d")).num_rows
+                        else tascomi_table(lake, stage, TABLE).read(day.strftime("%Y%m%d")).num_rows
                     )
                     assert metadata["dagster/row_count"].value == stored, (stage, day)
                     assert metadata["partition"].value == day.strftime("%Y%m%d")

@@ -13,11 +13,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from lbh_platform.alloy.locations import alloy_table
 from lbh_platform.catalog import DuckDBCatalog, PartitionRegistration
 from lbh_platform.cli import sql
-from lbh_platform.defs.resources import LakeResource
+from lbh_platform.lib.resources import LakeResource
 from lbh_platform.settings import load_settings
 from lbh_platform.storage.lake import Lake
+from lbh_platform.tascomi.locations import tascomi_table
 
 PLAYBOOK = (
     'select * from "dataplatform-stg-tascomi-refined-zone"."applications" where snapshot_date = '
@@ -42,7 +44,7 @@ def query(path, statement):
 
 def test_playbook_query_runs_unchanged_and_sees_new_columns(local_lake):
     lake, catalog = local_lake
-    snapshots = lake.tascomi("snapshot", "applications")
+    snapshots = tascomi_table(lake, "snapshot", "applications")
     snapshots.write("20240101", pa.table({"id": pa.array([1, 2], pa.int32())}))
     day_two = pa.table({"id": pa.array([1, 2, 3], pa.int32()), "ward": ["a", None, "c"]})
     snapshots.write("20240102", day_two)
@@ -67,8 +69,8 @@ def test_playbook_query_runs_unchanged_and_sees_new_columns(local_lake):
 def test_every_stage_has_its_glue_name(local_lake):
     lake, catalog = local_lake
     for stage in ("api_response", "parsed", "increment", "snapshot"):
-        lake.tascomi(stage, "appeals").write("20240101", pa.table({"id": ["1"]}))
-    lake.alloy("snapshot", "graffiti", "teams_3").write("20240101", pa.table({"id": ["1"]}))
+        tascomi_table(lake, stage, "appeals").write("20240101", pa.table({"id": ["1"]}))
+    alloy_table(lake, "snapshot", "graffiti", "teams_3").write("20240101", pa.table({"id": ["1"]}))
     tables = query(catalog.path, sql.TABLES_SQL).to_pylist()
     assert [(t["database"], t["table"]) for t in tables] == [
         ("dataplatform-stg-env-services-refined-zone", "alloy_snapshot_graffiti_teams_3"),
@@ -87,7 +89,7 @@ HOLD_THE_FILE = (
 
 def test_a_session_holding_the_catalogue_never_fails_a_write(local_lake, caplog):
     lake, catalog = local_lake
-    table = lake.tascomi("snapshot", "applications")
+    table = tascomi_table(lake, "snapshot", "applications")
     table.write("20240101", pa.table({"id": [1]}))
     analyst = subprocess.Popen(
         [sys.executable, "-c", HOLD_THE_FILE, catalog.path],
@@ -125,7 +127,7 @@ def test_s3_locations_are_left_to_glue(tmp_path):
 
 def test_sql_command_line_one_query_csv_and_interactive(local_lake, capsys):
     lake, catalog = local_lake
-    lake.tascomi("snapshot", "applications").write("20240101", pa.table({"id": [7]}))
+    tascomi_table(lake, "snapshot", "applications").write("20240101", pa.table({"id": [7]}))
     out = io.StringIO()
     assert sql.main(["--db", catalog.path, "--csv", PLAYBOOK], out=out) == 0
     assert out.getvalue() == "id,snapshot_date\n7,20240101\n"
@@ -196,7 +198,7 @@ def test_local_pipeline_days_answer_the_playbook_query(tmp_path, zones, catalogu
                 simulator.set_now(api_clock(day))
                 assert run(defs, instance, keys(tables, stages), day.isoformat()).success
     lake = Lake.from_settings(settings)
-    expected = lake.tascomi("snapshot", "applications").read("20240305")
+    expected = tascomi_table(lake, "snapshot", "applications").read("20240305")
     got = query(settings.duckdb_path, PLAYBOOK)
     assert got.num_rows == expected.num_rows > 0
     assert sorted(got["id"].to_pylist()) == sorted(expected["id"].to_pylist())
@@ -210,7 +212,7 @@ def test_local_pipeline_days_answer_the_playbook_query(tmp_path, zones, catalogu
 
 
 def _published(lake, tmp_path):
-    table = lake.tascomi("snapshot", "applications")
+    table = tascomi_table(lake, "snapshot", "applications")
     table.write("20240101", pa.table({"id": [7]}))
     part = Path(table.partition_dir("20240101")) / "part-0.parquet"
     return part, part.read_bytes()

@@ -7,10 +7,12 @@ from datetime import datetime
 import pyarrow as pa
 import pytest
 
+from lbh_platform.alloy.locations import alloy_table
 from lbh_platform.catalog import CatalogError, GlueCatalog, database_name, table_name
 from lbh_platform.catalog.glue import PARQUET_SERDE
 from lbh_platform.catalog.hive_types import hive_columns, hive_type
 from lbh_platform.storage.lake import Lake
+from lbh_platform.tascomi.locations import tascomi_table
 from lbh_platform_tests.aws_stand_in import SECRET_ACCESS_KEY, aws  # noqa: F401
 
 RAW = "dataplatform-stg-tascomi-raw-zone"
@@ -78,10 +80,12 @@ def test_every_tascomi_stage_registers_database_table_and_partition(aws, glue_la
             "import_date": [day],  # the partition column lives in the path, not the file
         }
     )
-    glue_lake.tascomi("api_response", "applications").write(day, api)
-    glue_lake.tascomi("parsed", "applications").write(day, parsed)
-    glue_lake.tascomi("increment", "applications").write(day, typed)
-    glue_lake.tascomi("snapshot", "applications").write(day, typed.drop_columns(["import_date"]))
+    tascomi_table(glue_lake, "api_response", "applications").write(day, api)
+    tascomi_table(glue_lake, "parsed", "applications").write(day, parsed)
+    tascomi_table(glue_lake, "increment", "applications").write(day, typed)
+    tascomi_table(glue_lake, "snapshot", "applications").write(
+        day, typed.drop_columns(["import_date"])
+    )
 
     glue = aws.client("glue")
     assert {d["Name"] for d in glue.get_databases()["DatabaseList"]} == {RAW, REFINED}
@@ -120,7 +124,7 @@ def test_every_tascomi_stage_registers_database_table_and_partition(aws, glue_la
 
 def test_new_column_updates_the_table_and_old_columns_stay(aws, glue_lake):  # noqa: F811
     glue = aws.client("glue")
-    table = glue_lake.tascomi("parsed", "appeals")
+    table = tascomi_table(glue_lake, "parsed", "appeals")
     table.write("20240101", pa.table({"id": ["1"], "name": ["a"]}))
     table.write("20240102", pa.table({"id": ["2"], "name": ["b"], "ward": ["x"]}))
     assert list(columns(glue, RAW, "appeals")) == ["id", "name", "ward"]
@@ -150,8 +154,8 @@ def test_alloy_and_other_pipelines_register_under_their_own_databases(aws):  # n
         catalogs=[GlueCatalog()],
     )
     frame = pa.table({"item_id": ["a"]})
-    lake.alloy("api_response", "graffiti", "task_statuses_1").write("20240101", frame)
-    lake.alloy("snapshot", "graffiti", "graffiti").write("20240101", frame)
+    alloy_table(lake, "api_response", "graffiti", "task_statuses_1").write("20240101", frame)
+    alloy_table(lake, "snapshot", "graffiti", "graffiti").write("20240101", frame)
     housing = lake.database("housing", "refined")
     lake.table("refined", "housing/tenure", "tenure-state", "import_date", database=housing).write(
         "20240101", frame
@@ -185,7 +189,7 @@ def test_glue_failure_names_the_partition_and_no_credentials(aws):  # noqa: F811
     lake = Lake(
         {"raw": aws.uri("raw"), "refined": aws.uri("refined")}, catalogs=[GlueCatalog(client)]
     )
-    table = lake.tascomi("parsed", "appeals")
+    table = tascomi_table(lake, "parsed", "appeals")
     with pytest.raises(CatalogError) as failure:
         table.write("20240101", pa.table({"id": ["1"]}))
     message = str(failure.value)

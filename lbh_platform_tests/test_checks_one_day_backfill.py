@@ -27,6 +27,7 @@ from dagster_graphql.test.utils import execute_dagster_graphql
 
 from lbh_platform.settings import load_settings
 from lbh_platform.storage.lake import Lake
+from lbh_platform.tascomi.locations import tascomi_table
 from lbh_platform.tascomi.simulator import TascomiSimulator
 from lbh_platform.tascomi.tables import load_tables
 from lbh_platform_tests.test_backfill_records import check_status
@@ -65,7 +66,7 @@ def key(stage: str) -> dg.AssetKey:
 
 def plant_duplicate_id(lake: Lake) -> None:
     """One record of the day twice, with different content: the blocking check fails."""
-    store = lake.tascomi("api_response", TABLE)
+    store = tascomi_table(lake, "api_response", TABLE)
     raw = store.read(DAY.strftime("%Y%m%d"))
     record = json.loads(raw[TABLE][0].as_py())
     record["last_updated"] = "1999-01-01 00:00:00"

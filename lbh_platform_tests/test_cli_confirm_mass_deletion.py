@@ -17,6 +17,7 @@ import pytest
 from lbh_platform.alloy import stages
 from lbh_platform.alloy.client import AlloyClient
 from lbh_platform.alloy.datasets import load_datasets
+from lbh_platform.alloy.locations import alloy_table
 from lbh_platform.alloy.simulator import AlloySimulator
 from lbh_platform.cli.local import INSTANCE_CONFIG
 from lbh_platform.common.deletion_guard import CONFIRM_TAG
@@ -61,7 +62,7 @@ def blocked_day(tmp_path: Path, zones) -> tuple[Lake, dict[str, str], int]:
     before = 0
     for table in dataset.tables:
         rows = stages.snapshot(lake, dataset, table, DAY).rows
-        exports = lake.alloy("api_response", DATASET, table)
+        exports = alloy_table(lake, "api_response", DATASET, table)
         today = exports.read(DAY.strftime("%Y%m%d"))
         if table == DATASET:
             before = rows
@@ -86,7 +87,7 @@ def test_the_cli_route_confirms_a_blocked_snapshot_and_nothing_else_does(
     blocked_day, tmp_path, monkeypatch
 ):
     lake, env, before = blocked_day
-    snapshots = lake.alloy("snapshot", DATASET, DATASET)
+    snapshots = alloy_table(lake, "snapshot", DATASET, DATASET)
     partition = {"dagster/partition": NEXT.isoformat()}
 
     refused = subprocess.run(

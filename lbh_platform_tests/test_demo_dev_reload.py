@@ -19,6 +19,7 @@ from lbh_platform.definitions import load_definitions
 from lbh_platform.settings import load_settings
 from lbh_platform.storage.lake import Lake
 from lbh_platform.tascomi.column_types import DEFAULT_CATALOGUE_FILE
+from lbh_platform.tascomi.locations import tascomi_table
 from lbh_platform.tascomi.stages import partition_value
 from lbh_platform.tascomi.tables import DEFAULT_TABLES_FILE, load_table_list
 
@@ -100,6 +101,6 @@ def test_a_table_added_by_probe_write_materialises_after_reload_without_restart(
         )
         settings = load_settings()
         lake = Lake({"raw": settings.raw_zone, "refined": settings.refined_zone})
-        snapshot = lake.tascomi("snapshot", TABLE).read(partition_value(day))
+        snapshot = tascomi_table(lake, "snapshot", TABLE).read(partition_value(day))
         truth = sims.tascomi.state(TABLE, clock)
         assert truth and sorted(snapshot["id"].to_pylist()) == sorted(int(r["id"]) for r in truth)

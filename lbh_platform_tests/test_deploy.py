@@ -42,6 +42,7 @@ import pytest
 
 from lbh_platform.deploy.local_postgres import free_port, pg_bin_dir
 from lbh_platform.storage.lake import Lake
+from lbh_platform.tascomi.locations import tascomi_table
 from lbh_platform_tests.automation_docs import documented_states
 from lbh_platform_tests.deploy_topology import SERVICES, Sandbox
 from lbh_platform_tests.e2e.harness import wait_for
@@ -147,8 +148,13 @@ def assert_snapshots_chain(lake: Lake, table: str, days: list[str]) -> None:
     """Every day's snapshot is the day before's plus that day's increment (the first a full
     load), and every stage has every day."""
     for stage in STAGES:
-        assert set(map(yyyymmdd, days)) <= set(lake.tascomi(stage, table).partitions()), stage
-    snapshots, increments = lake.tascomi("snapshot", table), lake.tascomi("increment", table)
+        assert set(map(yyyymmdd, days)) <= set(tascomi_table(lake, stage, table).partitions()), (
+            stage
+        )
+    snapshots, increments = (
+        tascomi_table(lake, "snapshot", table),
+        tascomi_table(lake, "increment", table),
+    )
     previous: set[str] = set()
     for day in map(yyyymmdd, days):
         ids = set(snapshots.read(day, columns=["id"])["id"].to_pylist())
@@ -176,13 +182,16 @@ def nothing_in_progress(box: Sandbox) -> list[dict]:
 
 def sql(box: Sandbox, query: str, *params) -> list[tuple]:
     env = box.postgres.environment()
-    with psycopg2.connect(
-        host=env["DAGSTER_PG_HOST"],
-        port=env["DAGSTER_PG_PORT"],
-        dbname=env["DAGSTER_PG_DB"],
-        user=env["DAGSTER_PG_USER"],
-        password=env["DAGSTER_PG_PASSWORD"],
-    ) as connection, connection.cursor() as cursor:
+    with (
+        psycopg2.connect(
+            host=env["DAGSTER_PG_HOST"],
+            port=env["DAGSTER_PG_PORT"],
+            dbname=env["DAGSTER_PG_DB"],
+            user=env["DAGSTER_PG_USER"],
+            password=env["DAGSTER_PG_PASSWORD"],
+        ) as connection,
+        connection.cursor() as cursor,
+    ):
         cursor.execute(query, params)
         return cursor.fetchall()
 
@@ -294,7 +303,7 @@ def test_production_topology(sandbox: Sandbox):
     assert retry_run["status"] == "SUCCESS", retry_run
     assert retry_run["tags"].get("dagster/retry_number") == "1", retry_run["tags"]
     for table in TABLES:
-        raw = lake.tascomi("api_response", table)
+        raw = tascomi_table(lake, "api_response", table)
         assert yyyymmdd(retried_day) in raw.partitions()
         rows_written = raw.read(yyyymmdd(retried_day)).num_rows
         materialized = box.web.graphql(
@@ -320,9 +329,10 @@ def test_production_topology(sandbox: Sandbox):
     box.topology.start("webserver", home=fresh_home)
     box.web.wait_until_loaded(timeout=TIMEOUT)
     assert {r["runId"]: r["status"] for r in runs(box) if not freshness_run(r)} == before
-    assert box.web.check_evaluations(
-        ["tascomi", "parsed", "appeals"], "id_import_date_unique"
-    ) == checks_before
+    assert (
+        box.web.check_evaluations(["tascomi", "parsed", "appeals"], "id_import_date_unique")
+        == checks_before
+    )
     assert all(checks_before[d] for d in history + later), checks_before
     for backfill_id in (both, again, in_flight):
         assert box.web.wait_for_backfill(backfill_id, timeout=60)["status"] == "COMPLETED_SUCCESS"
@@ -331,8 +341,17 @@ def test_production_topology(sandbox: Sandbox):
     info = box.web.graphql("{ instance { info } }")["instance"]["info"]
     assert "Postgres" in info and box.password not in info, info
     dump = subprocess.run(
-        [str(pg_bin_dir() / "pg_dump"), "--data-only", "-h", "127.0.0.1",
-         "-p", str(box.postgres.port), "-U", box.postgres.user, box.postgres.database],
+        [
+            str(pg_bin_dir() / "pg_dump"),
+            "--data-only",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(box.postgres.port),
+            "-U",
+            box.postgres.user,
+            box.postgres.database,
+        ],
         env={"PGPASSWORD": box.password, "PATH": "/usr/bin:/bin"},
         capture_output=True,
         text=True,
@@ -461,9 +480,7 @@ DAILY_OPERATION = (
 
 def instigator_states(box: Sandbox) -> dict[str, str]:
     data = box.web.graphql(AUTOMATIONS, {"s": REPOSITORY})
-    states = {
-        s["name"]: s["scheduleState"]["status"] for s in data["schedulesOrError"]["results"]
-    }
+    states = {s["name"]: s["scheduleState"]["status"] for s in data["schedulesOrError"]["results"]}
     states.update(
         {s["name"]: s["sensorState"]["status"] for s in data["sensorsOrError"]["results"]}
     )
@@ -552,9 +569,7 @@ def test_a_steps_log_line_is_read_through_the_webserver(sandbox: Sandbox):
     )
     assert run["status"] == "SUCCESS", run
     events = box.web.graphql(RUN_LOG, {"id": run_id})["logsForRun"]["events"]
-    lines = [
-        e for e in events if e["__typename"] == "LogMessageEvent" and "rows" in e["message"]
-    ]
+    lines = [e for e in events if e["__typename"] == "LogMessageEvent" and "rows" in e["message"]]
     assert lines, events
     captured = [e for e in events if e["__typename"] == "LogsCapturedEvent"]
     assert captured, [e["__typename"] for e in events]
@@ -591,8 +606,16 @@ def pg_tool(box: Sandbox, tool: str, *args: str) -> subprocess.CompletedProcess:
     """A PostgreSQL client tool against the sandbox's server; the password only in its
     environment."""
     return subprocess.run(
-        [str(pg_bin_dir() / tool), "-h", "127.0.0.1", "-p", str(box.postgres.port),
-         "-U", box.postgres.user, *args],
+        [
+            str(pg_bin_dir() / tool),
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(box.postgres.port),
+            "-U",
+            box.postgres.user,
+            *args,
+        ],
         env={"PGPASSWORD": box.password, "PATH": "/usr/bin:/bin"},
         capture_output=True,
         text=True,

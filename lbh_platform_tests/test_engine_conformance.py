@@ -10,6 +10,7 @@ import pytest
 
 from lbh_platform.engines.arrow_engine import ArrowEngine
 from lbh_platform.storage.lake import Lake
+from lbh_platform.tascomi.locations import tascomi_table
 from lbh_platform.tascomi.transforms import raw_response_table
 
 pytestmark = pytest.mark.spark
@@ -117,17 +118,17 @@ def run_all(engine, lake: Lake, days: list[int]) -> dict[str, dict]:
     results: dict[str, dict] = {}
     for day in days:
         value = f"202401{day + 1:02d}"
-        raw = lake.tascomi("api_response", "things")
+        raw = tascomi_table(lake, "api_response", "things")
         raw.write(value, raw_for(day, extra_column="late_column" if day == 2 else None))
         parsed = engine.parse(engine.read(raw, [value]), "things")
-        engine.write(lake.tascomi("parsed", "things"), value, parsed.frame)
-        recast = engine.recast(engine.read(lake.tascomi("parsed", "things"), [value]), TYPES)
-        engine.write(lake.tascomi("increment", "things"), value, recast.frame)
-        snapshots = lake.tascomi("snapshot", "things")
+        engine.write(tascomi_table(lake, "parsed", "things"), value, parsed.frame)
+        recast = engine.recast(engine.read(tascomi_table(lake, "parsed", "things"), [value]), TYPES)
+        engine.write(tascomi_table(lake, "increment", "things"), value, recast.frame)
+        snapshots = tascomi_table(lake, "snapshot", "things")
         earlier = [p for p in snapshots.partitions() if p < value]
         base = engine.read(snapshots, earlier[-1:]) if earlier else None
         snap = engine.apply_increment(
-            base, engine.read(lake.tascomi("increment", "things"), [value]), "id", value
+            base, engine.read(tascomi_table(lake, "increment", "things"), [value]), "id", value
         )
         engine.write(snapshots, value, snap.frame)
         results[value] = {
@@ -167,7 +168,7 @@ def test_a_snapshot_written_by_one_engine_is_the_base_for_the_other(spark_engine
     run_all(ArrowEngine(), lake, [1])
     run_all(spark_engine, lake, [2])
     run_all(ArrowEngine(), lake, [3])
-    mixed = lake.tascomi("snapshot", "things").read("20240104")
+    mixed = tascomi_table(lake, "snapshot", "things").read("20240104")
     only = lakes["spark"]
     run_all(ArrowEngine(), only, [1, 2, 3])
-    assert normalise(mixed) == normalise(only.tascomi("snapshot", "things").read("20240104"))
+    assert normalise(mixed) == normalise(tascomi_table(only, "snapshot", "things").read("20240104"))

@@ -11,6 +11,7 @@ import pytest
 from lbh_platform.engines import arrow_snapshot
 from lbh_platform.engines.arrow_engine import ArrowEngine
 from lbh_platform.storage.lake import Lake
+from lbh_platform.tascomi.locations import tascomi_table
 
 pytestmark = pytest.mark.spark
 
@@ -54,8 +55,8 @@ DAYS = {
 
 def run(engines, lake: Lake) -> list[tuple]:
     """Day 1 is a 2,000-row first snapshot; then each day on the engine given for it."""
-    increments = lake.tascomi("increment", "things")
-    snapshots = lake.tascomi("snapshot", "things")
+    increments = tascomi_table(lake, "increment", "things")
+    snapshots = tascomi_table(lake, "snapshot", "things")
     increments.write("20240101", increment(1, list(range(1, 2001))))
     counts = []
     for day, engine in zip([1, *DAYS], engines, strict=True):
@@ -92,5 +93,7 @@ def test_streamed_and_spark_snapshots_are_identical(spark_engine, tmp_path, monk
     assert counts["arrow"] == counts["spark"] == counts["mixed"]
     assert counts["arrow"][1][3:] == (6, 0, 1)  # replaced, inserted, without id
     for value in ("20240102", "20240103", "20240104"):
-        tables = {k: lake.tascomi("snapshot", "things").read(value) for k, lake in lakes.items()}
+        tables = {
+            k: tascomi_table(lake, "snapshot", "things").read(value) for k, lake in lakes.items()
+        }
         assert rows_of(tables["arrow"]) == rows_of(tables["spark"]) == rows_of(tables["mixed"])

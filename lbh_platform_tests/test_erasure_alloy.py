@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from lbh_platform.alloy import stages
+from lbh_platform.alloy.locations import alloy_table
 from lbh_platform.alloy.stages import JOINED_ID, ROOT_ID
 from lbh_platform.cli.erase import alloy_dataset_targets
 from lbh_platform.erasure import AuditLog, KeySet, Request, erase, find
@@ -95,13 +96,13 @@ def test_an_item_is_erased_from_exports_snapshots_and_joined_designs(lake, tmp_p
     for day in DAYS[:3]:
         for table in dataset.tables:
             for stage in ("api_response", "snapshot"):
-                rows = lake.alloy(stage, dataset.name, table).read(value(day)).to_pylist()
+                rows = alloy_table(lake, stage, dataset.name, table).read(value(day)).to_pylist()
                 assert not any(ITEM in str(r) for r in rows), (stage, table, day)
         outcome = stages.inputs_outcome(lake, dataset, "jobs", value(day))
         assert outcome.passed, outcome.description
         outcome = stages.inputs_outcome(lake, dataset, "crews_1", value(day))
         assert outcome.passed, outcome.description
-    kept = lake.alloy("snapshot", dataset.name, "crews_1").read(value(DAYS[1])).to_pylist()
+    kept = alloy_table(lake, "snapshot", dataset.name, "crews_1").read(value(DAYS[1])).to_pylist()
     assert kept and all(r["primary_item"] != ITEM for r in kept)
     audit_files = (Path(tmp_path) / "refined" / "lbh-audit").rglob("*.json")
     text = "".join(p.read_text() for p in audit_files)
@@ -118,5 +119,5 @@ def test_the_next_snapshot_after_an_erasure_builds_on_the_erased_base(lake):
     erase(Request("alloy", "jobs", "a"), targets, KeySet([ITEM]), audit=None, salt=None)
     reports = run_day(lake, dataset, DAYS[3], {"jobs": ROOT_HEADER, "crews_1": CREW_HEADER})
     assert reports["jobs"].metadata["base_snapshot_date"] == value(DAYS[2])
-    rows = lake.alloy("snapshot", dataset.name, "jobs").read(value(DAYS[3])).to_pylist()
+    rows = alloy_table(lake, "snapshot", dataset.name, "jobs").read(value(DAYS[3])).to_pylist()
     assert [r["item_id"] for r in rows] == ["J2"]

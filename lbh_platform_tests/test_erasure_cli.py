@@ -8,6 +8,7 @@ import pytest
 from lbh_platform.cli import erase as command
 from lbh_platform.erasure import AuditLog
 from lbh_platform.storage.lake import Lake
+from lbh_platform.tascomi.locations import tascomi_table
 from lbh_platform_tests.test_erasure_tascomi import PERSON, pipeline
 
 SALT = "test-salt-0123456789abcdef"
@@ -21,7 +22,7 @@ def lake(tmp_path) -> Lake:
 
 
 def snapshot_ids(lake: Lake) -> list[int]:
-    snapshots = lake.tascomi("snapshot", "contacts")
+    snapshots = tascomi_table(lake, "snapshot", "contacts")
     return snapshots.read(snapshots.partitions()[-1], ["id"])["id"].to_pylist()
 
 

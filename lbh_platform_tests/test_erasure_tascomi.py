@@ -23,6 +23,7 @@ from lbh_platform.erasure.locate import blocked
 from lbh_platform.erasure.paths import parse_path
 from lbh_platform.storage.lake import Lake
 from lbh_platform.tascomi import stages
+from lbh_platform.tascomi.locations import tascomi_table
 from lbh_platform_tests.test_faults_snapshot_inputs import TABLE, TYPES, Api
 
 SALT = "test-salt-0123456789abcdef"
@@ -91,9 +92,9 @@ def test_a_record_is_erased_from_every_stage_and_audited_without_its_value(lake,
     assert not report.residual
     assert not [h for found in find(targets, keys) for h in found]
     for day in DAYS:
-        ids = lake.tascomi("snapshot", TABLE.name).read(value(day), ["id"])["id"].to_pylist()
+        ids = tascomi_table(lake, "snapshot", TABLE.name).read(value(day), ["id"])["id"].to_pylist()
         assert PERSON not in ids and NEIGHBOUR in ids and {1, 2} <= set(ids)
-        raw = lake.tascomi("api_response", TABLE.name)
+        raw = tascomi_table(lake, "api_response", TABLE.name)
         if raw.exists(value(day)):
             texts = raw.read(value(day), [TABLE.name])[TABLE.name].to_pylist()
             assert not any(str(PERSON) in t for t in texts)
@@ -155,7 +156,7 @@ def test_the_next_run_does_not_bring_an_erased_record_back(lake):
     day = DAYS[3] + timedelta(days=1)
     assert any(r["id"] == str(PERSON) for p in api.fetch(TABLE.name, DAYS[3]) for r in p.records)
     run_day(lake, fetch, day)
-    ids = lake.tascomi("snapshot", TABLE.name).read(value(day), ["id"])["id"].to_pylist()
+    ids = tascomi_table(lake, "snapshot", TABLE.name).read(value(day), ["id"])["id"].to_pylist()
     assert PERSON not in ids and NEIGHBOUR in ids
 
 
@@ -179,7 +180,7 @@ def test_a_record_the_source_changes_after_the_erasure_comes_back():
 
 def test_files_keep_their_footer_notes(lake):
     pipeline(lake)
-    increments = lake.tascomi("increment", TABLE.name)
+    increments = tascomi_table(lake, "increment", TABLE.name)
     notes = {v: increments.file_metadata(v) for v in increments.partitions()}
     erase(
         Request("tascomi", TABLE.name, "a"),

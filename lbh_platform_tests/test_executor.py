@@ -8,7 +8,7 @@ import dagster as dg
 import pytest
 
 from lbh_platform.common.errors import ConfigurationError
-from lbh_platform.defs.executor import build_executor, step_processes
+from lbh_platform.lib.executor import build_executor, step_processes
 
 
 @dg.op

@@ -11,6 +11,7 @@ import pytest
 from lbh_platform.alloy import stages
 from lbh_platform.alloy.client import AlloyClient, AlloyExportError
 from lbh_platform.alloy.datasets import load_datasets
+from lbh_platform.alloy.locations import alloy_table
 from lbh_platform.alloy.simulator import AlloySimulator
 from lbh_platform.common.deletion_guard import MassDeletionBlocked
 from lbh_platform.common.errors import DataError
@@ -47,7 +48,7 @@ def test_transient_alloy_faults_are_retried(setup, faults, status, path, times, 
     sim.inject(status, path=path, times=times, retry_after=retry_after)
     reports = stages.export(lake, dataset, DAY, client.export)
     truth = sim.state(dataset.name, datetime.combine(DAY, time(4), LONDON))[dataset.name]
-    root = next(r for r in reports if r.key[-1] == dataset.name)
+    root = next(r for r in reports if r.table == dataset.name)
     lost = len(truth) - root.rows
     faults.record(times, survived=lost == 0, lost=max(lost, 0))
     assert lost == 0
@@ -59,7 +60,9 @@ def test_a_failed_export_task_fails_the_partition_and_publishes_nothing(setup, f
     sim.fail_next_task("Export failed: design locked")
     with pytest.raises(AlloyExportError, match="design locked"):
         stages.export(lake, dataset, DAY, client.export)
-    published = [lake.alloy("api_response", dataset.name, t).partitions() for t in dataset.tables]
+    published = [
+        alloy_table(lake, "api_response", dataset.name, t).partitions() for t in dataset.tables
+    ]
     faults.record(survived=published == [[]] * len(dataset.tables))
     assert published == [[]] * len(dataset.tables)
 
@@ -71,11 +74,11 @@ def test_mass_deletion_in_a_full_export_is_blocked_until_confirmed(setup, faults
     first = stages.snapshot(lake, dataset, dataset.name, DAY)
     # The next export comes back nearly empty (a vendor-side fault, not real deletions).
     next_day = DAY + timedelta(days=1)
-    exports = lake.alloy("api_response", dataset.name, dataset.name)
+    exports = alloy_table(lake, "api_response", dataset.name, dataset.name)
     exports.write(next_day.strftime("%Y%m%d"), exports.read(DAY.strftime("%Y%m%d")).slice(0, 2))
     with pytest.raises(MassDeletionBlocked, match=r"lbh/confirm_mass_deletion=true"):
         stages.snapshot(lake, dataset, dataset.name, next_day)
-    snapshots = lake.alloy("snapshot", dataset.name, dataset.name)
+    snapshots = alloy_table(lake, "snapshot", dataset.name, dataset.name)
     blocked = snapshots.partitions() == [DAY.strftime("%Y%m%d")]
     confirmed = stages.snapshot(lake, dataset, dataset.name, next_day, confirm_deletions=True)
     faults.record(survived=blocked and confirmed.rows == 2, corrupted=int(not blocked))
@@ -88,7 +91,7 @@ def test_small_deletions_pass_the_guard(setup):
     dataset = datasets["waste_service_defect"]
     stages.export(lake, dataset, DAY, client.export)
     first = stages.snapshot(lake, dataset, dataset.name, DAY)
-    exports = lake.alloy("api_response", dataset.name, dataset.name)
+    exports = alloy_table(lake, "api_response", dataset.name, dataset.name)
     today = exports.read(DAY.strftime("%Y%m%d"))
     exports.write("20240306", today.slice(1))
     report = stages.snapshot(lake, dataset, dataset.name, date(2024, 3, 6))
@@ -128,7 +131,9 @@ def test_a_latin1_root_csv_fails_naming_member_and_partition(setup, faults):
             "not valid UTF-8: line 2",
         )
     )
-    published = [lake.alloy("api_response", dataset.name, t).partitions() for t in dataset.tables]
+    published = [
+        alloy_table(lake, "api_response", dataset.name, t).partitions() for t in dataset.tables
+    ]
     faults.record(survived=named and published == [[]] * len(dataset.tables))
     assert named, message
     assert published == [[]] * len(dataset.tables)  # joined tables were not published either
@@ -145,7 +150,7 @@ def test_a_latin1_member_the_dataset_does_not_use_is_ignored(setup, faults):
     sim.tamper_next_export(add_notes)
     reports = stages.export(lake, dataset, DAY, client.export)
     truth = sim.state(dataset.name, datetime.combine(DAY, time(4), LONDON))[dataset.name]
-    root = next(r for r in reports if r.key[-1] == dataset.name)
+    root = next(r for r in reports if r.table == dataset.name)
     lost = len(truth) - root.rows
     faults.record(survived=lost == 0, lost=max(lost, 0))
     assert lost == 0
@@ -164,7 +169,9 @@ def test_an_oversized_member_fails_naming_it(setup, faults):
         r"'Graffiti/JoinedDesign_Graffiti Incident Look Up_1.csv' is [\d,]+ bytes uncompressed",
     ):
         stages.export(lake, dataset, DAY, small.export)
-    published = [lake.alloy("api_response", dataset.name, t).partitions() for t in dataset.tables]
+    published = [
+        alloy_table(lake, "api_response", dataset.name, t).partitions() for t in dataset.tables
+    ]
     faults.record(survived=published == [[]] * len(dataset.tables))
     assert published == [[]] * len(dataset.tables)
 
@@ -183,7 +190,9 @@ def test_an_item_exported_twice_keeps_its_newest_edit(setup, faults, name):
     edit = "last_edit_date" if dataset.header_type == "Name" else "lasteditdate"
     got = {
         r["item_id"]: r[edit]
-        for r in lake.alloy("snapshot", dataset.name, dataset.name).read("20240305").to_pylist()
+        for r in alloy_table(lake, "snapshot", dataset.name, dataset.name)
+        .read("20240305")
+        .to_pylist()
     }
     stale = sum(
         got[i] != r["Last Edit Date" if edit == "last_edit_date" else "lastEditDate"]

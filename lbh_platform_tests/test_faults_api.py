@@ -11,6 +11,7 @@ from lbh_platform.common.http import ApiRequestError, AuthenticationError, Retry
 from lbh_platform.storage.lake import Lake
 from lbh_platform.tascomi import stages
 from lbh_platform.tascomi.client import TascomiClient
+from lbh_platform.tascomi.locations import tascomi_table
 from lbh_platform.tascomi.tables import TascomiTable
 from lbh_platform_tests.tascomi_stand_in import simulator_at
 
@@ -43,7 +44,7 @@ def expected_ids(sim) -> set[str]:
 
 
 def imported_ids(lake) -> list[str]:
-    raw = lake.tascomi("api_response", "appeals").read(DAY.strftime("%Y%m%d"))
+    raw = tascomi_table(lake, "api_response", "appeals").read(DAY.strftime("%Y%m%d"))
     return [json.loads(t)["id"] for t in raw["appeals"].to_pylist()]
 
 
@@ -77,7 +78,7 @@ def test_a_page_that_fails_permanently_fails_the_partition_naming_table_page_sta
     simulator, lake, faults
 ):
     simulator.clear_faults()
-    lake.tascomi("api_response", "appeals").write(DAY.strftime("%Y%m%d"), _previous())
+    tascomi_table(lake, "api_response", "appeals").write(DAY.strftime("%Y%m%d"), _previous())
     simulator.inject("500", resource="appeals", page=2, times=100)
     with client(simulator) as api, pytest.raises(ApiRequestError) as error:
         stages.ingest(lake, TABLE, DAY, api.fetch)
@@ -85,7 +86,7 @@ def test_a_page_that_fails_permanently_fails_the_partition_naming_table_page_sta
     message = str(error.value)
     assert "appeals" in message and "page 2" in message and "500" in message
     # Nothing partial was published: the earlier version of the partition is intact.
-    intact = lake.tascomi("api_response", "appeals").read(DAY.strftime("%Y%m%d"))
+    intact = tascomi_table(lake, "api_response", "appeals").read(DAY.strftime("%Y%m%d"))
     faults.record(survived=intact.num_rows == 1, corrupted=int(intact.num_rows != 1))
     assert intact.num_rows == 1
 
@@ -102,7 +103,7 @@ def test_bad_credentials_fail_fast_with_a_clear_message(simulator, lake, faults)
     faults.record(survived=requests_made == 1)
     assert requests_made == 1
     assert "401" in str(error.value) and "wrong-key" not in str(error.value)
-    assert lake.tascomi("api_response", "appeals").partitions() == []
+    assert tascomi_table(lake, "api_response", "appeals").partitions() == []
 
 
 def _previous():

@@ -14,6 +14,7 @@ from lbh_platform.common.errors import ConfigurationError, DataError
 from lbh_platform.storage.lake import Lake
 from lbh_platform.tascomi import stages
 from lbh_platform.tascomi.column_types import ColumnTypeCatalogue
+from lbh_platform.tascomi.locations import tascomi_table
 from lbh_platform.tascomi.quality import uniqueness
 from lbh_platform.tascomi.tables import TascomiTable, load_tables
 
@@ -69,11 +70,11 @@ def run(lake, day, pages):
         stages.refine(lake, TABLE, day, TYPES),
         stages.snapshot(lake, TABLE, day),
     ]
-    return {r.key[1]: r for r in reports}
+    return {r.stage: r for r in reports}
 
 
 def snapshot_rows(lake, day):
-    table = lake.tascomi("snapshot", "appeals").read(day.strftime("%Y%m%d"))
+    table = tascomi_table(lake, "snapshot", "appeals").read(day.strftime("%Y%m%d"))
     return {r["id"]: r for r in table.to_pylist()}
 
 
@@ -84,7 +85,7 @@ def test_records_without_id_or_last_updated(lake, faults):
     # No id: it could never reach a snapshot row, so the partition is refused at ingest.
     with pytest.raises(DataError, match=r"appeals partition 20240304 page 2 \(u2\): record 1"):
         stages.ingest(lake, TABLE, D1, fetch_of(pages))
-    assert lake.tascomi("api_response", "appeals").partitions() == []
+    assert tascomi_table(lake, "api_response", "appeals").partitions() == []
     # No last_updated: kept (null counts as oldest when deduplicating).
     pages = {"all": [Page(1, "u", 200, [record(1, y), {"id": "3", "n": "3"}])]}
     reports = run(lake, D1, pages)
@@ -122,7 +123,7 @@ def test_conflicting_duplicate_fails_the_uniqueness_rule(lake, faults):
     pages = {"all": [Page(1, "u", 200, [record(1, y), record(1, y, n="2")])]}
     stages.ingest(lake, TABLE, D1, fetch_of(pages))
     stages.parse(lake, TABLE, D1)
-    parsed = lake.tascomi("parsed", "appeals").read("20240304")
+    parsed = tascomi_table(lake, "parsed", "appeals").read("20240304")
     outcome = uniqueness(parsed, ["id", "import_date"])
     faults.record(survived=not outcome.passed)
     assert not outcome.passed and outcome.metadata["duplicate_rows"] == 1
@@ -169,17 +170,17 @@ def _crash_during_publish(raw_zone: str, refined_zone: str) -> None:
 def test_a_run_killed_mid_write_leaves_the_old_partition_and_a_rerun_completes_once(lake, faults):
     pages = {"all": [Page(1, "u", 200, [record(1, D1 - timedelta(1))])]}
     run(lake, D1, pages)
-    before = lake.tascomi("snapshot", "appeals").read("20240304")
+    before = tascomi_table(lake, "snapshot", "appeals").read("20240304")
     worker = multiprocessing.get_context("spawn").Process(
         target=_crash_during_publish, args=(lake.zones["raw"], lake.zones["refined"])
     )
     worker.start()
     worker.join(60)
     assert worker.exitcode == 9
-    after = lake.tascomi("snapshot", "appeals").read("20240304")
+    after = tascomi_table(lake, "snapshot", "appeals").read("20240304")
     intact = after.equals(before)
     rerun = stages.snapshot(lake, TABLE, D1)
-    final = lake.tascomi("snapshot", "appeals").read("20240304")
+    final = tascomi_table(lake, "snapshot", "appeals").read("20240304")
     faults.record(survived=intact and rerun.rows == 1, corrupted=int(not intact))
     assert intact and final.num_rows == 1 and final.equals(before)
 
@@ -245,7 +246,7 @@ def test_table_list_errors_fail_at_load_with_what_to_fix(tmp_path, faults, conte
     [
         ("appeals:\n  id: integr\n", r"appeals.id has unknown type 'integr'"),
         ("'../x':\n  id: integer\n", r"table name '../x' must be a lower-case identifier"),
-        ('appeals:\n  \'a"b\': integer\n', r"appeals: column name 'a\"b' must be an identifier"),
+        ("appeals:\n  'a\"b': integer\n", r"appeals: column name 'a\"b' must be an identifier"),
         ("appeals:\n  id: [integer]\n", r"appeals.id has unknown type \['integer'\]"),
         ("appeals:\n  7: integer\n", r"appeals: column name 7 must be an identifier"),
         ("appeals: [id]\n", r"table 'appeals' must map column names to types"),
@@ -337,10 +338,10 @@ def test_concurrent_runs_of_one_partition_cannot_corrupt_it(lake, faults):
 
     y = D1 - timedelta(1)
     run(lake, D1, {"all": [Page(1, "u", 200, [record(i, y) for i in range(1, 200)])]})
-    expected = lake.tascomi("snapshot", "appeals").read("20240304")
+    expected = tascomi_table(lake, "snapshot", "appeals").read("20240304")
     with ThreadPoolExecutor(4) as pool:
         reports = list(pool.map(lambda _: stages.snapshot(lake, TABLE, D1), range(8)))
-    final = lake.tascomi("snapshot", "appeals").read("20240304")
+    final = tascomi_table(lake, "snapshot", "appeals").read("20240304")
     intact = final.equals(expected) and all(r.rows == 199 for r in reports)
     faults.record(survived=intact, corrupted=int(not intact))
     assert intact

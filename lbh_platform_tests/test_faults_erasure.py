@@ -15,6 +15,7 @@ from lbh_platform.retention import RetentionPolicy, apply_retention, plan_retent
 from lbh_platform.storage.lake import Lake
 from lbh_platform.storage.partitioned_table import TEMPORARY_PREFIX, PartitionedTable
 from lbh_platform.tascomi import stages
+from lbh_platform.tascomi.locations import tascomi_table
 from lbh_platform_tests.test_erasure_events import TENURE, updated_entity
 from lbh_platform_tests.test_erasure_events import pipeline as tenure_pipeline
 from lbh_platform_tests.test_erasure_tascomi import DAYS, PERSON, pipeline, value
@@ -115,7 +116,7 @@ def test_a_crash_between_the_raw_files_and_the_events_is_finished_by_a_rerun(
 
 def test_a_retention_run_stopped_half_way_is_finished_by_running_it_again(tmp_path, faults):
     lake = Lake({"raw": str(tmp_path / "raw"), "refined": str(tmp_path / "refined")})
-    snapshots = lake.tascomi("snapshot", "applications")
+    snapshots = tascomi_table(lake, "snapshot", "applications")
     values = [f"202401{d:02d}" for d in range(1, 9)]
     for n, v in enumerate(values):
         snapshots.write(v, pa.table({"id": [n]}))

@@ -7,10 +7,9 @@ from datetime import UTC, date, datetime
 import dagster as dg
 import pyarrow as pa
 import pytest
+from lbh_platform.defs.event_streams.automation import RANGE_END, RANGE_START, build_automation
 
 from lbh_platform.common.import_columns import yyyymmdd
-from lbh_platform.defs.event_streams.automation import RANGE_END, RANGE_START, build_automation
-from lbh_platform.defs.resources import LakeResource
 from lbh_platform.event_streams import inputs as record
 from lbh_platform.event_streams import rules, stages
 from lbh_platform.event_streams.dynamodb import ScanResult, plain
@@ -27,6 +26,7 @@ from lbh_platform.event_streams.generator import (
 from lbh_platform.event_streams.locations import stage_table
 from lbh_platform.event_streams.sink import EventFiles
 from lbh_platform.event_streams.spec import stream_named
+from lbh_platform.lib.resources import LakeResource
 from lbh_platform.storage.lake import Lake
 
 pytestmark = pytest.mark.faults
@@ -84,7 +84,7 @@ def test_a_missed_day_is_compacted_and_applied_by_the_next_snapshot(lake, faults
     assert not deleted_on_6 & got.keys()
     tombstones = stage_table(lake, TENURE, "deletions").read(D7)["id"].to_pylist()
     assert deleted_on_6 <= set(tombstones)
-    compacted_first = [r for r in reports if r.key == TENURE.asset_key("events")]
+    compacted_first = [r for r in reports if r.stage == "events"]
     assert [r.partition for r in compacted_first] == [D6]
     snapshot_report = reports[-1]
     assert snapshot_report.metadata["events_partitions_applied"] == [D6, D7]
@@ -96,7 +96,7 @@ def test_a_missed_day_is_compacted_and_applied_by_the_next_snapshot(lake, faults
     before = (table.read(D7), stage_table(lake, TENURE, "deletions").read(D7))
     build = table.file_metadata(D7)[record.BUILD_KEY]
     again = stages.build_snapshot(lake, TENURE, DAYS[3])
-    assert [r.key for r in again] == [TENURE.asset_key("deletions"), TENURE.asset_key("snapshot")]
+    assert [r.stage for r in again] == ["deletions", "snapshot"]
     assert table.read(D7).equals(before[0])
     assert stage_table(lake, TENURE, "deletions").read(D7).equals(before[1])
     assert table.file_metadata(D7)[record.BUILD_KEY] == build
@@ -252,7 +252,7 @@ def test_a_snapshot_cannot_hide_an_uncompacted_day_before_its_base(lake, faults)
     assert stale[D4] == {"raw_changed": [D4]}
     # Rebuilding 4 (on the extract of day 4) compacts the folder first; the chain follows.
     reports = stages.build_snapshot(lake, TENURE, DAYS[0])
-    assert reports[0].key == TENURE.asset_key("events_quarantine") and reports[0].partition == D4
+    assert reports[0].stage == "events_quarantine" and reports[0].partition == D4
     for day in DAYS[1:]:
         stages.build_snapshot(lake, TENURE, day)
     assert record.Inputs(lake, TENURE).stale_snapshots() == {}
@@ -265,9 +265,10 @@ def test_in_dagster_a_missed_day_is_recorded_and_stale_snapshots_are_rebuilt_in_
     """The same two faults through Dagster: the snapshot step records the day it compacted
     first as that day's events materialisation; the stale-snapshot sensor's run request
     rebuilds the range, in date order, in one run of the rebuild job."""
-    from lbh_platform.defs.engine import build_engine_resources
-    from lbh_platform.defs.event_streams import build_event_stream_definitions
     from lbh_platform.defs.event_streams.assets import asset_key
+
+    from lbh_platform.defs.event_streams import build_event_stream_definitions
+    from lbh_platform.lib.engine import build_engine_resources
 
     stream = seeded(lake, seed=15)
     resource = LakeResource(raw_zone=lake.zones["raw"], refined_zone=lake.zones["refined"])

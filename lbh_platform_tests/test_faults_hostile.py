@@ -16,6 +16,7 @@ from lbh_platform.common.http import ApiRequestError, RetryPolicy
 from lbh_platform.storage.lake import Lake
 from lbh_platform.tascomi import stages
 from lbh_platform.tascomi.client import TascomiClient
+from lbh_platform.tascomi.locations import tascomi_table
 from lbh_platform.tascomi.tables import TascomiTable
 from lbh_platform_tests.hostile_api import (
     Answer,
@@ -67,7 +68,7 @@ def ingest_fails(lake: Lake, server: HostileServer, **kwargs) -> str:
     """The stage's error message; asserts nothing was published."""
     with client(server, **kwargs) as api, pytest.raises(ApiRequestError) as caught:
         stages.ingest(lake, TABLE, DAY, api.fetch)
-    assert lake.tascomi("api_response", "appeals").partitions() == []
+    assert tascomi_table(lake, "api_response", "appeals").partitions() == []
     return str(caught.value)
 
 

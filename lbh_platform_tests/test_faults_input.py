@@ -15,6 +15,7 @@ from lbh_platform.common.http import ApiRequestError, RetryPolicy
 from lbh_platform.storage.lake import Lake
 from lbh_platform.tascomi import stages
 from lbh_platform.tascomi.client import TascomiClient
+from lbh_platform.tascomi.locations import tascomi_table
 from lbh_platform.tascomi.quality import uniqueness
 from lbh_platform.tascomi.tables import TascomiTable
 from lbh_platform_tests.tascomi_stand_in import simulator_at
@@ -59,11 +60,11 @@ def run_all(sim, lake, catalogue):
         stages.refine(lake, TABLE, DAY, catalogue.columns("appeals")),
         stages.snapshot(lake, TABLE, DAY),
     ]
-    return {report.key[1]: report for report in reports}
+    return {report.stage: report for report in reports}
 
 
 def snapshot_ids(lake) -> list[int]:
-    return lake.tascomi("snapshot", "appeals").read(VALUE)["id"].to_pylist()
+    return tascomi_table(lake, "snapshot", "appeals").read(VALUE)["id"].to_pylist()
 
 
 def record_outcome(faults, sim, lake) -> tuple[int, int]:
@@ -102,24 +103,23 @@ def test_ids_mixing_integers_and_strings_across_pages_end_in_one_typed_row_each(
     sim.inject("int_ids", resource="appeals", page=2, times=2)
     sim.inject("int_ids", resource="appeals", page=7, times=2)
     run_all(sim, lake, catalogue)
-    raw = lake.tascomi("api_response", "appeals").read(VALUE)["appeals"].to_pylist()
+    raw = tascomi_table(lake, "api_response", "appeals").read(VALUE)["appeals"].to_pylist()
     kinds = {type(json.loads(text)["id"]) for text in raw}
     assert kinds == {int, str}  # the raw zone keeps what the API sent
-    snapshot = lake.tascomi("snapshot", "appeals").read(VALUE)
+    snapshot = tascomi_table(lake, "snapshot", "appeals").read(VALUE)
     assert snapshot.schema.field("id").type == pa.int32()
     assert record_outcome(faults, sim, lake) == (0, 0)
     rows = {row["id"]: row for row in snapshot.to_pylist()}
     for record_id, record in truth(sim).items():
-        assert rows[record_id]["last_updated"].strftime("%Y-%m-%d %H:%M:%S") == (
-            record["last_updated"]
+        assert (
+            rows[record_id]["last_updated"].strftime("%Y-%m-%d %H:%M:%S")
+            == (record["last_updated"])
         )
 
 
-def test_a_record_without_id_fails_the_partition_naming_table_partition_and_page(
-    sim, lake, faults
-):
+def test_a_record_without_id_fails_the_partition_naming_table_partition_and_page(sim, lake, faults):
     earlier = pa.table({"appeals": ['{"id":"1"}'], "import_api_status_code": pa.array([200])})
-    lake.tascomi("api_response", "appeals").write(VALUE, earlier)
+    tascomi_table(lake, "api_response", "appeals").write(VALUE, earlier)
     sim.inject("no_id", resource="appeals", page=4)
     with (
         TascomiClient(sim.base_url, "sim-public-key", "sim-private-key", policy=FAST) as api,
@@ -129,7 +129,7 @@ def test_a_record_without_id_fails_the_partition_naming_table_partition_and_page
     message = str(error.value)
     assert "tascomi appeals partition 20240306 page 4" in message
     assert "record 1 has no 'id'" in message and "nothing was published" in message
-    intact = lake.tascomi("api_response", "appeals").read(VALUE)
+    intact = tascomi_table(lake, "api_response", "appeals").read(VALUE)
     faults.record(survived=intact.num_rows == 1, corrupted=int(intact.num_rows != 1))
     assert intact.num_rows == 1
 
@@ -138,7 +138,7 @@ def test_a_page_of_non_utf8_bytes_fails_the_partition_naming_table_partition_and
     sim, lake, faults
 ):
     earlier = pa.table({"appeals": ['{"id":"1"}'], "import_api_status_code": pa.array([200])})
-    lake.tascomi("api_response", "appeals").write(VALUE, earlier)
+    tascomi_table(lake, "api_response", "appeals").write(VALUE, earlier)
     sim.inject("not_utf8", resource="appeals", page=3, times=FAST.max_attempts)
     with (
         TascomiClient(sim.base_url, "sim-public-key", "sim-private-key", policy=FAST) as api,
@@ -148,7 +148,7 @@ def test_a_page_of_non_utf8_bytes_fails_the_partition_naming_table_partition_and
     message = str(error.value)
     assert "tascomi appeals partition 20240306" in message and "page 3" in message
     assert "not valid UTF-8 (byte " in message
-    intact = lake.tascomi("api_response", "appeals").read(VALUE)
+    intact = tascomi_table(lake, "api_response", "appeals").read(VALUE)
     faults.record(survived=intact.num_rows == 1, corrupted=int(intact.num_rows != 1))
     assert intact.num_rows == 1
 
@@ -160,10 +160,10 @@ def test_one_id_on_two_pages_with_different_last_updated_keeps_the_newer_version
     sim.inject("edited_during_paging", resource="appeals", page=10)
     reports = run_all(sim, lake, catalogue)
     assert reports["api_response"].metadata["superseded_versions_dropped"] == 1
-    parsed = lake.tascomi("parsed", "appeals").read(VALUE)
+    parsed = tascomi_table(lake, "parsed", "appeals").read(VALUE)
     assert uniqueness(parsed, ["id", "import_date"]).passed  # the blocking check lets it on
     assert record_outcome(faults, sim, lake) == (0, 0)
-    rows = [r for r in lake.tascomi("snapshot", "appeals").read(VALUE).to_pylist()]
+    rows = [r for r in tascomi_table(lake, "snapshot", "appeals").read(VALUE).to_pylist()]
     edited = [r for r in rows if r["id"] == first]
     assert len(edited) == 1 and edited[0]["last_updated"].strftime("%H:%M:%S") == "23:59:59"
     assert len(rows) == len(truth(sim))

@@ -16,6 +16,7 @@ from lbh_platform.common.errors import DataError
 from lbh_platform.storage import partitioned_table
 from lbh_platform.storage.lake import Lake
 from lbh_platform.tascomi import stages
+from lbh_platform.tascomi.locations import tascomi_table
 from lbh_platform.tascomi.tables import TascomiTable
 from lbh_platform_tests.test_faults_data import Page
 
@@ -84,7 +85,7 @@ def run_day(lake, api, day):
 
 
 def snapshot_of(lake, day) -> dict[int, dict]:
-    rows = lake.tascomi("snapshot", TABLE.name).read(value(day)).to_pylist()
+    rows = tascomi_table(lake, "snapshot", TABLE.name).read(value(day)).to_pylist()
     return {r["id"]: r for r in rows}
 
 
@@ -120,7 +121,7 @@ def refused(lake, day, *days: date):
     for missing in days:
         assert f"import {value(missing)} is not applied" in message
     assert f"backfill every stage of contacts from {min(days)} to {day}" in message
-    assert value(day) not in lake.tascomi("snapshot", TABLE.name).partitions()
+    assert value(day) not in tascomi_table(lake, "snapshot", TABLE.name).partitions()
     return message
 
 
@@ -233,9 +234,7 @@ def test_an_import_re_run_under_published_snapshots_makes_them_unsound(lake, fau
     faults.record(survived=True)
 
 
-def test_the_check_fails_when_a_raw_import_between_base_and_snapshot_was_not_applied(
-    lake, faults
-):
+def test_the_check_fails_when_a_raw_import_between_base_and_snapshot_was_not_applied(lake, faults):
     api = Api()
     history(api)
     run_day(lake, api, D0)
@@ -304,7 +303,7 @@ def test_ids_that_differ_as_text_never_merge_or_vanish_in_the_cast(lake, faults)
     pages = [Page(1, "u", 200, [{"id": i, "last_updated": f"{day} 09:00:00"} for i in IDS])]
     stages.ingest(lake, TABLE, day, lambda resource, asked, held_records=None: pages)
     stages.parse(lake, TABLE, day)
-    parsed = lake.tascomi("parsed", TABLE.name).read(value(day))
+    parsed = tascomi_table(lake, "parsed", TABLE.name).read(value(day))
     assert parsed.num_rows == 8  # eight distinct texts: the uniqueness check passes
     report = stages.refine(lake, TABLE, day, TYPES)
     assert report.metadata["ids_lost_in_cast"] == 7
@@ -313,7 +312,7 @@ def test_ids_that_differ_as_text_never_merge_or_vanish_in_the_cast(lake, faults)
     assert sorted(outcome.metadata["ids_lost_sample"]) == sorted(set(IDS) - {"1"})
     with pytest.raises(DataError, match="would not survive the cast to integer"):
         stages.snapshot(lake, TABLE, day)
-    assert lake.tascomi("snapshot", TABLE.name).partitions() == []
+    assert tascomi_table(lake, "snapshot", TABLE.name).partitions() == []
     faults.record(survived=True)
 
 
@@ -325,7 +324,7 @@ def test_ids_kept_as_text_keep_every_record(lake):
     stages.refine(lake, TABLE, day, {"last_updated": "timestamp"})  # id untyped: text
     assert stages.lost_ids_outcome(lake, TABLE, value(day)).passed
     stages.snapshot(lake, TABLE, day)
-    ids = lake.tascomi("snapshot", TABLE.name).read(value(day))["id"].to_pylist()
+    ids = tascomi_table(lake, "snapshot", TABLE.name).read(value(day))["id"].to_pylist()
     assert sorted(ids) == sorted(IDS)
 
 
@@ -342,7 +341,7 @@ def test_canonical_ids_pass_the_cast_rule(lake):
 
 def test_litter_of_killed_writers_is_removed_by_the_next_publish(lake, faults, monkeypatch):
     monkeypatch.setattr(partitioned_table, "_last_swept", {})
-    table = lake.tascomi("snapshot", TABLE.name)
+    table = tascomi_table(lake, "snapshot", TABLE.name)
     table.write("20240304", pa.table({"id": [1]}))
     folder = table.partition_dir("20240304")
     old = time.time() - 2 * partitioned_table.TEMPORARY_MAX_AGE_SECONDS
@@ -382,7 +381,7 @@ def test_unreadable_or_far_future_last_updated_is_taken_and_counted_never_held(l
     assert report.metadata["records_updated_after_the_run"] == 1
     assert report.metadata["records_with_unreadable_last_updated"] == 2
     assert report.metadata["records_updated_after_import_date"] == 1
-    raw = lake.tascomi("api_response", TABLE.name).read(value(day))
+    raw = tascomi_table(lake, "api_response", TABLE.name).read(value(day))
     taken = sorted(json.loads(t)["id"] for t in raw[TABLE.name].to_pylist())
     assert taken == ["1", "2", "3", "5"]
     faults.record(3, survived=True)

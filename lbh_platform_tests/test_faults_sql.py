@@ -12,6 +12,7 @@ import pytest
 from lbh_platform.catalog import DuckDBCatalog
 from lbh_platform.cli import sql
 from lbh_platform.storage.lake import Lake
+from lbh_platform.tascomi.locations import tascomi_table
 
 pytestmark = pytest.mark.faults
 PLAYBOOK = 'select id from "dataplatform-stg-tascomi-refined-zone"."applications"'
@@ -26,7 +27,7 @@ def catalogue_file(tmp_path, zones):
     """A catalogue with one published table, its lake on the configured zones."""
     catalog = DuckDBCatalog(tmp_path / "catalog.duckdb")
     lake = Lake({"raw": str(zones[0]), "refined": str(zones[1])}, catalogs=[catalog])
-    lake.tascomi("snapshot", "applications").write("20240101", pa.table({"id": [7]}))
+    tascomi_table(lake, "snapshot", "applications").write("20240101", pa.table({"id": [7]}))
     return catalog.path
 
 

@@ -11,7 +11,7 @@ import pytest
 from dagster._daemon.types import DaemonHeartbeat
 
 from lbh_platform.definitions import defs
-from lbh_platform.defs.monitoring.heartbeat import (
+from lbh_platform.lib.monitoring.heartbeat import (
     DAEMON_TOLERANCE_SECONDS,
     HEARTBEAT_SENSOR,
     build_heartbeat_sensor,

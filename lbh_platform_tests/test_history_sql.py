@@ -14,6 +14,7 @@ from lbh_platform.history import arrow_files, maintain
 from lbh_platform.history.source import tascomi_source
 from lbh_platform.storage.lake import Lake
 from lbh_platform.storage.partitioned_table import PartitionedTable
+from lbh_platform.tascomi.locations import tascomi_table
 from lbh_platform_tests.test_history_tascomi import SMALL, TABLE, canonical, run_days
 
 DATABASE = "dataplatform-stg-tascomi-refined-zone"
@@ -59,7 +60,7 @@ def test_sql_as_of_is_every_days_snapshot_and_versions_are_exact(catalogued):
     source = tascomi_source(lake, TABLE.name)
     built = run_days(lake, days=14, on_snapshot=lambda d: maintain.update(source, d, policy=SMALL))
     sql_forms(path, source.history)
-    snapshots = lake.tascomi("snapshot", TABLE.name)
+    snapshots = tascomi_table(lake, "snapshot", TABLE.name)
     for day in built:
         expected = snapshots.read(day)
         expected = expected.drop_columns(list(SNAPSHOT_COLUMNS))
@@ -78,7 +79,7 @@ def test_sql_as_of_is_every_days_snapshot_and_versions_are_exact(catalogued):
 def test_a_table_that_is_not_a_history_gets_no_history_forms(catalogued):
     lake, path = catalogued
     run_days(lake, days=1)
-    snapshots = lake.tascomi("snapshot", TABLE.name)
+    snapshots = tascomi_table(lake, "snapshot", TABLE.name)
     r = PartitionRegistration(DATABASE, "contacts", snapshots.uri, pa.schema([]), "snapshot_date",
                               snapshots.partitions()[0])  # fmt: skip
     with duckdb.connect(path) as connection:

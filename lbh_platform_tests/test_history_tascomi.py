@@ -15,6 +15,7 @@ from lbh_platform.history.segments import Policy
 from lbh_platform.history.source import tascomi_source
 from lbh_platform.storage.lake import Lake
 from lbh_platform.tascomi import stages
+from lbh_platform.tascomi.locations import tascomi_table
 from lbh_platform.tascomi.tables import TascomiTable
 from lbh_platform_tests.test_faults_data import Page
 
@@ -87,7 +88,7 @@ def rows_by_id(table: pa.Table) -> dict:
 
 
 def assert_as_of_is_snapshot(lake: Lake, history, day: str, engine=None) -> None:  # noqa: ANN001
-    snapshot = lake.tascomi("snapshot", TABLE.name).read(day)
+    snapshot = tascomi_table(lake, "snapshot", TABLE.name).read(day)
     snapshot = snapshot.drop_columns([c for c in SNAPSHOT_COLUMNS if c in snapshot.column_names])
     got = maintain.as_of(history, day, engine)
     if not isinstance(got, pa.Table):
@@ -128,7 +129,7 @@ def test_daily_history_answers_as_of_every_day_as_its_snapshot(lake, small_row_g
             assert_as_of_is_snapshot(lake, source.history, earlier)
 
     def built_so_far(day: str) -> list[str]:
-        return lake.tascomi("snapshot", TABLE.name).partitions()
+        return tascomi_table(lake, "snapshot", TABLE.name).partitions()
 
     built = run_days(lake, on_snapshot=maintain_daily)
     assert value(MISSED) not in built
@@ -173,7 +174,7 @@ def test_versions_are_one_row_per_version_with_exact_validity(lake):
         for older, newer in zip(versions, versions[1:], strict=False):
             assert older["valid_to"] == newer["valid_from"] and not older["is_current"]
         assert versions[-1]["valid_to"] is None and versions[-1]["is_current"]
-    last = lake.tascomi("snapshot", TABLE.name).read(built[-1])
+    last = tascomi_table(lake, "snapshot", TABLE.name).read(built[-1])
     assert sum(table["is_current"].to_pylist()) == last.num_rows
 
 

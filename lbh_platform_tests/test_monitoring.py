@@ -16,8 +16,8 @@ from lbh_platform.common.monitoring_config import (
 )
 from lbh_platform.common.volume import comparable_history, volume_outcome
 from lbh_platform.definitions import build_definitions
-from lbh_platform.defs.monitoring.freshness import build_freshness
-from lbh_platform.defs.partitions import daily_partitions
+from lbh_platform.lib.monitoring.freshness import build_freshness
+from lbh_platform.lib.partitions import daily_partitions
 from lbh_platform.tascomi.tables import load_tables
 
 LONDON = ZoneInfo("Europe/London")

@@ -15,8 +15,8 @@ import pytest
 from lbh_platform.cli import probe as cli
 from lbh_platform.cli.local import local_simulators
 from lbh_platform.cli.simulator_state import RUNNING_DIR, announce, find_running
-from lbh_platform.settings import SIMULATOR_PORT
 from lbh_platform.tascomi.column_types import DEFAULT_CATALOGUE_FILE
+from lbh_platform.tascomi.settings import SIMULATOR_PORT
 from lbh_platform.tascomi.tables import DEFAULT_TABLES_FILE
 
 # What the simulators set in this process, and a shell running probe would not have.

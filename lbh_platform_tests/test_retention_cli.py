@@ -8,6 +8,7 @@ import pytest
 from lbh_platform.cli import retention
 from lbh_platform.erasure import AuditLog
 from lbh_platform.storage.lake import Lake
+from lbh_platform.tascomi.locations import tascomi_table
 from lbh_platform_tests.test_faults_snapshot_inputs import Api
 from lbh_platform_tests.test_retention_storage import DAYS, run_days
 
@@ -27,20 +28,20 @@ def config(tmp_path) -> str:
 
 
 def test_a_dry_run_lists_and_removes_nothing(lake, config, capsys):
-    before = lake.tascomi("snapshot", "contacts").partitions()
+    before = tascomi_table(lake, "snapshot", "contacts").partitions()
     argv = ["tascomi", "--table", "contacts", "--today", "2024-02-06", "--config", config]
     assert retention.run(argv, lake=lake) == 0
     out = capsys.readouterr().out
     assert "retention (dry run), today 2024-02-06" in out
     assert "remove 20240129  older than 3 days, not a month-end" in out
     assert "5 snapshot partition(s) would be removed; --apply removes them" in out
-    assert lake.tascomi("snapshot", "contacts").partitions() == before
+    assert tascomi_table(lake, "snapshot", "contacts").partitions() == before
 
 
 def test_apply_removes_and_audits(lake, config, capsys):
     argv = ["tascomi", "--table", "contacts", "--today", "2024-02-06", "--config", config]
     assert retention.run([*argv, "--apply", "--who", "ops"], lake=lake) == 0
-    assert lake.tascomi("snapshot", "contacts").partitions() == [
+    assert tascomi_table(lake, "snapshot", "contacts").partitions() == [
         "20240131",
         "20240204",
         "20240205",

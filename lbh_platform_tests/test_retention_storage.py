@@ -23,6 +23,7 @@ from lbh_platform.retention import (
 )
 from lbh_platform.storage.lake import Lake
 from lbh_platform.tascomi import stages
+from lbh_platform.tascomi.locations import tascomi_table
 from lbh_platform_tests.aws_stand_in import aws  # noqa: F401
 from lbh_platform_tests.test_faults_snapshot_inputs import TABLE, TYPES, Api
 
@@ -47,8 +48,8 @@ def run_days(lake: Lake, api: Api, days: list[date]) -> None:
 
 
 def plan_for(lake: Lake):
-    snapshots = lake.tascomi("snapshot", TABLE.name)
-    increments = lake.tascomi("increment", TABLE.name).partitions()
+    snapshots = tascomi_table(lake, "snapshot", TABLE.name)
+    increments = tascomi_table(lake, "increment", TABLE.name).partitions()
     return plan_retention(
         snapshots.partitions(),
         POLICY,
@@ -78,7 +79,7 @@ def test_expired_snapshots_leave_the_zone_and_the_local_catalogue(local):
     lake, path = local
     api = Api()
     run_days(lake, api, DAYS)
-    snapshots = lake.tascomi("snapshot", TABLE.name)
+    snapshots = tascomi_table(lake, "snapshot", TABLE.name)
     plan = plan_for(lake)
     assert plan.keep == ["20240131", "20240204", "20240205"]
     assert plan.reason("20240131") == "month-end snapshot of 2024-01"
@@ -90,7 +91,7 @@ def test_expired_snapshots_leave_the_zone_and_the_local_catalogue(local):
     folders = sorted(p.name for p in Path(snapshots.base).iterdir())
     assert folders == [f"snapshot_date={v}" for v in plan.keep]
     # Imports are kept; every snapshot left is still proven sound.
-    assert len(lake.tascomi("increment", TABLE.name).partitions()) == len(DAYS)
+    assert len(tascomi_table(lake, "increment", TABLE.name).partitions()) == len(DAYS)
     for kept in plan.keep:
         outcome = stages.inputs_outcome(lake, TABLE, kept)
         assert outcome.passed, outcome.description
@@ -125,7 +126,7 @@ def test_the_base_of_a_snapshot_still_to_be_built_is_kept(local):
 def test_a_stale_plan_never_removes_the_newest_snapshot(local):
     lake, _ = local
     run_days(lake, Api(), DAYS)
-    snapshots = lake.tascomi("snapshot", TABLE.name)
+    snapshots = tascomi_table(lake, "snapshot", TABLE.name)
     plan = plan_retention(
         snapshots.partitions(), RetentionPolicy(daily_days=1, month_ends=False), TODAY
     )
@@ -157,7 +158,7 @@ def test_retention_on_s3_removes_objects_and_glue_partitions(aws):  # noqa: F811
         {"raw": aws.uri("raw-zone"), "refined": aws.uri("refined-zone")},
         catalogs=[GlueCatalog()],
     )
-    snapshots = lake.tascomi("snapshot", "applications")
+    snapshots = tascomi_table(lake, "snapshot", "applications")
     values = [value(d) for d in DAYS]
     for n, v in enumerate(values):
         snapshots.write(v, pa.table({"id": [n]}))

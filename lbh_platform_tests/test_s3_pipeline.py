@@ -9,10 +9,11 @@ import dagster as dg
 import pytest
 
 from lbh_platform.definitions import build_definitions
-from lbh_platform.defs.resources import LakeResource, api_resources
-from lbh_platform.settings import SIMULATOR_PRIVATE_KEY, SIMULATOR_PUBLIC_KEY, load_settings
+from lbh_platform.lib.resources import LakeResource, api_resources
+from lbh_platform.settings import load_settings
 from lbh_platform.storage.lake import Lake
 from lbh_platform.storage.partitioned_table import DATA_FILE
+from lbh_platform.tascomi.settings import SIMULATOR_PRIVATE_KEY, SIMULATOR_PUBLIC_KEY
 from lbh_platform.tascomi.simulator import TascomiSimulator
 from lbh_platform.tascomi.tables import load_tables
 from lbh_platform_tests.aws_stand_in import aws  # noqa: F401

@@ -10,10 +10,12 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pytest
 
+from lbh_platform.alloy.locations import alloy_table
 from lbh_platform.settings import load_settings
 from lbh_platform.storage.aws import aws_region, endpoint_url, s3_filesystem
 from lbh_platform.storage.lake import Lake
 from lbh_platform.storage.partitioned_table import DATA_FILE, TEMPORARY_PREFIX
+from lbh_platform.tascomi.locations import tascomi_table
 from lbh_platform_tests.aws_stand_in import SECRET_ACCESS_KEY, aws  # noqa: F401
 
 
@@ -34,7 +36,7 @@ def test_region_and_endpoint_follow_the_aws_variables():
 
 
 def test_write_read_and_list_partitions_on_s3(aws, s3_lake):  # noqa: F811
-    table = s3_lake.tascomi("parsed", "appeals")
+    table = tascomi_table(s3_lake, "parsed", "appeals")
     table.write("20240102", pa.table({"id": ["2", "3"], "import_date": ["20240102"] * 2}))
     table.write("20240101", pa.table({"id": ["1"]}))
     table.write("20240102", pa.table({"id": ["9"]}))  # a re-run replaces, never appends
@@ -51,13 +53,13 @@ def test_write_read_and_list_partitions_on_s3(aws, s3_lake):  # noqa: F811
         f"raw-zone/planning/tascomi/parsed/appeals/import_date={d}/{DATA_FILE}"
         for d in ("20240101", "20240102")
     ]
-    refined = s3_lake.tascomi("snapshot", "appeals")
+    refined = tascomi_table(s3_lake, "snapshot", "appeals")
     refined.write("20240102", pa.table({"id": ["1"]}))
     assert aws.object_keys(
         "refined-zone/planning/tascomi/snapshot/appeals/snapshot_date=20240102/"
     )[-1].endswith(DATA_FILE)
     assert refined.partitions() == ["20240102"]
-    assert s3_lake.tascomi("increment", "never_written").partitions() == []
+    assert tascomi_table(s3_lake, "increment", "never_written").partitions() == []
 
 
 def test_settings_give_an_s3_lake(aws, monkeypatch):  # noqa: F811
@@ -66,7 +68,7 @@ def test_settings_give_an_s3_lake(aws, monkeypatch):  # noqa: F811
     settings = load_settings()
     assert not settings.duckdb_catalog  # DuckDB views cover local zones only
     lake = Lake.from_settings(settings)
-    lake.alloy("snapshot", "graffiti", "graffiti").write("20240101", pa.table({"a": [1]}))
+    alloy_table(lake, "snapshot", "graffiti", "graffiti").write("20240101", pa.table({"a": [1]}))
     assert aws.object_keys("refined/env-services/alloy/snapshots/graffiti/graffiti/")[-1].endswith(
         f"snapshot_date=20240101/{DATA_FILE}"
     )
@@ -84,7 +86,7 @@ CRASH_BETWEEN_WRITE_AND_PUBLISH = textwrap.dedent(
 
     PartitionedTable._publish = killed
     lake = Lake({"raw": sys.argv[1], "refined": sys.argv[1]})
-    lake.tascomi("increment", "appeals").write(sys.argv[2], pa.table({"id": [2, 3]}))
+    tascomi_table(lake, "increment", "appeals").write(sys.argv[2], pa.table({"id": [2, 3]}))
     """
 )
 
@@ -93,7 +95,7 @@ def test_run_killed_between_write_and_publish_leaves_old_partition_and_no_visibl
     aws,  # noqa: F811
     s3_lake,
 ):
-    table = s3_lake.tascomi("increment", "appeals")
+    table = tascomi_table(s3_lake, "increment", "appeals")
     table.write("20240101", pa.table({"id": [1]}))
     for value in ("20240101", "20240102"):  # an existing partition and a new one
         child = subprocess.run(
@@ -120,7 +122,7 @@ def test_run_killed_between_write_and_publish_leaves_old_partition_and_no_visibl
 
 
 def test_failed_write_on_s3_cleans_up_and_keeps_old_partition(aws, s3_lake, monkeypatch):  # noqa: F811
-    table = s3_lake.tascomi("snapshot", "t")
+    table = tascomi_table(s3_lake, "snapshot", "t")
     table.write("20240101", pa.table({"x": [1]}))
 
     def crash_mid_write(data, sink, **kwargs):
@@ -139,7 +141,7 @@ def test_failed_write_on_s3_cleans_up_and_keeps_old_partition(aws, s3_lake, monk
 
 def test_aws_secret_key_is_never_logged_or_in_errors(aws, s3_lake, caplog):  # noqa: F811
     caplog.set_level(logging.DEBUG)
-    table = s3_lake.tascomi("parsed", "appeals")
+    table = tascomi_table(s3_lake, "parsed", "appeals")
     table.write("20240101", pa.table({"id": ["1"]}))
     table.read("20240101")
     with pytest.raises(OSError) as missing:
@@ -155,7 +157,7 @@ def test_publish_file_moves_an_engine_written_file_into_place_on_s3(aws, s3_lake
     """The seam for engines that write their own files (Spark): same atomic publish."""
     import pyarrow.parquet as pq
 
-    table = s3_lake.tascomi("increment", "appeals")
+    table = tascomi_table(s3_lake, "increment", "appeals")
     fs = s3_filesystem()
     staging = f"{table.base}/_tmp-spark-1/part-00000.parquet"
     for rows, notes in (([1, 2], {"lbh.cast_failures": "{}"}), ([3], None)):

@@ -11,7 +11,7 @@ import pytest
 from lbh_platform.alloy.datasets import load_datasets
 from lbh_platform.alloy.simulator import AlloySimulator
 from lbh_platform.common.errors import ConfigurationError
-from lbh_platform.defs.resources import (
+from lbh_platform.lib.resources import (
     SecretsManagerAlloyApiResource,
     SecretsManagerTascomiApiResource,
     TascomiApiResource,

@@ -14,6 +14,7 @@ from lbh_platform.engines.arrow_engine import ArrowEngine
 from lbh_platform.storage import parquet_encoding
 from lbh_platform.storage.lake import Lake
 from lbh_platform.storage.partitioned_table import PartitionedTable
+from lbh_platform.tascomi.locations import tascomi_table
 
 BASE, DAY = "20240101", "20240102"
 
@@ -33,7 +34,7 @@ def increment(ids, value, **extra) -> pa.Table:
 @pytest.fixture()
 def tables(tmp_path) -> dict[str, PartitionedTable]:
     lakes = {k: Lake({"refined": str(tmp_path / k)}) for k in ("streamed", "in_memory")}
-    return {k: lake.tascomi("snapshot", "things") for k, lake in lakes.items()}
+    return {k: tascomi_table(lake, "snapshot", "things") for k, lake in lakes.items()}
 
 
 @pytest.fixture(autouse=True)
@@ -202,7 +203,6 @@ def test_a_failure_mid_stream_publishes_nothing_and_keeps_the_old_partition(tabl
         ArrowEngine().write_snapshot(target, BASE, increment([2], "second-"), "id", DAY)
     assert target.read(DAY).equals(before)
     assert not [p for p in Path(target.base).rglob("*") if p.name.startswith("_tmp-")]
-
 
 
 def test_a_stream_given_no_rows_publishes_the_schema_alone(tables):

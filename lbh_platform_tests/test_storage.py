@@ -5,6 +5,7 @@ import pytest
 
 from lbh_platform.storage.lake import Lake
 from lbh_platform.storage.partitioned_table import DATA_FILE
+from lbh_platform.tascomi.locations import tascomi_table
 
 
 @pytest.fixture()
@@ -13,8 +14,8 @@ def lake(tmp_path):
 
 
 def test_layout_is_the_originals_hive_style_paths(lake, tmp_path):
-    lake.tascomi("api_response", "appeals").write("20240101", pa.table({"a": [1]}))
-    lake.tascomi("snapshot", "appeals").write("20240101", pa.table({"a": [1]}))
+    tascomi_table(lake, "api_response", "appeals").write("20240101", pa.table({"a": [1]}))
+    tascomi_table(lake, "snapshot", "appeals").write("20240101", pa.table({"a": [1]}))
     assert (
         tmp_path / "raw/planning/tascomi/api-responses/appeals/import_date=20240101" / DATA_FILE
     ).is_file()
@@ -24,7 +25,7 @@ def test_layout_is_the_originals_hive_style_paths(lake, tmp_path):
 
 
 def test_rewrite_replaces_never_appends_and_partition_column_comes_back(lake):
-    table = lake.tascomi("parsed", "t")
+    table = tascomi_table(lake, "parsed", "t")
     table.write("20240102", pa.table({"x": [1, 2, 3], "import_date": ["20240102"] * 3}))
     table.write("20240102", pa.table({"x": [9]}))
     table.write("20240101", pa.table({"x": [0]}))
@@ -34,7 +35,7 @@ def test_rewrite_replaces_never_appends_and_partition_column_comes_back(lake):
 
 
 def test_failed_write_leaves_previous_partition_readable_and_no_debris(lake, tmp_path, monkeypatch):
-    table = lake.tascomi("increment", "t")
+    table = tascomi_table(lake, "increment", "t")
     table.write("20240101", pa.table({"x": [1]}))
 
     def crash_mid_write(data, sink, **kwargs):
@@ -50,7 +51,7 @@ def test_failed_write_leaves_previous_partition_readable_and_no_debris(lake, tmp
 
 
 def test_partition_with_only_a_temporary_file_is_not_listed(lake, tmp_path):
-    table = lake.tascomi("parsed", "t")
+    table = tascomi_table(lake, "parsed", "t")
     folder = tmp_path / "raw/planning/tascomi/parsed/t/import_date=20240105"
     folder.mkdir(parents=True)
     (folder / "_tmp-abc.parquet").write_bytes(b"partial")

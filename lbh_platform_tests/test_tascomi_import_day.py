@@ -15,6 +15,7 @@ import pytest
 from lbh_platform.definitions import build_definitions
 from lbh_platform.settings import load_settings
 from lbh_platform.storage.lake import Lake
+from lbh_platform.tascomi.locations import tascomi_table
 from lbh_platform.tascomi.simulator import TascomiSimulator
 from lbh_platform.tascomi.tables import load_tables
 from lbh_platform_tests.test_tascomi_pipeline import keys, run
@@ -65,7 +66,7 @@ def pipeline(tmp_path, zones, catalogue, monkeypatch):
 
 def rows(lake: Lake, stage: str, day: date) -> list[dict]:
     """A partition's rows without the run-time columns, in a stable order."""
-    table = lake.tascomi(stage, "appeals").read(day.strftime("%Y%m%d"))
+    table = tascomi_table(lake, stage, "appeals").read(day.strftime("%Y%m%d"))
     table = table.drop_columns([c for c in table.column_names if c in RUN_TIME_COLUMNS])
     return sorted(table.to_pylist(), key=lambda row: sorted(map(str, row.items())))
 
@@ -73,7 +74,7 @@ def rows(lake: Lake, stage: str, day: date) -> list[dict]:
 def snapshot_by_id(lake: Lake, day: date) -> dict[str, dict]:
     return {
         str(r["id"]): r
-        for r in lake.tascomi("snapshot", "appeals").read(day.strftime("%Y%m%d")).to_pylist()
+        for r in tascomi_table(lake, "snapshot", "appeals").read(day.strftime("%Y%m%d")).to_pylist()
     }
 
 
@@ -113,7 +114,7 @@ def test_record_edited_at_0100_on_d_is_in_snapshot_d_at_that_version(pipeline):
     run_day(DAY)
     assert stamp(snapshot_by_id(lake, DAY)[record_id]) == f"{DAY} 01:00:00"
     # At that version field by field, as the API serves it (parsed keeps the API's text).
-    parsed = lake.tascomi("parsed", "appeals").read(DAY.strftime("%Y%m%d")).to_pylist()
+    parsed = tascomi_table(lake, "parsed", "appeals").read(DAY.strftime("%Y%m%d")).to_pylist()
     row = next(r for r in parsed if r["id"] == record_id)
     assert {k: row[k] for k in newest} == newest
     assert_snapshot_is_api_at_import_time(simulator, lake, DAY)
@@ -136,9 +137,9 @@ def test_next_import_takes_later_edits_of_d_but_not_the_versions_d_already_holds
     assert len(everything) == len(set(everything)), "a version is counted in two import dates"
     # api_response and parsed hold the same versions as the increment.
     for day in (DAY, AFTER):
-        assert lake.tascomi("api_response", "appeals").read(day.strftime("%Y%m%d")).num_rows == len(
-            taken[day]
-        )
+        assert tascomi_table(lake, "api_response", "appeals").read(
+            day.strftime("%Y%m%d")
+        ).num_rows == len(taken[day])
 
 
 def test_rerunning_d_changes_nothing(pipeline):

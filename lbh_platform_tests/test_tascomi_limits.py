@@ -6,7 +6,7 @@ import pytest
 from lbh_platform.cli.probe import probe_policy
 from lbh_platform.common.errors import ConfigurationError
 from lbh_platform.common.http import RetryPolicy
-from lbh_platform.defs.resources import tascomi_api_resource
+from lbh_platform.lib.resources import tascomi_api_resource
 from lbh_platform.settings import load_settings
 from lbh_platform.tascomi import client as client_module
 

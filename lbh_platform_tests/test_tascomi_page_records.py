@@ -11,6 +11,7 @@ import pytest
 from lbh_platform.common import json_body
 from lbh_platform.common.json_columns import parse_responses
 from lbh_platform.tascomi import page_records
+from lbh_platform.tascomi.locations import tascomi_table
 from lbh_platform.tascomi.page_records import (
     DROPPED_FIELDS,
     RawRecords,
@@ -266,7 +267,7 @@ def test_spark_parses_the_api_texts_as_it_parsed_the_dicts(tmp_path) -> None:
     for name, records in (("dicts", dicts_of(body)), ("texts", split(body))):
         lake = Lake({"raw": str(tmp_path / name / "raw"), "refined": str(tmp_path / name / "r")})
         raw_table, _ = raw_response_table("things", [Page(1, "u", 200, records)], day, at)
-        target = lake.tascomi("api_response", "things")
+        target = tascomi_table(lake, "api_response", "things")
         target.write("20240301", raw_table)
         frame = engine.parse(engine.read(target, ["20240301"]), "things").frame
         rows = [r.asDict() for r in frame.collect()]
@@ -287,7 +288,7 @@ def test_the_first_import_after_the_change_counts_no_version_twice(tmp_path) -> 
     seen = [{"id": "1", "last_updated": "2024-03-01 12:00:00", "road": "A/B é", "n": 1.5}]
     body_d1 = api_body(seen, spaced=True)  # how the API writes it: not json.dumps's form
     old_raw, _ = raw_response_table("appeals", [Page(1, "u", 200, dicts_of(body_d1))], d1)
-    target = lake.tascomi("api_response", "appeals")
+    target = tascomi_table(lake, "api_response", "appeals")
     target.write(stages.partition_value(d1), old_raw)  # as the client before the change did
     assert not stages.texts_as_sent(target, stages.partition_value(d1))
     fresh = b'[{"id":"2","last_updated":"2024-03-02 09:00:00"}]'

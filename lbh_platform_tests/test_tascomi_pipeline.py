@@ -15,6 +15,7 @@ import pytest
 from lbh_platform.definitions import build_definitions
 from lbh_platform.settings import load_settings
 from lbh_platform.storage.lake import Lake
+from lbh_platform.tascomi.locations import tascomi_table
 from lbh_platform.tascomi.simulator import TascomiSimulator
 from lbh_platform.tascomi.tables import TascomiTable, load_tables
 
@@ -88,7 +89,7 @@ def as_text(value):
 
 
 def assert_snapshot_matches_truth(lake, simulator, table, day):
-    snapshot = lake.tascomi("snapshot", table).read(day.strftime("%Y%m%d")).to_pylist()
+    snapshot = tascomi_table(lake, "snapshot", table).read(day.strftime("%Y%m%d")).to_pylist()
     expected = truth(simulator, table, day)
     got = {str(row["id"]): row for row in snapshot}
     assert got.keys() == expected.keys(), f"{table} {day}: ids differ"
@@ -120,15 +121,18 @@ def test_days_with_a_gap_match_ground_truth_and_checks_pass(pipeline):
     assert len(evaluations) == 3 * 8 * 3
     assert all(ev.passed for ev in evaluations)
     # The day after the gap asked from the previous import date to the day itself.
-    raw = lake.tascomi("api_response", "appeals").read(DAYS[2].strftime("%Y%m%d"))
+    raw = tascomi_table(lake, "api_response", "appeals").read(DAYS[2].strftime("%Y%m%d"))
     asked = {u.split("last_updated=")[1][:10] for u in raw["import_api_url_requested"].to_pylist()}
     assert "2024-03-06" in asked and asked <= {"2024-03-05", "2024-03-06", "2024-03-07"}
     # Typed columns are typed; asset_constraints stays strings.
-    increment = lake.tascomi("increment", "applications").read("20240305")
+    increment = tascomi_table(lake, "increment", "applications").read("20240305")
     assert increment.schema.field("id").type == pa.int32()
     assert increment.schema.field("last_updated").type == pa.timestamp("us")
     assert (
-        lake.tascomi("increment", "asset_constraints").read("20240305").schema.field("id").type
+        tascomi_table(lake, "increment", "asset_constraints")
+        .read("20240305")
+        .schema.field("id")
+        .type
         == pa.string()
     )
 
@@ -167,7 +171,7 @@ def test_snapshot_backfill_range_is_one_ordered_run(pipeline):
     assert sorted(c.partition for c in checks) == sorted(2 * [d.isoformat() for d in days])
     for day in days:
         assert_snapshot_matches_truth(lake, simulator, "applications", day)
-    bases = lake.tascomi("snapshot", "applications").partitions()
+    bases = tascomi_table(lake, "snapshot", "applications").partitions()
     assert bases == [d.strftime("%Y%m%d") for d in days]
 
 
@@ -177,7 +181,7 @@ def test_planted_duplicate_fails_blocking_check_and_stops_downstream(pipeline):
     day = DAYS[0]
     simulator.set_now(api_clock(day))
     assert run(defs, instance, keys([table], ("api_response",)), day.isoformat()).success
-    raw_store = lake.tascomi("api_response", table.name)
+    raw_store = tascomi_table(lake, "api_response", table.name)
     raw = raw_store.read(day.strftime("%Y%m%d"))
     first = json.loads(raw[table.name][0].as_py())
     first["last_updated"] = "1999-01-01 00:00:00"  # same id, different content
@@ -194,8 +198,8 @@ def test_planted_duplicate_fails_blocking_check_and_stops_downstream(pipeline):
     ]
     assert [e.event_specific_data.check_name for e in failed] == ["id_import_date_unique"]
     assert failed[0].event_specific_data.metadata["duplicate_rows"].value == 1
-    assert not lake.tascomi("increment", table.name).exists(day.strftime("%Y%m%d"))
-    assert not lake.tascomi("snapshot", table.name).exists(day.strftime("%Y%m%d"))
+    assert not tascomi_table(lake, "increment", table.name).exists(day.strftime("%Y%m%d"))
+    assert not tascomi_table(lake, "snapshot", table.name).exists(day.strftime("%Y%m%d"))
 
 
 def test_a_blocked_day_fails_the_next_snapshot_until_one_ranged_backfill(pipeline):
@@ -210,7 +214,7 @@ def test_a_blocked_day_fails_the_next_snapshot_until_one_ranged_backfill(pipelin
     assert run(defs, instance, every_stage, first.isoformat()).success
     simulator.set_now(api_clock(day))
     assert run(defs, instance, keys([table], ("api_response",)), day.isoformat()).success
-    raw_store = lake.tascomi("api_response", table.name)
+    raw_store = tascomi_table(lake, "api_response", table.name)
     raw = raw_store.read(day.strftime("%Y%m%d"))
     first_record = json.loads(raw[table.name][0].as_py())
     first_record["name"] = "a conflicting copy"
@@ -227,7 +231,7 @@ def test_a_blocked_day_fails_the_next_snapshot_until_one_ranged_backfill(pipelin
     assert "tascomi appeals snapshot 20240306 is not published" in message
     assert "import 20240305 is not applied" in message
     assert "backfill every stage of appeals from 2024-03-05 to 2024-03-06" in message
-    assert not lake.tascomi("snapshot", table.name).exists(after.strftime("%Y%m%d"))
+    assert not tascomi_table(lake, "snapshot", table.name).exists(after.strftime("%Y%m%d"))
 
     # The cause fixed (the API serves clean data again): one ranged backfill D .. D+1.
     backfill = run(

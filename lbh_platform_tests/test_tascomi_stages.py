@@ -9,6 +9,7 @@ import pytest
 from lbh_platform.common.errors import DataError
 from lbh_platform.storage.lake import Lake
 from lbh_platform.tascomi import stages
+from lbh_platform.tascomi.locations import tascomi_table
 from lbh_platform.tascomi.stages import import_window
 from lbh_platform.tascomi.tables import TascomiTable
 
@@ -80,7 +81,7 @@ def test_missed_day_loses_nothing_and_snapshot_builds_on_newest_earlier(lake):
     report = run_day(lake, api, date(2024, 1, 5))
     assert api.asked == [date(2024, 1, 3), date(2024, 1, 4), date(2024, 1, 5)]
     assert report.metadata["base_snapshot_date"] == "20240103"
-    snap = lake.tascomi("snapshot", "appeals").read("20240105")
+    snap = tascomi_table(lake, "snapshot", "appeals").read("20240105")
     pairs = zip(snap["id"].to_pylist(), snap["n"].to_pylist(), strict=True)
     assert sorted(pairs) == [(1, 2), (2, 1), (3, 1)]
 
@@ -91,7 +92,7 @@ def test_rerunning_a_partition_replaces_it_exactly(lake):
     first = run_day(lake, api, date(2024, 1, 2))
     again = run_day(lake, api, date(2024, 1, 2))
     assert first.rows == again.rows == 1
-    assert lake.tascomi("api_response", "appeals").read("20240102").num_rows == 1
+    assert tascomi_table(lake, "api_response", "appeals").read("20240102").num_rows == 1
 
 
 def test_snapshot_without_its_increment_names_table_and_partition(lake):
@@ -107,7 +108,7 @@ def test_api_failure_writes_nothing(lake):
 
     with pytest.raises(RuntimeError):
         stages.ingest(lake, TABLE, date(2024, 1, 2), failing)
-    assert lake.tascomi("api_response", "appeals").partitions() == []
+    assert tascomi_table(lake, "api_response", "appeals").partitions() == []
 
 
 def test_versions_the_previous_import_holds_are_not_taken_again(lake):
@@ -123,7 +124,7 @@ def test_versions_the_previous_import_holds_are_not_taken_again(lake):
     api.asked.clear()
     report = stages.ingest(lake, TABLE, date(2024, 1, 3), api.fetch)
     assert api.asked == [date(2024, 1, 2), date(2024, 1, 3)]
-    raw = lake.tascomi("api_response", "appeals").read("20240103")["appeals"].to_pylist()
+    raw = tascomi_table(lake, "api_response", "appeals").read("20240103")["appeals"].to_pylist()
     assert sorted(json.loads(t)["id"] for t in raw) == ["3", "4"]
     assert report.metadata["records_already_taken_by_previous_import"] == 1
     # A re-run of the earlier day against the same API gives the same rows.
@@ -146,6 +147,6 @@ def test_a_record_edited_while_the_window_is_read_is_taken_once_at_its_newer_ver
         return pages
 
     report = stages.ingest(lake, TABLE, date(2024, 1, 3), fetch)
-    raw = lake.tascomi("api_response", "appeals").read("20240103")["appeals"].to_pylist()
+    raw = tascomi_table(lake, "api_response", "appeals").read("20240103")["appeals"].to_pylist()
     assert [json.loads(t) for t in raw] == [newer]
     assert report.metadata["superseded_versions_dropped"] == 1

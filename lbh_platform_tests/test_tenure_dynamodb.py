@@ -42,6 +42,7 @@ def extract_table(items):
 def dynamodb_item(record, **options):
     return render_item(TENURE, record, **options)
 
+
 MEMBER_ID = "220c3b66-07d8-4577-d61c-5486595b4ac5"
 
 

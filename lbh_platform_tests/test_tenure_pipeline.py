@@ -10,19 +10,19 @@ from zoneinfo import ZoneInfo
 
 import dagster as dg
 import pytest
-
-from lbh_platform.common.import_columns import yyyymmdd
-from lbh_platform.defs.engine import build_engine_resources
-from lbh_platform.defs.event_streams import build_event_stream_definitions
 from lbh_platform.defs.event_streams.assets import asset_key as stream_asset_key
 from lbh_platform.defs.event_streams.automation import job_names
-from lbh_platform.defs.resources import LakeResource
+
+from lbh_platform.common.import_columns import yyyymmdd
+from lbh_platform.defs.event_streams import build_event_stream_definitions
 from lbh_platform.event_streams.generator import dynamodb_item, generate_stream
 from lbh_platform.event_streams.generator import write_day as write_files
 from lbh_platform.event_streams.locations import stage_table
 from lbh_platform.event_streams.sink import EventFiles
 from lbh_platform.event_streams.spec import stream_named
 from lbh_platform.event_streams.stand_in import DynamoDbStandIn
+from lbh_platform.lib.engine import build_engine_resources
+from lbh_platform.lib.resources import LakeResource
 
 pytestmark = pytest.mark.integration
 LONDON = ZoneInfo("Europe/London")

@@ -21,6 +21,7 @@ from typing import Any
 
 from bench.cases.orchestration import LONDON, QUIET, prepare_environment, step_times
 from bench.common import child_main, run_child
+from lbh_platform.tascomi.locations import tascomi_table
 
 TABLE = "applications"
 FIRST = date(2024, 2, 1)
@@ -62,7 +63,7 @@ def _child(argv: list[str]) -> dict[str, Any]:
     started = time.perf_counter()
     job = defs.resolve_implicit_job_def_def_for_assets([key]).get_subset(asset_selection={key})
     resolve_seconds = time.perf_counter() - started
-    snapshots = lake.tascomi("snapshot", TABLE)
+    snapshots = tascomi_table(lake, "snapshot", TABLE)
 
     def execute(**kwargs: Any) -> tuple[float, Any]:
         started = time.perf_counter()

@@ -31,6 +31,7 @@ from bench.cases.history_phases import Phases, step_seconds
 from bench.cases.orchestration import QUIET, prepare_environment, step_times
 from bench.common import child_main, run_child, stopwatch
 from bench.data import ID, Generator, _day_us, wide_layout
+from lbh_platform.tascomi.locations import tascomi_table
 
 TABLE = "applications"
 FIRST = date(2023, 1, 1)
@@ -44,7 +45,7 @@ def _increments(lake: Any, days: list[date], rows: int, seed: int = 20240312) ->
     layout = wide_layout()
     generator = Generator(seed)
     rng = np.random.default_rng([seed, rows])
-    increments = lake.tascomi("increment", TABLE)
+    increments = tascomi_table(lake, "increment", TABLE)
     day_us = 86_400 * 1_000_000
     first = generator.rows(
         layout,
@@ -118,7 +119,7 @@ def _child(argv: list[str]) -> dict[str, Any]:
     key = dg.AssetKey(["tascomi", "snapshot", TABLE])
     job = defs.resolve_implicit_job_def_def_for_assets([key]).get_subset(asset_selection={key})
     instance = dg.DagsterInstance.get()
-    snapshots = lake.tascomi("snapshot", TABLE)
+    snapshots = tascomi_table(lake, "snapshot", TABLE)
     phases = Phases()
     phases.install()
     started = time.perf_counter()

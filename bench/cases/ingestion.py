@@ -106,7 +106,7 @@ def _raw_stage_ms(table: str, pages: list[Any]) -> float:
 
 
 def run(ctx: Any) -> dict[str, Any]:
-    from lbh_platform.defs.resources import TascomiApiResource
+    from lbh_platform.lib.resources import TascomiApiResource
 
     in_flight = int(TascomiApiResource.model_fields["max_pages_in_flight"].default)
     # appeals: 60 x scale records at first; applications: 200 x scale (28 KB each).

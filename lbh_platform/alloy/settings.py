@@ -1,5 +1,10 @@
 """Alloy's settings (see :mod:`lbh_platform.settings_registry`)."""
 
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from lbh_platform import settings_registry as registry
+from lbh_platform.common.credentials import ApiAccess, api_access
 from lbh_platform.settings_registry import Setting, declare
 
 SIMULATOR_PORT = 8766
@@ -45,3 +50,29 @@ declare(
         scope="sources",
     ),
 )
+
+SIMULATOR_KEY = "sim-alloy-key"  # the built-in simulator's key, not a secret
+
+
+@dataclass(frozen=True)
+class AlloySettings:
+    access: ApiAccess
+    poll_seconds: float = 2.0
+    max_member_bytes: int = 2**31
+
+
+def load_alloy_settings(environ: Mapping[str, str] | None = None) -> AlloySettings:
+    env = registry.environ(environ)
+    return AlloySettings(
+        access=api_access(
+            source="Alloy",
+            url_variable="ALLOY_API_URL",
+            simulator_url=DEFAULT_URL,
+            key_variables={"api_key": "ALLOY_API_KEY"},
+            simulator_keys={"api_key": SIMULATOR_KEY},
+            secret_variable="ALLOY_SECRET_ID",
+            environ=env,
+        ),
+        poll_seconds=registry.number("ALLOY_POLL_SECONDS", env),
+        max_member_bytes=int(registry.number("ALLOY_MAX_MEMBER_BYTES", env, int)),
+    )

@@ -15,6 +15,7 @@ import pyarrow.compute as pc
 
 from lbh_platform.alloy.client import ExportMember, ExportMemberError, ExportResult
 from lbh_platform.alloy.datasets import AlloyDataset
+from lbh_platform.alloy.locations import alloy_table
 from lbh_platform.alloy.transforms import (
     ParsedCsv,
     apply_renames,
@@ -65,7 +66,7 @@ def watermark(lake: Lake, dataset: AlloyDataset, day: date) -> datetime | None:
     """When the newest earlier export was requested (None: no earlier export, or full mode)."""
     if dataset.mode != "incremental":
         return None
-    root = lake.alloy("api_response", dataset.name, dataset.name)
+    root = alloy_table(lake, "api_response", dataset.name, dataset.name)
     previous = root.latest_before(yyyymmdd(day))
     if previous is None:
         return None
@@ -130,7 +131,7 @@ def export(
                     len(repeated),
                     sorted(repeated)[:10],
                 )
-        written = lake.alloy("api_response", dataset.name, table).write(
+        written = alloy_table(lake, "api_response", dataset.name, table).write(
             value, rows.replace_schema_metadata(notes)
         )
         metadata.update(
@@ -139,11 +140,7 @@ def export(
             path=written.path,
             bytes_written=written.bytes_written,
         )
-        reports.append(
-            StageReport(
-                ("alloy", "api_response", dataset.name, table), value, rows.num_rows, metadata
-            )
-        )
+        reports.append(StageReport("api_response", value, rows.num_rows, metadata, table=table))
     return reports
 
 
@@ -189,8 +186,8 @@ def snapshot(
     adds is null for older rows; one it stops sending is kept, null for its rows."""
     value = yyyymmdd(day)
     where = f"alloy {dataset.name}/{table} snapshot {value}"
-    exports = lake.alloy("api_response", dataset.name, table)
-    snapshots = lake.alloy("snapshot", dataset.name, table)
+    exports = alloy_table(lake, "api_response", dataset.name, table)
+    snapshots = alloy_table(lake, "snapshot", dataset.name, table)
     exports.require(value, f"alloy {dataset.name}/{table} partition {value}", "api_response")
     plan = lineage.plan(snapshot_inputs(lake, dataset, table, value), value)
     if not plan.ok:
@@ -265,7 +262,7 @@ def snapshot(
         merged = merged.append_column(name, values)
     written = snapshots.write(value, merged.replace_schema_metadata(lineage.notes(plan)))
     metadata.update(path=written.path, bytes_written=written.bytes_written)
-    return StageReport(("alloy", "snapshot", dataset.name, table), value, merged.num_rows, metadata)
+    return StageReport("snapshot", value, merged.num_rows, metadata, table=table)
 
 
 def snapshot_inputs(
@@ -274,15 +271,15 @@ def snapshot_inputs(
     """A snapshot's exports as published now. Incremental: every export (a joined table's
     export counts as done once its root table, published last, is there too). Full: only
     each snapshot's own day's export matters (``value``'s, and every published snapshot's)."""
-    exports = lake.alloy("api_response", dataset.name, table).written()
-    snapshots = lake.alloy("snapshot", dataset.name, table)
+    exports = alloy_table(lake, "api_response", dataset.name, table).written()
+    snapshots = alloy_table(lake, "snapshot", dataset.name, table)
     published = snapshots.written()
     stages = [lineage.Stage("export", exports)]
     if dataset.mode == "full":
         days = {*published, *([value] if value else [])}
         stages = [lineage.Stage("export", {v: t for v, t in exports.items() if v in days})]
     elif not is_root(dataset, table):
-        root = lake.alloy("api_response", dataset.name, dataset.name).written()
+        root = alloy_table(lake, "api_response", dataset.name, dataset.name).written()
         stages.append(lineage.Stage("root table export", root))
     return lineage.Inputs(
         stages,
@@ -293,7 +290,7 @@ def snapshot_inputs(
 
 def inputs_outcome(lake: Lake, dataset: AlloyDataset, table: str, value: str) -> RuleOutcome:
     """Snapshot ``value`` applied every export since its base, each as it is now."""
-    footer = lake.alloy("snapshot", dataset.name, table).file_metadata(value)
+    footer = alloy_table(lake, "snapshot", dataset.name, table).file_metadata(value)
     return lineage.proof(
         snapshot_inputs(lake, dataset, table, value),
         value,
@@ -304,7 +301,7 @@ def inputs_outcome(lake: Lake, dataset: AlloyDataset, table: str, value: str) ->
 
 def _exported_root_ids(lake: Lake, dataset: AlloyDataset, where: str, partition: str) -> pa.Array:
     """The root items an export held: whose joined rows that export replaces."""
-    root = lake.alloy("api_response", dataset.name, dataset.name)
+    root = alloy_table(lake, "api_response", dataset.name, dataset.name)
     if not root.exists(partition):
         raise DataError(
             f"{where}: the export of {partition} has joined tables but no root table "
@@ -336,7 +333,7 @@ def _missing_keys(base: pa.Table | None, rows: pa.Table, column: str) -> list[st
 
 def export_count_outcome(lake: Lake, dataset: AlloyDataset, value: str) -> RuleOutcome:
     """Compare the root CSV's row count with the count the export task reported, if any."""
-    notes = lake.alloy("api_response", dataset.name, dataset.name).file_metadata(value)
+    notes = alloy_table(lake, "api_response", dataset.name, dataset.name).file_metadata(value)
     reported = notes.get(REPORTED_COUNT_KEY)
     csv_rows = int(notes.get(CSV_ROWS_KEY, "0"))
     if reported is None:
@@ -354,7 +351,9 @@ def export_count_outcome(lake: Lake, dataset: AlloyDataset, value: str) -> RuleO
 def export_ids_outcome(lake: Lake, dataset: AlloyDataset, value: str) -> RuleOutcome:
     """Each Item ID once in the root export (a repeat is resolved, newest edit first, but
     says the export is not what it should be)."""
-    rows = lake.alloy("api_response", dataset.name, dataset.name).read(value, columns=[ROOT_ID])
+    rows = alloy_table(lake, "api_response", dataset.name, dataset.name).read(
+        value, columns=[ROOT_ID]
+    )
     repeated = _repeated_ids(rows)
     extra = sum(repeated.values())
     if not extra:

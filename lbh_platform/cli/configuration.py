@@ -87,8 +87,11 @@ def main(argv: list[str] | None = None) -> int:
                 path.write_text(wanted)
     if args.check and stale:
         names = ", ".join(str(p.relative_to(REPO)) for p in stale)
-        print(f"out of date with the settings registry: {names}; run "
-              "`python -m lbh_platform.cli.configuration`", file=sys.stderr)
+        print(
+            f"out of date with the settings registry: {names}; run "
+            "`python -m lbh_platform.cli.configuration`",
+            file=sys.stderr,
+        )
         return 1
     for path in stale:
         print(f"wrote {path.relative_to(REPO)}")

@@ -17,6 +17,7 @@ from datetime import time as dtime
 from pathlib import Path
 
 from lbh_platform import settings_registry as registry
+from lbh_platform.alloy.locations import alloy_table
 from lbh_platform.cli.local import (
     LONDON,
     Simulators,
@@ -26,6 +27,7 @@ from lbh_platform.cli.local import (
     tascomi_files,
 )
 from lbh_platform.common.errors import ConfigurationError
+from lbh_platform.tascomi.locations import tascomi_table
 
 # Dagster's console logger would print every event; the demo prints its own progress.
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
@@ -193,7 +195,7 @@ def _summary(tables, datasets, lake, last_day, settings, home, checks, failed_ch
     for table in tables:
         counts = []
         for stage in ("api_response", "parsed", "increment", "snapshot"):
-            store = lake.tascomi(stage, table.name)
+            store = tascomi_table(lake, stage, table.name)
             values = [v for v in store.partitions() if v <= partition_value(last_day)]
             counts.append(store.read(values[-1], columns=[]).num_rows if values else 0)
         print(
@@ -207,7 +209,7 @@ def _summary(tables, datasets, lake, last_day, settings, home, checks, failed_ch
             for table in dataset.tables:
                 counts = []
                 for stage in ("api_response", "snapshot"):
-                    store = lake.alloy(stage, dataset.name, table)
+                    store = alloy_table(lake, stage, dataset.name, table)
                     values = [v for v in store.partitions() if v <= partition_value(last_day)]
                     counts.append(store.read(values[-1], columns=[]).num_rows if values else 0)
                 print(

@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from lbh_platform.alloy.locations import alloy_table
 from lbh_platform.common.errors import ConfigurationError, DataError
 from lbh_platform.erasure import (
     AuditLog,
@@ -42,6 +43,7 @@ from lbh_platform.erasure import (
 from lbh_platform.erasure.paths import FieldPath, Step, parse_path
 from lbh_platform.erasure.targets import Target
 from lbh_platform.storage.lake import Lake
+from lbh_platform.tascomi.locations import tascomi_table
 
 if TYPE_CHECKING:
     from lbh_platform.alloy.datasets import AlloyDataset
@@ -63,11 +65,17 @@ def tascomi_targets(lake: Lake, table: str, path: str = "id") -> list[Target]:
         )
     column = Locator(located)
     return [
-        TableTarget("api_response", lake.tascomi("api_response", table), Locator(located, table)),
-        TableTarget("parsed", lake.tascomi("parsed", table), column, ("api_response",)),
-        TableTarget("increment", lake.tascomi("increment", table), column, ("parsed",)),
         TableTarget(
-            "snapshot", lake.tascomi("snapshot", table), column, ("increment",), cumulative=True
+            "api_response", tascomi_table(lake, "api_response", table), Locator(located, table)
+        ),
+        TableTarget("parsed", tascomi_table(lake, "parsed", table), column, ("api_response",)),
+        TableTarget("increment", tascomi_table(lake, "increment", table), column, ("parsed",)),
+        TableTarget(
+            "snapshot",
+            tascomi_table(lake, "snapshot", table),
+            column,
+            ("increment",),
+            cumulative=True,
         ),
     ]
 
@@ -99,7 +107,7 @@ def alloy_dataset_targets(
     exports: list[Target] = [
         TableTarget(
             f"api_response {table}",
-            lake.alloy("api_response", dataset.name, table),
+            alloy_table(lake, "api_response", dataset.name, table),
             key(table, False),
         )
         for table in order
@@ -107,7 +115,7 @@ def alloy_dataset_targets(
     snapshots: list[Target] = [
         TableTarget(
             f"snapshot {table}",
-            lake.alloy("snapshot", dataset.name, table),
+            alloy_table(lake, "snapshot", dataset.name, table),
             key(table, True),
             # A snapshot is built on the one before it and its table's exports (a joined
             # table's also on the root's): the proof wants it written after both.

@@ -9,11 +9,11 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from lbh_platform import settings_registry as registry
+from lbh_platform.alloy.settings import SIMULATOR_KEY as ALLOY_SIMULATOR_KEY
+from lbh_platform.alloy.settings import SIMULATOR_PORT as ALLOY_SIMULATOR_PORT
 from lbh_platform.cli.simulator_state import announce, simulated_world, withdraw
 from lbh_platform.common.errors import ConfigurationError
-from lbh_platform.settings import (
-    ALLOY_SIMULATOR_KEY,
-    ALLOY_SIMULATOR_PORT,
+from lbh_platform.tascomi.settings import (
     SIMULATOR_PORT,
     SIMULATOR_PRIVATE_KEY,
     SIMULATOR_PUBLIC_KEY,

@@ -22,14 +22,10 @@ from pathlib import Path
 from lbh_platform import settings_registry as registry
 from lbh_platform.cli.local import tascomi_files
 from lbh_platform.cli.simulator_state import find_running, local_home
+from lbh_platform.common.credentials import resolved_keys
 from lbh_platform.common.errors import ConfigurationError
 from lbh_platform.common.http import RetryPolicy
-from lbh_platform.settings import (
-    SIMULATOR_PRIVATE_KEY,
-    SIMULATOR_PUBLIC_KEY,
-    Settings,
-    load_settings,
-)
+from lbh_platform.settings import load_settings
 from lbh_platform.tascomi.client import TascomiClient
 from lbh_platform.tascomi.column_types import ColumnTypeCatalogue
 from lbh_platform.tascomi.config_files import ConfigEditError, add_table
@@ -41,18 +37,24 @@ from lbh_platform.tascomi.probe import (
     probe,
     render,
 )
+from lbh_platform.tascomi.settings import (
+    SIMULATOR_PRIVATE_KEY,
+    SIMULATOR_PUBLIC_KEY,
+    TascomiSettings,
+    load_tascomi_settings,
+)
 from lbh_platform.tascomi.tables import load_table_list, table_name_problem
 
 # A person is waiting: fail within seconds, not after the pipelines' patient retries.
 PROBE_POLICY = RetryPolicy(max_attempts=3, backoff_base=0.5, backoff_max=4.0, read_timeout=60.0)
 
 
-def probe_policy(settings: Settings) -> RetryPolicy:
+def probe_policy(settings: TascomiSettings) -> RetryPolicy:
     """The probe's retries, with the pipelines' deadline and body limit (the same settings)."""
     return replace(
         PROBE_POLICY,
-        deadline=settings.tascomi_request_deadline_seconds,
-        max_body_bytes=int(settings.tascomi_max_body_mb * 1_000_000),
+        deadline=settings.request_deadline_seconds,
+        max_body_bytes=int(settings.max_body_mb * 1_000_000),
     )
 
 
@@ -61,11 +63,11 @@ def config_files() -> tuple[Path, Path]:
     return tascomi_files()
 
 
-def probe_settings() -> Settings:
+def probe_settings() -> TascomiSettings:
     """The pipelines' settings; with ``TASCOMI_API_URL`` unset, pointed at the simulator
     running for this ``DAGSTER_HOME`` (its port may not be the default one)."""
     if registry.get("TASCOMI_API_URL"):
-        return load_settings()
+        return load_tascomi_settings()
     home = local_home()
     running = find_running(home)
     if running is None:
@@ -85,21 +87,12 @@ def probe_settings() -> Settings:
         TASCOMI_PUBLIC_KEY=SIMULATOR_PUBLIC_KEY,
         TASCOMI_PRIVATE_KEY=SIMULATOR_PRIVATE_KEY,
     )
-    return load_settings(environ)
+    return load_tascomi_settings(environ)
 
 
-def keys(settings: Settings) -> tuple[str, str]:
-    if not settings.tascomi_secret_id:
-        return settings.tascomi_public_key, settings.tascomi_private_key
-    from lbh_platform.storage.secrets import read_secret
-
-    secret = read_secret(
-        settings.tascomi_secret_id,
-        ("public_key", "private_key"),
-        variable="TASCOMI_SECRET_ID",
-        region=settings.aws_region,
-    )
-    return secret["public_key"], secret["private_key"]
+def keys(settings: TascomiSettings) -> tuple[str, str]:
+    found = resolved_keys(settings.access, load_settings().aws_region)
+    return found["public_key"], found["private_key"]
 
 
 def parser() -> argparse.ArgumentParser:
@@ -139,7 +132,7 @@ def run(argv: Sequence[str] | None = None, *, now: datetime | None = None) -> in
         settings = probe_settings()
         public, private = keys(settings)
         with TascomiClient(
-            settings.tascomi_api_url,
+            settings.access.url,
             public,
             private,
             policy=probe_policy(settings),

@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
+from lbh_platform.alloy.locations import alloy_table
 from lbh_platform.catalog.base import CatalogError
 from lbh_platform.common.errors import ConfigurationError, DataError
 from lbh_platform.erasure import AuditLog, operator
@@ -36,6 +37,7 @@ from lbh_platform.retention import (
 from lbh_platform.retention.policy import Guard
 from lbh_platform.storage.lake import Lake
 from lbh_platform.storage.partitioned_table import PartitionedTable
+from lbh_platform.tascomi.locations import tascomi_table
 
 SOURCES = ("tascomi", "alloy", "event_streams")
 
@@ -64,8 +66,8 @@ def _tascomi(lake: Lake) -> list[SnapshotTable]:
         SnapshotTable(
             "tascomi",
             t.name,
-            lake.tascomi("snapshot", t.name),
-            lambda t=t: lake.tascomi("increment", t.name).partitions(),
+            tascomi_table(lake, "snapshot", t.name),
+            lambda t=t: tascomi_table(lake, "increment", t.name).partitions(),
             lambda t=t: lineage_guard(stages.snapshot_inputs(lake, t.name)),
         )
         for t in load_tables()
@@ -80,8 +82,8 @@ def _alloy(lake: Lake) -> list[SnapshotTable]:
         SnapshotTable(
             "alloy",
             f"{d.name}/{t}",
-            lake.alloy("snapshot", d.name, t),
-            lambda d=d, t=t: lake.alloy("api_response", d.name, t).partitions(),
+            alloy_table(lake, "snapshot", d.name, t),
+            lambda d=d, t=t: alloy_table(lake, "api_response", d.name, t).partitions(),
             lambda d=d, t=t: lineage_guard(stages.snapshot_inputs(lake, d, t)),
         )
         for d in load_datasets()

@@ -1,7 +1,6 @@
 """The mass-deletion guard for full exports and re-syncs: a snapshot that would drop more
 than a configured share of its rows is not published until someone confirms it."""
 
-
 from lbh_platform import settings_registry as registry
 from lbh_platform.common.errors import ConfigurationError, DataError
 

@@ -6,13 +6,15 @@ from typing import Any
 
 @dataclass
 class StageReport:
-    """``key`` is the asset key path, e.g. ``("tascomi", "parsed", "appeals")``."""
+    """``stage`` (and ``table``, when a unit publishes several tables at one stage) names the
+    asset within its source's unit: the asset key is made by the builder, not here."""
 
-    key: tuple[str, ...]
+    stage: str
     partition: str
     rows: int
     metadata: dict[str, Any] = field(default_factory=dict)
+    table: str | None = None
 
     @property
     def label(self) -> str:
-        return "/".join(self.key)
+        return self.stage if self.table is None else f"{self.stage}/{self.table}"

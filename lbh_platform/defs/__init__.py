@@ -1,10 +1,5 @@
-"""Dagster wiring. The platform uses two features Dagster marks as beta/preview on purpose:
-single-run backfill policies (a backfill range is one ordered run) and partitioned asset
-check specs (check results per partition); their warnings are silenced here, once."""
+"""One folder per source (and ``platform/`` for what they share), each bringing its own
+``definitions.py``; ``lbh_platform.definitions`` loads them all. Silences Dagster's
+beta/preview warnings once (see :mod:`lbh_platform.lib`)."""
 
-import warnings
-
-import dagster as dg
-
-warnings.filterwarnings("ignore", category=dg.BetaWarning)
-warnings.filterwarnings("ignore", category=dg.PreviewWarning)
+import lbh_platform.lib  # noqa: F401

@@ -63,9 +63,7 @@ def _as_list(value: object, service: str, field: str) -> list[str]:
     )
 
 
-def service_command(
-    service: str, env: Mapping[str, str], path: Path = COMPOSE_FILE
-) -> list[str]:
+def service_command(service: str, env: Mapping[str, str], path: Path = COMPOSE_FILE) -> list[str]:
     """``entrypoint`` + ``command`` of ``service``, interpolated from ``env``."""
     spec = _service(service, path)
     argv = _as_list(spec.get("entrypoint"), service, "entrypoint") + _as_list(
@@ -91,8 +89,10 @@ def _env_file_values(spec: dict, service: str, path: Path) -> dict[str, str]:
     entries = spec.get("env_file") or []
     values: dict[str, str] = {}
     for entry in [entries] if isinstance(entries, str | dict) else entries:
-        name, required = (entry, True) if isinstance(entry, str) else (
-            entry.get("path"), entry.get("required", True)
+        name, required = (
+            (entry, True)
+            if isinstance(entry, str)
+            else (entry.get("path"), entry.get("required", True))
         )
         file = Path(path).parent / str(name)
         if not file.exists():

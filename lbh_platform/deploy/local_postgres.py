@@ -121,12 +121,18 @@ class LocalPostgres:
             self.process = subprocess.Popen(
                 [
                     str(bin_dir / "postgres"),
-                    "-D", str(self.data_dir),
-                    "-c", f"listen_addresses={self.host}",
-                    "-c", f"port={self.port}",
-                    "-c", f"unix_socket_directories={self.socket_dir}",
-                    "-c", "max_connections=200",
-                    "-c", f"fsync={'on' if self._durable else 'off'}",
+                    "-D",
+                    str(self.data_dir),
+                    "-c",
+                    f"listen_addresses={self.host}",
+                    "-c",
+                    f"port={self.port}",
+                    "-c",
+                    f"unix_socket_directories={self.socket_dir}",
+                    "-c",
+                    "max_connections=200",
+                    "-c",
+                    f"fsync={'on' if self._durable else 'off'}",
                 ],
                 stdin=subprocess.DEVNULL,
                 stdout=log,
@@ -151,11 +157,14 @@ class LocalPostgres:
         done = subprocess.run(
             [
                 str(bin_dir / "initdb"),
-                "-D", str(self.data_dir),
-                "-U", self.user,
+                "-D",
+                str(self.data_dir),
+                "-U",
+                self.user,
                 "--auth-host=scram-sha-256",
                 "--auth-local=trust",
-                "-E", "UTF8",
+                "-E",
+                "UTF8",
                 "--locale=C",
             ],
             stdin=subprocess.DEVNULL,
@@ -177,8 +186,17 @@ class LocalPostgres:
         done = subprocess.run(
             [
                 str(bin_dir / "psql"),
-                "-h", str(self.socket_dir), "-p", str(self.port), "-U", self.user,
-                "-d", database, "-v", "ON_ERROR_STOP=1", "-qAt",
+                "-h",
+                str(self.socket_dir),
+                "-p",
+                str(self.port),
+                "-U",
+                self.user,
+                "-d",
+                database,
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-qAt",
             ],
             input=sql,
             text=True,
@@ -197,8 +215,9 @@ class LocalPostgres:
                 raise LocalPostgresError(
                     f"postgres exited with {self.process.returncode}: {self.log_tail()}"
                 )
-            with contextlib.suppress(OSError), socket.create_connection(
-                (self.host, self.port), timeout=1
+            with (
+                contextlib.suppress(OSError),
+                socket.create_connection((self.host, self.port), timeout=1),
             ):
                 if (self.socket_dir / f".s.PGSQL.{self.port}").exists():
                     return

@@ -39,9 +39,7 @@ def explain(settings: PostgresSettings, message: str) -> ConfigurationError:
 
 def _unreachable(message: str) -> bool:
     text = message.lower()
-    return not any(
-        s in text for s in ("password", "does not exist", "no pg_hba.conf entry", "ssl")
-    )
+    return not any(s in text for s in ("password", "does not exist", "no pg_hba.conf entry", "ssl"))
 
 
 def check_connection(settings: PostgresSettings, *, sleep=time.sleep, clock=time.monotonic):

@@ -133,9 +133,7 @@ class Topology:
         host = with_python_on_path(env) if env is not None else self.env
         result = {k: v for k, v in host.items() if not _platform_setting(k)}
         result.update(
-            compose.service_environment(
-                name, host, self.compose_file, env_files=self.env_files
-            )
+            compose.service_environment(name, host, self.compose_file, env_files=self.env_files)
         )
         home = home or self.homes.get(name) or host.get("DAGSTER_HOME")
         if home:
@@ -151,7 +149,10 @@ class Topology:
             self.services[name].stop()
         host = with_python_on_path(env) if env is not None else self.env
         service = Service(
-            name, self.command(name, host), self.environment(name, host, home), self.log_dir,
+            name,
+            self.command(name, host),
+            self.environment(name, host, home),
+            self.log_dir,
             self.cwd,
         )
         self.services[name] = service.start()

@@ -40,3 +40,10 @@ def stage_table(lake: Lake, stream: EventStream, stage: str) -> PartitionedTable
         database=lake.database(stream.department, zone),
         catalog_table=stream.catalog_name(stage),
     )
+
+
+def describe_location(stream: EventStream, stage: str) -> str:
+    """Where a stage's partitions live, for the UI (no lake needed)."""
+    zone, column = STAGE_LAYOUT[stage]
+    prefix = stream.raw_prefix if stage == "initial_state" else f"{stream.refined_prefix}/{stage}"
+    return f"{zone} zone: {prefix}/{stream.table}/{column}=YYYYMMDD"

@@ -84,7 +84,7 @@ class _Entry(BaseModel):
 class EventStream:
     """One event-streamed entity: everything its pipeline needs, typed.
 
-    ``name`` prefixes its asset keys (``[name, stage, table]``), group, pool, jobs, sensors and
+    ``name`` is its source's name: it prefixes its asset keys, group, pool, jobs, sensors and
     environment variables (``<NAME>_DYNAMODB_TABLE``...).
     """
 
@@ -121,9 +121,6 @@ class EventStream:
     @property
     def env_prefix(self) -> str:
         return self.name.upper()
-
-    def asset_key(self, stage: str) -> tuple[str, ...]:
-        return (self.name, stage, self.table)
 
     def catalog_name(self, stage: str) -> str:
         defaults = {

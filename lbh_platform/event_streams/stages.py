@@ -132,7 +132,7 @@ def extract_initial_state(
     table = stage_table(lake, stream, "initial_state")
     written = table.write(value, rows.replace_schema_metadata(notes))
     return StageReport(
-        stream.asset_key("initial_state"),
+        "initial_state",
         value,
         rows.num_rows,
         {
@@ -193,13 +193,13 @@ def compact_events(lake: Lake, stream: EventStream, day: date) -> list[StageRepo
     common = {"source": files.location(value), "files": result.files}
     return [
         StageReport(
-            stream.asset_key("events_quarantine"),
+            "events_quarantine",
             value,
             result.quarantine.num_rows,
             {**common, "reasons": result.reasons, "path": quarantine.path},
         ),
         StageReport(
-            stream.asset_key("events"),
+            "events",
             value,
             result.events.num_rows,
             {
@@ -297,7 +297,7 @@ def build_snapshot(
     return [
         *reports,
         StageReport(
-            stream.asset_key("deletions"),
+            "deletions",
             value,
             deletions.rows,
             {
@@ -307,7 +307,7 @@ def build_snapshot(
             },
         ),
         StageReport(
-            stream.asset_key("snapshot"),
+            "snapshot",
             value,
             written.rows,
             {

@@ -20,6 +20,7 @@ import pyarrow as pa
 from lbh_platform.catalog.base import table_name
 from lbh_platform.storage.lake import Lake
 from lbh_platform.storage.partitioned_table import PartitionedTable
+from lbh_platform.tascomi.locations import tascomi_table
 
 HISTORY_PREFIX = {"tascomi": "planning/tascomi/history"}
 APPLIED_KEY = "lbh.applied"  # what a snapshot records as its batch (tascomi.stages.APPLIED_KEY)
@@ -74,7 +75,7 @@ def tascomi_source(lake: Lake, table: str, id_column: str = "id") -> HistorySour
         history=history_table(
             lake, "refined", HISTORY_PREFIX["tascomi"], table, lake.database("tascomi", "refined")
         ),
-        increments=lake.tascomi("increment", table),
+        increments=tascomi_table(lake, "increment", table),
         id_column=id_column,
-        snapshots=lake.tascomi("snapshot", table),
+        snapshots=tascomi_table(lake, "snapshot", table),
     )

@@ -69,9 +69,7 @@ def apply_retention(
                     "started_at": started,
                     "policy": plan.policy.describe(),
                     "today": plan.today.isoformat(),
-                    "removed": [
-                        {"partition": v, "reason": plan.reason(v)} for v in result.removed
-                    ],
+                    "removed": [{"partition": v, "reason": plan.reason(v)} for v in result.removed],
                 },
             )
     return result

@@ -1,22 +1,7 @@
-"""The data lake's zones, where each pipeline keeps each stage (the original's layout), and
-what each stage is called in the catalogues.
-
-Catalogue names (``<env>`` is ``LBH_ENVIRONMENT``, ``stg`` or ``prod``):
-
-- tascomi ``api_response`` / ``parsed``: ``dataplatform-<env>-tascomi-raw-zone``, tables
-  ``api_response_<t>`` / ``<t>``;
-- tascomi ``increment`` / ``snapshot``: ``dataplatform-<env>-tascomi-refined-zone``, tables
-  ``increment_<t>`` / ``<t>``;
-- alloy ``api_response``: ``dataplatform-<env>-env-services-raw-zone``, tables
-  ``alloy_api_response_<d>_<t>``;
-- alloy ``snapshot``: ``dataplatform-<env>-env-services-refined-zone``, tables
-  ``alloy_snapshot_<d>_<t>``.
-
-Alloy names carry the dataset ``<d>`` and the output table ``<t>`` (the root table is named
-after the dataset, e.g. ``alloy_snapshot_graffiti_graffiti``; a joined design
-``alloy_snapshot_graffiti_task_statuses_1``), so every table of every dataset is distinct and
-sorts by dataset. Other pipelines pass ``database`` / ``catalog_table`` to :meth:`Lake.table`.
-"""
+"""The data lake's zones and how a table in them is addressed: a folder or ``s3://`` prefix
+per zone, a table at ``<zone>/<prefix>/<name>``, registered in the catalogues when it has a
+catalogue identity. Which source keeps which stage where lives with each source
+(``<source>/locations.py``); nothing here names one."""
 
 from collections.abc import Mapping, Sequence
 from functools import cached_property
@@ -33,29 +18,6 @@ from lbh_platform.storage.partitioned_table import (
 
 if TYPE_CHECKING:
     from lbh_platform.settings import Settings
-
-TASCOMI_LOCATIONS: dict[str, tuple[str, str, str]] = {
-    # stage: (zone, prefix, partition column)
-    "api_response": ("raw", "planning/tascomi/api-responses", "import_date"),
-    "parsed": ("raw", "planning/tascomi/parsed", "import_date"),
-    "increment": ("refined", "planning/tascomi/increment", "import_date"),
-    "snapshot": ("refined", "planning/tascomi/snapshot", "snapshot_date"),
-}
-ALLOY_LOCATIONS: dict[str, tuple[str, str, str]] = {
-    "api_response": ("raw", "env-services/alloy/api-responses", "import_date"),
-    "snapshot": ("refined", "env-services/alloy/snapshots", "snapshot_date"),
-}
-# stage: (department in the database name, table-name prefix)
-TASCOMI_CATALOG: dict[str, tuple[str, str]] = {
-    "api_response": ("tascomi", "api_response"),
-    "parsed": ("tascomi", ""),
-    "increment": ("tascomi", "increment"),
-    "snapshot": ("tascomi", ""),
-}
-ALLOY_CATALOG: dict[str, tuple[str, str]] = {
-    "api_response": ("env-services", "alloy_api_response"),
-    "snapshot": ("env-services", "alloy_snapshot"),
-}
 
 
 class Lake:
@@ -134,30 +96,6 @@ class Lake:
             f"{self.zones[zone]}/{prefix}/{name}",
             catalog=identity,
             catalogs=self.catalogs,
-        )
-
-    def tascomi(self, stage: str, table: str) -> PartitionedTable:
-        zone, prefix, column = TASCOMI_LOCATIONS[stage]
-        department, name_prefix = TASCOMI_CATALOG[stage]
-        return self.table(
-            zone,
-            prefix,
-            table,
-            column,
-            database=self.database(department, zone),
-            catalog_table=table_name(name_prefix, table),
-        )
-
-    def alloy(self, stage: str, dataset: str, table: str) -> PartitionedTable:
-        zone, prefix, column = ALLOY_LOCATIONS[stage]
-        department, name_prefix = ALLOY_CATALOG[stage]
-        return self.table(
-            zone,
-            f"{prefix}/{dataset}",
-            table,
-            column,
-            database=self.database(department, zone),
-            catalog_table=table_name(name_prefix, dataset, table),
         )
 
 

@@ -4,7 +4,9 @@ Column and type validation uses pandera schemas generated from the column-type c
 the simple counting rules run on Arrow directly.
 """
 
+import json
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import pandas as pd
 import pandera.pandas as pdr
@@ -13,6 +15,13 @@ import pyarrow.compute as pc
 
 from lbh_platform.common.quality import RuleOutcome, duplicate_count
 from lbh_platform.common.recast import arrow_type
+from lbh_platform.tascomi.locations import tascomi_table
+
+if TYPE_CHECKING:
+    from lbh_platform.storage.lake import Lake
+    from lbh_platform.tascomi.tables import TascomiTable
+
+CAST_FAILURES_KEY = "lbh.cast_failures"  # footer note of an increment: failures per column
 
 COMPLETENESS_THRESHOLD = 0.99
 
@@ -92,3 +101,71 @@ def validate_types(table: pa.Table, column_types: Mapping[str, str]) -> RuleOutc
     return RuleOutcome(
         True, f"{len(typed)} typed columns match the catalogue", {"typed_columns": len(typed)}
     )
+
+
+# --------------------------------------------------------------------------- rules per stage
+# Each takes the lake and a partition value (YYYYMMDD): what the table's checks evaluate.
+
+
+def parsed_unique_outcome(lake: "Lake", table: "TascomiTable", value: str) -> RuleOutcome:
+    rows = tascomi_table(lake, "parsed", table.name).read(
+        value, columns=[table.id_column, "import_date"]
+    )
+    return uniqueness(rows, [table.id_column, "import_date"])
+
+
+def parsed_complete_outcome(lake: "Lake", table: "TascomiTable", value: str) -> RuleOutcome:
+    column = table.completeness_column
+    rows = tascomi_table(lake, "parsed", table.name).read(value, columns=[column])
+    return completeness(rows, column)
+
+
+def cast_outcome(lake: "Lake", table: "TascomiTable", value: str) -> RuleOutcome:
+    """Every catalogue value could be cast (the counts travel in the increment's footer)."""
+    notes = tascomi_table(lake, "increment", table.name).file_metadata(value)
+    by_column = json.loads(notes.get(CAST_FAILURES_KEY, "{}"))
+    total = sum(by_column.values())
+    return RuleOutcome(
+        total == 0,
+        "no cast failures" if not total else f"{total} values could not be cast (now null)",
+        {"cast_failures_total": total, "cast_failures_by_column": by_column},
+    )
+
+
+def drift_outcome(
+    lake: "Lake", table: "TascomiTable", value: str, types: Mapping[str, str]
+) -> RuleOutcome:
+    """No catalogue column missing, no column new or gone since the previous increment."""
+    store = tascomi_table(lake, "increment", table.name)
+    current = store.read(value)
+    if current.num_rows == 0:
+        return RuleOutcome(True, "no rows", {"rows": 0})
+    columns = set(current.column_names)
+    missing = sorted(c for c in types if c not in columns)
+    before_value = store.latest_before(value)
+    new: list[str] = []
+    gone: list[str] = []
+    if before_value is not None:
+        previous = store.read(before_value)
+        if previous.num_rows:
+            before = set(previous.column_names)
+            new, gone = sorted(columns - before), sorted(before - columns)
+    passed = not (missing or new or gone)
+    return RuleOutcome(
+        passed,
+        "no drift"
+        if passed
+        else f"{len(missing)} catalogue columns missing, {len(new)} new, {len(gone)} gone",
+        {"catalogue_columns_missing": missing, "new_columns": new, "columns_gone": gone},
+    )
+
+
+def types_outcome(
+    lake: "Lake", table: "TascomiTable", value: str, types: Mapping[str, str]
+) -> RuleOutcome:
+    return validate_types(tascomi_table(lake, "increment", table.name).read(value), types)
+
+
+def snapshot_unique_outcome(lake: "Lake", table: "TascomiTable", value: str) -> RuleOutcome:
+    rows = tascomi_table(lake, "snapshot", table.name).read(value, columns=[table.id_column])
+    return uniqueness(rows, [table.id_column])

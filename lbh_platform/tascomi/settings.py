@@ -1,5 +1,10 @@
 """Tascomi's settings (see :mod:`lbh_platform.settings_registry`)."""
 
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from lbh_platform import settings_registry as registry
+from lbh_platform.common.credentials import ApiAccess, api_access
 from lbh_platform.settings_registry import Setting, declare
 
 SIMULATOR_PORT = 8765
@@ -77,3 +82,50 @@ declare(
         scope="sources",
     ),
 )
+
+SIMULATOR_PUBLIC_KEY = "sim-public-key"
+SIMULATOR_PRIVATE_KEY = "sim-private-key"  # the built-in simulator's key, not a secret
+
+
+@dataclass(frozen=True)
+class TascomiSettings:
+    """The API's address and keys, and what it may send before a run fails: one request's
+    whole response, a body's size, pages per fetch, empty pages in a row, and records per
+    record the table held."""
+
+    access: ApiAccess
+    request_deadline_seconds: float = 600.0
+    max_body_mb: float = 256.0
+    max_pages: int = 100_000
+    max_empty_pages: int = 10
+    max_growth: float = 10.0
+
+    @property
+    def uses_simulator(self) -> bool:
+        return self.access.url == DEFAULT_URL
+
+
+def load_tascomi_settings(environ: Mapping[str, str] | None = None) -> TascomiSettings:
+    env = registry.environ(environ)
+    return TascomiSettings(
+        access=api_access(
+            source="Tascomi",
+            url_variable="TASCOMI_API_URL",
+            simulator_url=DEFAULT_URL,
+            key_variables={
+                "public_key": "TASCOMI_PUBLIC_KEY",
+                "private_key": "TASCOMI_PRIVATE_KEY",
+            },
+            simulator_keys={
+                "public_key": SIMULATOR_PUBLIC_KEY,
+                "private_key": SIMULATOR_PRIVATE_KEY,
+            },
+            secret_variable="TASCOMI_SECRET_ID",
+            environ=env,
+        ),
+        request_deadline_seconds=registry.number("TASCOMI_REQUEST_DEADLINE_SECONDS", env),
+        max_body_mb=registry.number("TASCOMI_MAX_BODY_MB", env),
+        max_pages=int(registry.number("TASCOMI_MAX_PAGES", env, int)),
+        max_empty_pages=int(registry.number("TASCOMI_MAX_EMPTY_PAGES", env, int)),
+        max_growth=registry.number("TASCOMI_MAX_GROWTH", env),
+    )

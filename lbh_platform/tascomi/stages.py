@@ -27,6 +27,7 @@ from lbh_platform.engines.arrow_engine import ArrowEngine
 from lbh_platform.engines.base import Engine
 from lbh_platform.storage.lake import Lake
 from lbh_platform.storage.partitioned_table import PartitionedTable
+from lbh_platform.tascomi.locations import tascomi_table
 from lbh_platform.tascomi.page_records import reencoded_texts
 from lbh_platform.tascomi.record_checks import check_pages
 from lbh_platform.tascomi.tables import TascomiTable
@@ -37,7 +38,8 @@ from lbh_platform.tascomi.transforms import (
 )
 
 log = logging.getLogger(__name__)
-CAST_FAILURES_KEY = "lbh.cast_failures"
+from lbh_platform.tascomi.quality import CAST_FAILURES_KEY  # noqa: E402  (one name, two users)
+
 # Raw partitions note how their record texts were made: as the API sent them (``AS_SENT``);
 # partitions without the note hold them re-encoded (``json.dumps``), as before.
 RECORD_TEXTS_KEY = "lbh.record_texts"
@@ -60,7 +62,7 @@ def day_of(value: str) -> date:
 
 def cast_failures(lake: Lake, table: str, value: str) -> dict[str, int]:
     """Per-column cast failures recorded with an increment partition."""
-    notes = lake.tascomi("increment", table).file_metadata(value)
+    notes = tascomi_table(lake, "increment", table).file_metadata(value)
     return json.loads(notes.get(CAST_FAILURES_KEY, "{}"))
 
 
@@ -151,7 +153,7 @@ class Fetch(Protocol):
 def held_records(lake: Lake, table: str, day: date) -> int | None:
     """Rows of the newest snapshot before ``day`` (None: no snapshot yet), read from its footer:
     what the API's announced count is judged against."""
-    snapshots = lake.tascomi("snapshot", table)
+    snapshots = tascomi_table(lake, "snapshot", table)
     base = snapshots.latest_before(partition_value(day))
     if base is None:
         return None
@@ -172,7 +174,7 @@ def ingest(
     every page arrived and every record has its id: a failure raises (naming table, partition
     and page) and leaves any earlier version of the partition as it was.
     """
-    target = lake.tascomi("api_response", table.name)
+    target = tascomi_table(lake, "api_response", table.name)
     window = import_window(target.partitions(), day)
     log.info("tascomi %s %s: %s", table.name, day, window.describe())
     answers: list[Sequence[PageLike]] = []
@@ -227,7 +229,7 @@ def ingest(
         partition_value(day), raw.replace_schema_metadata({RECORD_TEXTS_KEY: AS_SENT})
     )
     return StageReport(
-        ("tascomi", "api_response", table.name),
+        "api_response",
         partition_value(day),
         raw.num_rows,
         {
@@ -249,7 +251,7 @@ def ingest(
 
 
 def _require(lake: Lake, stage: str, table: str, value: str) -> PartitionedTable:
-    source = lake.tascomi(stage, table)
+    source = tascomi_table(lake, stage, table)
     source.require(value, f"tascomi {table} partition {value}", f"upstream {stage}")
     return source
 
@@ -263,9 +265,9 @@ def parse(
         result = engine.parse(raw, table.name)
     except (ValueError, pa.ArrowException) as exc:
         raise DataError(f"tascomi {table.name} partition {value}: cannot parse: {exc}") from exc
-    written = engine.write(lake.tascomi("parsed", table.name), value, result.frame)
+    written = engine.write(tascomi_table(lake, "parsed", table.name), value, result.frame)
     return StageReport(
-        ("tascomi", "parsed", table.name),
+        "parsed",
         value,
         written.rows,
         {
@@ -301,11 +303,11 @@ def refine(
         MISSING_COLUMNS_KEY: json.dumps(result.missing_columns),
         KEYS_LOST_KEY: json.dumps(lost),
     }
-    written = engine.write(lake.tascomi("increment", table.name), value, result.frame, notes)
+    written = engine.write(tascomi_table(lake, "increment", table.name), value, result.frame, notes)
     columns = engine.columns(parsed)
     untyped = [c for c in columns if c not in types]
     return StageReport(
-        ("tascomi", "increment", table.name),
+        "increment",
         value,
         written.rows,
         {
@@ -331,7 +333,7 @@ def ids_lost_in_cast(
     merge or null (``{"type", "count", "sample"}``): such an increment must not be applied."""
     if id_type is None:
         return {"type": "string", "count": 0, "sample": []}
-    ids = lake.tascomi("parsed", table.name).read(value, columns=[table.id_column])
+    ids = tascomi_table(lake, "parsed", table.name).read(value, columns=[table.id_column])
     column = table.id_column
     lost = keys_lost_in_cast(ids[column], id_type) if column in ids.column_names else []
     return {"type": id_type, "count": len(lost), "sample": lost[:SAMPLE]}
@@ -339,7 +341,7 @@ def ids_lost_in_cast(
 
 def lost_ids_outcome(lake: Lake, table: TascomiTable, value: str) -> RuleOutcome:
     """The increment's ids all survived the cast as themselves (none merged, none nulled)."""
-    notes = lake.tascomi("increment", table.name).file_metadata(value)
+    notes = tascomi_table(lake, "increment", table.name).file_metadata(value)
     lost = json.loads(notes.get(KEYS_LOST_KEY, '{"count": 0, "sample": []}'))
     if not lost["count"]:
         return RuleOutcome(True, f"every {table.id_column} kept as itself", {"ids_lost": 0})
@@ -361,9 +363,12 @@ IMPORT_STAGES = ("api_response", "parsed", "increment")
 def snapshot_inputs(lake: Lake, table: str) -> lineage.Inputs:
     """Every import of ``table`` through the stages to its increment, and its snapshots, as
     published now (one listing per stage)."""
-    snapshots = lake.tascomi("snapshot", table)
+    snapshots = tascomi_table(lake, "snapshot", table)
     return lineage.Inputs(
-        [lineage.Stage(stage, lake.tascomi(stage, table).written()) for stage in IMPORT_STAGES],
+        [
+            lineage.Stage(stage, tascomi_table(lake, stage, table).written())
+            for stage in IMPORT_STAGES
+        ],
         snapshots.written(),
         recorded_base=lambda value: snapshots.file_metadata(value).get(lineage.BASE_KEY) or None,
     )
@@ -378,8 +383,8 @@ def snapshot(
     the base no longer matches its own inputs: that snapshot would be silently wrong.
     """
     value = partition_value(day)
-    snapshots = lake.tascomi("snapshot", table.name)
-    increments = lake.tascomi("increment", table.name)
+    snapshots = tascomi_table(lake, "snapshot", table.name)
+    increments = tascomi_table(lake, "increment", table.name)
     increments.require(value, f"tascomi {table.name} partition {value}", "increment")
     plan = lineage.plan(snapshot_inputs(lake, table.name), value)
     if not plan.ok:
@@ -398,7 +403,7 @@ def snapshot(
         raise DataError(f"tascomi {table.name} snapshot {value}: {exc}") from exc
     written = result.written
     return StageReport(
-        ("tascomi", "snapshot", table.name),
+        "snapshot",
         value,
         written.rows,
         {
@@ -430,7 +435,7 @@ def _refuse_lost_ids(lake: Lake, table: TascomiTable, value: str, applied: list[
 
 def inputs_outcome(lake: Lake, table: TascomiTable, value: str) -> RuleOutcome:
     """Snapshot ``value`` applied every import since its base, each as it is now."""
-    footer = lake.tascomi("snapshot", table.name).file_metadata(value)
+    footer = tascomi_table(lake, "snapshot", table.name).file_metadata(value)
     return lineage.proof(
         snapshot_inputs(lake, table.name), value, footer, f"every stage of {table.name}"
     )

@@ -37,6 +37,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from lbh_platform.storage.lake import Lake
+from lbh_platform.tascomi.locations import tascomi_table
 from lbh_platform_tests.e2e.harness import SCREENSHOTS, DagsterDev, wait_for
 from lbh_platform_tests.webhook_receiver import WebhookReceiver
 
@@ -197,7 +198,8 @@ def backfill_from_the_ui_builds_snapshots_in_order(
         assert dev.materialized_partitions(key(stage)) == [d.isoformat() for d in days], stage
         counts = dev.row_counts(key(stage))
         stored = {
-            d.isoformat(): lake.tascomi(stage, TABLE).read(yyyymmdd(d)).num_rows for d in days
+            d.isoformat(): tascomi_table(lake, stage, TABLE).read(yyyymmdd(d)).num_rows
+            for d in days
         }
         assert counts == stored, stage
     first_full_load = dev.row_counts(key("api_response"))
@@ -209,7 +211,10 @@ def backfill_from_the_ui_builds_snapshots_in_order(
     assert built == [yyyymmdd(d) for d in days], built
     # ... each on the one before: a snapshot holds the previous snapshot's ids plus its
     # increment's (the first day is a full load).
-    snapshots, increments = lake.tascomi("snapshot", TABLE), lake.tascomi("increment", TABLE)
+    snapshots, increments = (
+        tascomi_table(lake, "snapshot", TABLE),
+        tascomi_table(lake, "increment", TABLE),
+    )
     assert snapshots.partitions() == [yyyymmdd(d) for d in days]
     previous: set[str] = set()
     for day in days:
@@ -234,7 +239,7 @@ def planted_duplicate_blocks_increment(dev: DagsterDev, page: Page, lake: Lake, 
     assert run["status"] == "SUCCESS", run
 
     # Plant: the same record again with a different last_updated.
-    raw_store = lake.tascomi("api_response", TABLE)
+    raw_store = tascomi_table(lake, "api_response", TABLE)
     raw = raw_store.read(yyyymmdd(day))
     assert raw.num_rows > 0, f"the simulator served no {TABLE} records for {day}"
     record = json.loads(raw[TABLE][0].as_py())
@@ -264,7 +269,7 @@ def planted_duplicate_blocks_increment(dev: DagsterDev, page: Page, lake: Lake, 
     assert evaluations.get(day.isoformat()) is False, evaluations
     assert day.isoformat() in dev.materialized_partitions(key("parsed"))
     assert day.isoformat() not in dev.materialized_partitions(key("increment"))
-    assert not lake.tascomi("increment", TABLE).exists(yyyymmdd(day))
+    assert not tascomi_table(lake, "increment", TABLE).exists(yyyymmdd(day))
 
 
 # -- 4. the checks pages ------------------------------------------------------------------------

@@ -1,22 +1,16 @@
-"""The event-stream builder: one configured entity -> its own ``dg.Definitions`` (assets,
-checks, the file and stale-snapshot sensors, jobs, the re-sync schedule, its DynamoDB resource
-``<name>_dynamo`` configured from the environment at load time, freshness and volume checks);
-every entity of ``config/event_streams.yaml`` -> their merge. No code per entity."""
+"""The event-streamed entities' definitions: each entry of ``config/event_streams.yaml`` is a
+source spec, built; its DynamoDB resource ``<name>_dynamo`` is configured from the environment
+at load time."""
 
 from collections.abc import Mapping, Sequence
 
 import dagster as dg
 
-from lbh_platform import settings_registry as registry
 from lbh_platform.common.monitoring_config import MonitoringConfig
-from lbh_platform.defs.event_streams.assets import asset_key, build_assets, resource_key
-from lbh_platform.defs.event_streams.automation import build_automation
-from lbh_platform.defs.event_streams.checks import build_checks
 from lbh_platform.defs.event_streams.resources import dynamo_from_env
-from lbh_platform.defs.monitoring import with_monitoring
-from lbh_platform.defs.partitions import daily_partitions
+from lbh_platform.defs.event_streams.spec import event_stream_source, resource_key
 from lbh_platform.event_streams.spec import EventStream, load_event_streams
-from lbh_platform.settings import Settings
+from lbh_platform.lib.build import build_source
 
 
 def build_event_stream_definitions(
@@ -24,25 +18,8 @@ def build_event_stream_definitions(
     environ: Mapping[str, str] | None = None,
     monitoring: MonitoringConfig | None = None,
 ) -> dg.Definitions:
-    """Everything one entity brings (with the snapshot's daily freshness check and the events'
-    volume check); the shared ``lake`` and ``engine`` resources come from
-    :mod:`lbh_platform.defs.shared`."""
-    jobs, sensors, schedules = build_automation(stream)
-    env = registry.environ(environ)
-    return with_monitoring(
-        stream.name,
-        dg.Definitions(
-            assets=build_assets(stream),
-            asset_checks=build_checks(stream),
-            sensors=sensors,
-            jobs=jobs,
-            schedules=schedules,
-            resources={resource_key(stream): dynamo_from_env(stream, env)},
-        ),
-        deadlines={asset_key(stream, "snapshot"): "daily"},
-        volumes=[(asset_key(stream, "events"), daily_partitions)],
-        monitoring=monitoring,
-    )
+    resources = {resource_key(stream): lambda: dynamo_from_env(stream, environ)}
+    return build_source(event_stream_source(stream, resources), monitoring)
 
 
 def build_event_streams_definitions(
@@ -57,7 +34,6 @@ def build_event_streams_definitions(
     )
 
 
-def load_event_streams_definitions(settings: Settings) -> dg.Definitions:
-    """The entities read their settings (DynamoDB tables, event files) from the environment."""
-    del settings
+@dg.definitions
+def defs() -> dg.Definitions:
     return build_event_streams_definitions()

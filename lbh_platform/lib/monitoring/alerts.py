@@ -39,8 +39,8 @@ from dagster._core.storage.tags import (  # no public aliases in 1.13
 from dagster._time import get_current_timestamp
 
 from lbh_platform.common.alerts import Alert, AlertDeliveryError, deliver, failure_cause
-from lbh_platform.defs.automation_defaults import MONITORING, sensor_status
-from lbh_platform.defs.monitoring.freshness import (
+from lbh_platform.lib.automation_defaults import MONITORING, sensor_status
+from lbh_platform.lib.monitoring.freshness import (
     FRESHNESS_CHECK,
     expected_partition,
     from_older_partition_run,

@@ -12,7 +12,7 @@ import dagster as dg
 from lbh_platform.common.monitoring_config import MonitoringConfig
 from lbh_platform.common.quality import RuleOutcome
 from lbh_platform.common.volume import comparable_history, volume_outcome
-from lbh_platform.defs.common import PartitionRule, RecordCheck, partition_checks, partition_day
+from lbh_platform.lib.wiring import PartitionRule, RecordCheck, partition_checks, partition_day
 
 VOLUME_CHECK = "row_count_vs_history"
 HISTORY_RECORDS = 2000  # newest materialisations read per run: years of daily partitions

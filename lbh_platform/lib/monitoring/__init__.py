@@ -6,8 +6,8 @@ from collections.abc import Mapping, Sequence
 import dagster as dg
 
 from lbh_platform.common.monitoring_config import MonitoringConfig, load_monitoring_config
-from lbh_platform.defs.monitoring.freshness import build_freshness
-from lbh_platform.defs.monitoring.volume import build_volume_checks
+from lbh_platform.lib.monitoring.freshness import build_freshness
+from lbh_platform.lib.monitoring.volume import build_volume_checks
 
 
 def with_monitoring(

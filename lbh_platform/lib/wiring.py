@@ -11,7 +11,7 @@ from dagster._core.definitions.asset_checks.asset_check_evaluation import (
 from lbh_platform.common.import_columns import yyyymmdd
 from lbh_platform.common.quality import RuleOutcome
 from lbh_platform.common.stage_report import StageReport
-from lbh_platform.defs.resources import LakeResource
+from lbh_platform.lib.resources import LakeResource
 from lbh_platform.storage.lake import Lake
 
 OWNERS = ["team:data-platform"]
@@ -31,34 +31,6 @@ def to_metadata(report: StageReport) -> dict[str, object]:
         else:
             metadata[name] = value
     return metadata
-
-
-def run_partitions(
-    context: dg.AssetExecutionContext, build: Callable[[date], list[StageReport]]
-) -> Iterator[dg.MaterializeResult]:
-    """Build every partition of the run in date order (a backfill range is one run).
-
-    ``build`` returns one report per asset it published. Each report becomes the metadata of
-    that partition's own materialisation (``add_asset_metadata`` with the partition key), so
-    a one-run backfill records every day with its own row count and metadata, exactly as a
-    one-day run does: the Partitions tab and the row-count history stay right.
-    """
-    keys = list(context.partition_keys)
-    built: list[tuple[str, ...]] = []
-    for position, key in enumerate(keys, start=1):
-        for report in build(partition_day(key)):
-            if report.key not in built:
-                built.append(report.key)
-            context.add_asset_metadata(
-                to_metadata(report), asset_key=dg.AssetKey(list(report.key)), partition_key=key
-            )
-            # One line a day: a backfill's progress (and its date order) is readable in the
-            # run's log, at the cost of one stored event a day.
-            context.log.info(
-                f"{report.label} {report.partition} ({position}/{len(keys)}): {report.rows} rows"
-            )
-    for asset_path in built:
-        yield dg.MaterializeResult(asset_key=dg.AssetKey(list(asset_path)))
 
 
 def downstream_condition() -> dg.AutomationCondition:

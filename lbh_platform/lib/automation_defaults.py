@@ -11,60 +11,22 @@ schedule and sensor with its state in both; a test keeps that table true.
 """
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 import dagster as dg
 
 from lbh_platform import settings_registry as registry
 from lbh_platform.common.errors import ConfigurationError
+from lbh_platform.lib.roles import (  # noqa: F401  (the roles, for the sources' wiring)
+    DAILY_INGEST,
+    EVENT_FILES,
+    FOLLOW_UP,
+    MONITORING,
+    OPT_IN,
+    Role,
+)
 
 DEPLOYMENT = "LBH_DEPLOYMENT"
 EMBEDDED, PRODUCTION = "embedded", "production"
-
-
-@dataclass(frozen=True)
-class Role:
-    """What a schedule or sensor is for, and whether it starts RUNNING in each deployment."""
-
-    name: str
-    production: bool
-    embedded: bool
-    why: str
-
-
-DAILY_INGEST = Role(
-    "daily ingestion",
-    production=True,
-    embedded=False,
-    why="production: the day's partition must land before the 06:00 freshness deadline; "
-    "embedded: a demo's fetches are the ones you start (switch it on in Automation)",
-)
-EVENT_FILES = Role(
-    "event-file intake",
-    production=True,
-    embedded=False,
-    why="production: each day's sink files are compacted as they arrive; embedded: `make dev` "
-    "seeds days of files, compacted when you run them or switch the sensor on",
-)
-FOLLOW_UP = Role(
-    "follow-up",
-    production=True,
-    embedded=True,
-    why="acts only on data that has landed (later stages, stale snapshots rebuilt in order)",
-)
-MONITORING = Role(
-    "monitoring",
-    production=True,
-    embedded=True,
-    why="freshness, alerts and the heartbeat must never wait for a click",
-)
-OPT_IN = Role(
-    "opt-in",
-    production=False,
-    embedded=False,
-    why="by policy: the ADR limits reads of the service's DynamoDB table; switch it on where "
-    "the weekly drift check is agreed",
-)
 
 
 def deployment(environ: Mapping[str, str] | None = None) -> str:

@@ -3,17 +3,17 @@ sensors (failed runs, failed blocking / ERROR / freshness checks), the heartbeat
 
 Each source's package (``defs/<source>/definitions.py``) returns its own ``dg.Definitions``;
 ``lbh_platform.definitions`` merges them with these. Every schedule and sensor takes its default
-state from :mod:`lbh_platform.defs.automation_defaults`.
+state from :mod:`lbh_platform.lib.automation_defaults`.
 """
 
 import dagster as dg
 
-from lbh_platform.defs.automation_defaults import FOLLOW_UP, sensor_status
-from lbh_platform.defs.engine import build_engine_resources
-from lbh_platform.defs.executor import build_executor
-from lbh_platform.defs.monitoring.alerts import build_alert_sensors
-from lbh_platform.defs.monitoring.heartbeat import build_heartbeat_sensor
-from lbh_platform.defs.resources import LakeResource
+from lbh_platform.lib.automation_defaults import FOLLOW_UP, sensor_status
+from lbh_platform.lib.engine import build_engine_resources
+from lbh_platform.lib.executor import build_executor
+from lbh_platform.lib.monitoring.alerts import build_alert_sensors
+from lbh_platform.lib.monitoring.heartbeat import build_heartbeat_sensor
+from lbh_platform.lib.resources import LakeResource
 from lbh_platform.settings import Settings
 
 AUTOMATION_SENSOR = "lbh_automation"

@@ -33,7 +33,7 @@ from dagster._time import get_current_timestamp
 from dagster._utils.schedules import get_latest_completed_cron_tick
 
 from lbh_platform.common.monitoring_config import TIMEZONE, MonitoringConfig
-from lbh_platform.defs.automation_defaults import MONITORING, sensor_status
+from lbh_platform.lib.automation_defaults import MONITORING, sensor_status
 
 FRESHNESS_CHECK = "freshness_check"  # the name Dagster's factory gives every such check
 SENSOR_INTERVAL_SECONDS = 60

@@ -5,7 +5,6 @@ environment, so runs on the pandas engine never start a JVM and the same definit
 local Spark, a cluster, EMR or Glue.
 """
 
-
 import dagster as dg
 from dagster_pyspark import LazyPySparkResource
 

@@ -16,7 +16,7 @@ import dagster as dg
 from dagster._daemon.controller import get_daemon_statuses  # 1.13: no public health API
 
 from lbh_platform import settings_registry as registry
-from lbh_platform.defs.automation_defaults import MONITORING, sensor_status
+from lbh_platform.lib.automation_defaults import MONITORING, sensor_status
 
 HEARTBEAT_SENSOR = "lbh_heartbeat"
 HEARTBEAT_ENV = "LBH_HEARTBEAT_URL"

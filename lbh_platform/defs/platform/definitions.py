@@ -1,0 +1,12 @@
+"""The platform's own definitions (no source): lake and engine resources, the automation,
+alert and heartbeat sensors, the executor."""
+
+import dagster as dg
+
+from lbh_platform.defs.platform.shared import build_shared_definitions
+from lbh_platform.settings import load_settings
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    return build_shared_definitions(load_settings())

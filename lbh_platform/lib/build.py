@@ -1,0 +1,334 @@
+"""The one builder: a :class:`~lbh_platform.lib.spec.SourceSpec` becomes Dagster definitions —
+a multi-asset per step, a partitioned check step per step, jobs, schedules, sensors,
+freshness and volume checks, and the source's resources. No source is named here."""
+
+from collections.abc import Iterator
+from datetime import date, datetime
+from functools import cached_property
+from typing import Any
+
+import dagster as dg
+
+from lbh_platform.common.monitoring_config import MonitoringConfig, load_monitoring_config
+from lbh_platform.common.stage_report import StageReport
+from lbh_platform.lib.automation_defaults import schedule_status, sensor_status
+from lbh_platform.lib.monitoring import with_monitoring
+from lbh_platform.lib.monitoring.volume import volume_check
+from lbh_platform.lib.partitions import TIMEZONE, partitions_for
+from lbh_platform.lib.spec import (
+    Asset,
+    SourceSpec,
+    Step,
+    StepContext,
+    Unit,
+    asset_path,
+    asset_ref,
+    report_ref,
+    unit_prefix,
+)
+from lbh_platform.lib.wiring import (
+    OWNERS,
+    LakeCheck,
+    RecordCheck,
+    downstream_condition,
+    partition_checks,
+    partition_day,
+    to_metadata,
+)
+
+ERROR, WARN = dg.AssetCheckSeverity.ERROR, dg.AssetCheckSeverity.WARN
+
+
+class _Context(StepContext):
+    """A step's context whose engine is made only when the step asks for it (a step that
+    never transforms never starts Spark)."""
+
+    def __init__(self, context: dg.AssetExecutionContext, step: Step):
+        self._resources = context.resources
+        super().__init__(
+            lake=context.resources.lake.lake(),
+            engine=None,
+            resources={name: getattr(context.resources, name) for name in step.resources},
+            tags=dict(context.run.tags),
+            log=context.log,
+        )
+
+    @cached_property
+    def engine(self) -> Any:  # type: ignore[override]
+        return self._resources.engine.get()
+
+
+class _Keys:
+    """Every asset key of a source, made by :func:`asset_path` and nowhere else."""
+
+    def __init__(self, spec: SourceSpec):
+        self.spec = spec
+        self.by_ref: dict[tuple[str, str], dg.AssetKey] = {}
+        for unit in spec.units:
+            for asset in unit.assets:
+                path = asset_path(spec.name, unit, asset)
+                self.by_ref[(unit.name, asset_ref(asset))] = dg.AssetKey(list(path))
+
+    def of(self, unit: Unit, ref: str) -> dg.AssetKey:
+        try:
+            return self.by_ref[(unit.name, ref)]
+        except KeyError:
+            raise KeyError(f"{self.spec.name} {unit.name}: no asset {ref!r}") from None
+
+
+def _partition_key(value: str) -> str:
+    return f"{value[:4]}-{value[4:6]}-{value[6:]}"
+
+
+def _run_partitions(
+    context: dg.AssetExecutionContext, unit: Unit, keys: _Keys, build
+) -> Iterator[dg.MaterializeResult]:
+    """Build every partition of the run in date order (a backfill range is one run).
+
+    Each report becomes that partition's own materialisation metadata, so a ranged run
+    records every day as a one-day run does. A report of an asset or day the step does not
+    own (an events partition a snapshot compacted first) is logged as a materialisation of
+    its own.
+    """
+    own = set(context.selected_asset_keys)
+    days = list(context.partition_keys)
+    partitions = context.assets_def.partitions_def
+    built: list[dg.AssetKey] = []
+    for position, day in enumerate(days, start=1):
+        for report in build(partition_day(day)):
+            key = keys.of(unit, report_ref(report))
+            partition = _partition_key(report.partition)
+            if key not in own or partition not in days:
+                _log_side_report(context, key, partition, report, partitions)
+                continue
+            if key not in built:
+                built.append(key)
+            context.add_asset_metadata(to_metadata(report), asset_key=key, partition_key=day)
+            # One line a day: a backfill's progress (and its date order) is readable in the
+            # run's log, at the cost of one stored event a day.
+            context.log.info(
+                f"{key.to_user_string()} {report.partition} ({position}/{len(days)}): "
+                f"{report.rows} rows"
+            )
+    for key in built:
+        yield dg.MaterializeResult(asset_key=key)
+
+
+def _log_side_report(
+    context: dg.AssetExecutionContext,
+    key: dg.AssetKey,
+    partition: str,
+    report: StageReport,
+    partitions: dg.PartitionsDefinition | None,
+) -> None:
+    if partitions is not None and not partitions.has_partition_key(partition):
+        context.log.warning(f"{key.to_user_string()} {report.partition}: not a partition")
+        return
+    context.log.warning(
+        f"{key.to_user_string()} {report.partition} materialised by this step first "
+        f"({report.rows} rows)"
+    )
+    context.log_event(
+        dg.AssetMaterialization(asset_key=key, partition=partition, metadata=to_metadata(report))
+    )
+
+
+def _condition(unit: Unit, asset: Asset, keys: _Keys) -> dg.AutomationCondition | None:
+    if not asset.eager:
+        return None
+    condition = downstream_condition()
+    ignored = [keys.of(unit, r) for r in asset.eager_ignores]
+    return condition.ignore(dg.AssetSelection.assets(*ignored)) if ignored else condition
+
+
+def _asset_spec(spec: SourceSpec, unit: Unit, asset: Asset, keys: _Keys) -> dg.AssetSpec:
+    return dg.AssetSpec(
+        keys.of(unit, asset_ref(asset)),
+        description=asset.description,
+        deps=[keys.of(unit, d) for d in asset.deps],
+        group_name=spec.group,
+        owners=OWNERS,
+        kinds=set(asset.kinds),
+        tags={"source": spec.name, **unit.tags},
+        metadata={"location": asset.location},
+        automation_condition=_condition(unit, asset, keys),
+    )
+
+
+def _step_assets(spec: SourceSpec, unit: Unit, step: Step, keys: _Keys) -> dg.AssetsDefinition:
+    @dg.multi_asset(
+        name=step.name,
+        specs=[_asset_spec(spec, unit, a, keys) for a in step.assets],
+        partitions_def=partitions_for(unit.cadence),
+        # A backfill range is one run that builds its days in order, not one run per day.
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        pool=unit.pool or None,
+        can_subset=len(step.assets) > 1,
+        required_resource_keys={"lake", "engine", *step.resources},
+    )
+    def run_step(context: dg.AssetExecutionContext) -> Iterator[dg.MaterializeResult]:
+        step_context = _Context(context, step)
+        yield from _run_partitions(context, unit, keys, lambda day: step.run(step_context, day))
+
+    return run_step
+
+
+def _check_steps(
+    spec: SourceSpec, unit: Unit, keys: _Keys, monitoring: MonitoringConfig
+) -> list[dg.AssetChecksDefinition]:
+    """One check step per stage of the unit that has checks (every step costs Dagster
+    events); a volume check rides in its stage's check step, or, for a stage with no checks,
+    in the next one's."""
+    partitions = partitions_for(unit.cadence)
+    by_stage: dict[str, list[Asset]] = {}
+    for asset in unit.assets:
+        by_stage.setdefault(asset.stage, []).append(asset)
+    steps: list[dg.AssetChecksDefinition] = []
+    carried: list[RecordCheck] = []
+    name = unit_prefix(spec.name, unit)
+    for stage, assets in by_stage.items():
+        rules: list[LakeCheck] = []
+        for asset in assets:
+            key = keys.of(unit, asset_ref(asset))
+            for check in asset.checks:
+                check_spec = dg.AssetCheckSpec(
+                    check.name,
+                    asset=key,
+                    description=check.description,
+                    blocking=check.blocking,
+                    partitions_def=partitions,
+                )
+                rules.append((check_spec, ERROR if check.error else WARN, check.rule))
+            if asset.volume:
+                carried.append(volume_check(key, partitions, monitoring))
+        if rules:
+            multi = len(assets) > 1
+            steps.append(
+                partition_checks(
+                    f"{name}_{stage}_checks", rules, record_checks=carried, can_subset=multi
+                )
+            )
+            carried = []
+    if carried:
+        steps.append(partition_checks(f"{name}_volume", [], record_checks=carried))
+    return steps
+
+
+def _jobs(spec: SourceSpec, keys: _Keys) -> list:
+    jobs = []
+    for job in spec.jobs:
+        selected = [
+            keys.of(unit, asset_ref(asset))
+            for unit in spec.units
+            if job.units is None or job.units(unit)
+            for asset in unit.assets
+            if not job.stages or asset.stage in job.stages
+        ]
+        if selected:
+            jobs.append(
+                dg.define_asset_job(
+                    job.name,
+                    selection=dg.AssetSelection.assets(*selected),
+                    description=job.description,
+                    tags=dict(job.tags) or None,
+                )
+            )
+    return jobs
+
+
+def _schedules(spec: SourceSpec, job_names: set[str]) -> list[dg.ScheduleDefinition]:
+    schedules = []
+    for schedule in spec.schedules:
+        if schedule.job not in job_names:
+            continue
+
+        @dg.schedule(
+            name=schedule.name,
+            cron_schedule=schedule.cron,
+            execution_timezone=TIMEZONE,
+            job_name=schedule.job,
+            default_status=schedule_status(schedule.role),
+            description=schedule.description,
+        )
+        def for_the_day(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
+            day = context.scheduled_execution_time or datetime.now()
+            return dg.RunRequest(partition_key=day.strftime("%Y-%m-%d"))
+
+        schedules.append(for_the_day)
+    return schedules
+
+
+def _sensors(spec: SourceSpec) -> list[dg.SensorDefinition]:
+    sensors = []
+    for sensor in spec.sensors:
+
+        @dg.sensor(
+            name=sensor.name,
+            job_name=sensor.job,
+            minimum_interval_seconds=sensor.interval_seconds,
+            default_status=sensor_status(sensor.role),
+            description=sensor.description,
+            required_resource_keys={"lake"},
+        )
+        def evaluate(context: dg.SensorEvaluationContext, sensor=sensor) -> dg.SensorResult:
+            tick = sensor.evaluate(context.resources.lake.lake(), context.cursor)
+            for warning in tick.warnings:
+                context.log.warning(warning)
+            partitions = partitions_for(sensor.cadence)
+            requests = []
+            for r in tick.requests:
+                if r.partition is not None and not partitions.has_partition_key(r.partition):
+                    context.log.warning(
+                        f"{sensor.name}: {r.partition} is not a partition (before the first "
+                        "import date, or in the future); skipped"
+                    )
+                    continue
+                requests.append(
+                    dg.RunRequest(partition_key=r.partition, run_key=r.run_key, tags=dict(r.tags))
+                )
+            return dg.SensorResult(
+                run_requests=requests,
+                cursor=tick.cursor,
+                skip_reason=None if requests else tick.skip_reason,
+            )
+
+        sensors.append(evaluate)
+    return sensors
+
+
+def build_source(spec: SourceSpec, monitoring: MonitoringConfig | None = None) -> dg.Definitions:
+    """Everything ``spec`` declares, with the freshness check of each fresh asset (deadline
+    from its unit) and the volume check of each counted one."""
+    monitoring = monitoring or load_monitoring_config()
+    keys = _Keys(spec)
+    assets, checks = [], []
+    deadlines: dict[dg.AssetKey, str] = {}
+    for unit in spec.units:
+        assets += [_step_assets(spec, unit, step, keys) for step in unit.steps]
+        checks += _check_steps(spec, unit, keys, monitoring)
+        for asset in unit.assets:
+            if asset.freshness:
+                deadlines[keys.of(unit, asset_ref(asset))] = unit.freshness
+    jobs = _jobs(spec, keys)
+    return with_monitoring(
+        spec.name,
+        dg.Definitions(
+            assets=assets,
+            asset_checks=checks,
+            jobs=jobs,
+            schedules=_schedules(spec, {j.name for j in jobs}),
+            sensors=_sensors(spec),
+            resources={name: make() for name, make in spec.resources.items()},
+        ),
+        deadlines=deadlines,
+        monitoring=monitoring,
+    )
+
+
+def asset_key(spec: SourceSpec, unit: Unit, ref: str) -> dg.AssetKey:
+    """The key of ``unit``'s asset ``ref`` (for callers outside the builder: tests, tools)."""
+    return _Keys(spec).of(unit, ref)
+
+
+def partition_date(key: str) -> date:
+    return partition_day(key)
