@@ -11,7 +11,7 @@ import dagster as dg
 import pytest
 
 from lbh_platform.common.errors import ConfigurationError
-from lbh_platform.defs.event_streams import build_event_streams_definitions
+from lbh_platform.defs.event_streams.definitions import build_event_streams_definitions
 from lbh_platform.event_streams.locations import stage_table
 from lbh_platform.event_streams.spec import load_event_streams
 from lbh_platform.event_streams.stand_in import DynamoDbStandIn

@@ -267,7 +267,7 @@ def test_in_dagster_a_missed_day_is_recorded_and_stale_snapshots_are_rebuilt_in_
     rebuilds the range, in date order, in one run of the rebuild job."""
     from lbh_platform.defs.event_streams.assets import asset_key
 
-    from lbh_platform.defs.event_streams import build_event_stream_definitions
+    from lbh_platform.defs.event_streams.definitions import build_event_stream_definitions
     from lbh_platform.lib.engine import build_engine_resources
 
     stream = seeded(lake, seed=15)

@@ -14,7 +14,7 @@ from lbh_platform.defs.event_streams.assets import asset_key as stream_asset_key
 from lbh_platform.defs.event_streams.automation import job_names
 
 from lbh_platform.common.import_columns import yyyymmdd
-from lbh_platform.defs.event_streams import build_event_stream_definitions
+from lbh_platform.defs.event_streams.definitions import build_event_stream_definitions
 from lbh_platform.event_streams.generator import dynamodb_item, generate_stream
 from lbh_platform.event_streams.generator import write_day as write_files
 from lbh_platform.event_streams.locations import stage_table
