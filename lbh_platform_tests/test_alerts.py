@@ -33,18 +33,18 @@ PARTITIONS = dg.DailyPartitionsDefinition(start_date="2024-01-01")
 
 
 def _failing_asset_defs():
-    @dg.asset(key=["tascomi", "api_response", "appeals"], partitions_def=PARTITIONS)
+    @dg.asset(key=["tascomi", "api_response", "appeals_api_response"], partitions_def=PARTITIONS)
     def appeals(context: dg.AssetExecutionContext) -> None:
         raise ValueError(f"tascomi appeals page 3 failed with HTTP 500 (key {SECRET})")
 
     spec = dg.AssetCheckSpec(
         "id_import_date_unique",
-        asset=["tascomi", "parsed", "appeals"],
+        asset=["tascomi", "parsed", "appeals_parsed"],
         blocking=True,
         partitions_def=PARTITIONS,
     )
 
-    @dg.asset(key=["tascomi", "parsed", "appeals"], partitions_def=PARTITIONS)
+    @dg.asset(key=["tascomi", "parsed", "appeals_parsed"], partitions_def=PARTITIONS)
     def parsed() -> None:
         return None
 
@@ -148,7 +148,7 @@ def test_a_blocking_check_failure_is_one_message_across_retries(webhook):
 
 
 def test_warnings_do_not_alert_and_freshness_failures_do(webhook):
-    key = dg.AssetKey(["alloy", "snapshot", "graffiti", "graffiti"])
+    key = dg.AssetKey(["alloy", "snapshot", "graffiti", "graffiti_snapshot"])
 
     @dg.asset_check(asset=key, name="row_count_vs_history")
     def volume():
@@ -219,7 +219,7 @@ def test_a_transport_failure_alert_keeps_the_projects_message_and_adds_the_cause
     # requests error (which quotes the URL); the alert must still mask it.
     url = f"http://127.0.0.1:{_closed_port()}/rest/v1/{SECRET}/documents"
 
-    @dg.asset(key=["tascomi", "api_response", "documents"], partitions_def=PARTITIONS)
+    @dg.asset(key=["tascomi", "api_response", "documents_api_response"], partitions_def=PARTITIONS)
     def documents() -> None:
         send_with_retries(
             requests.Session(),
@@ -271,7 +271,7 @@ def test_failure_cause_adds_each_deeper_cause_once_and_drops_class_prefixes():
 # -- freshness: only the asset's verdict is alerted -------------------------------------------
 
 LONDON = ZoneInfo("Europe/London")
-SNAPSHOT = dg.AssetKey(["tascomi", "snapshot", "appeals"])
+SNAPSHOT = dg.AssetKey(["tascomi", "snapshot", "appeals_snapshot"])
 
 
 def _freshness_defs():

@@ -16,10 +16,10 @@ from lbh_platform.alloy.client import (
     table_name,
     unzip_tables,
 )
+from lbh_platform.alloy.settings import load_alloy_settings
 from lbh_platform.alloy.transforms import csv_to_table
 from lbh_platform.common.errors import ConfigurationError, DataError
-from lbh_platform.lib.resources import alloy_api_resource
-from lbh_platform.settings import load_settings
+from lbh_platform.defs.alloy.resources import alloy_api_resource
 
 ROOT = "Jobs/Jobs.csv"
 
@@ -145,14 +145,14 @@ def test_a_utf8_bom_is_dropped_and_quoted_newlines_kept():
 
 
 def test_the_member_limit_is_a_setting(zones, monkeypatch):
-    assert load_settings().alloy_max_member_bytes == DEFAULT_MAX_MEMBER_BYTES == 2 * 1024**3
+    assert load_alloy_settings().max_member_bytes == DEFAULT_MAX_MEMBER_BYTES == 2 * 1024**3
     monkeypatch.setenv("ALLOY_MAX_MEMBER_BYTES", "1048576")
-    settings = load_settings()
-    assert settings.alloy_max_member_bytes == 1048576
+    settings = load_alloy_settings()
+    assert settings.max_member_bytes == 1048576
     assert alloy_api_resource(settings).max_member_bytes == 1048576
     for bad in ("lots", "0", "-5"):
         monkeypatch.setenv("ALLOY_MAX_MEMBER_BYTES", bad)
         with pytest.raises(ConfigurationError, match="ALLOY_MAX_MEMBER_BYTES must be"):
-            load_settings()
+            load_alloy_settings()
     with pytest.raises(ConfigurationError, match="max_member_bytes must be > 0"):
         AlloyClient("http://alloy.invalid/api/", "key", max_member_bytes=0)

@@ -82,7 +82,7 @@ def test_incremental_and_full_datasets_match_ground_truth(pipeline):
             if dataset.mode == "full":
                 assert got.keys() == expected.keys(), (dataset.name, day)
                 materialization = instance.get_latest_materialization_event(
-                    dg.AssetKey(["alloy", "snapshot", dataset.name, root])
+                    dg.AssetKey(["alloy", "snapshot", dataset.name, f"{root}_snapshot"])
                 )
                 deleted_seen += materialization.asset_materialization.metadata["deleted"].value
             else:

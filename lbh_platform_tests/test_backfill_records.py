@@ -28,7 +28,7 @@ QUIET = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
 
 
 def key(stage: str) -> dg.AssetKey:
-    return dg.AssetKey(["tascomi", stage, TABLE])
+    return dg.AssetKey(["tascomi", stage, f"{TABLE}_{stage}"])
 
 
 def ranged(defs, instance, stages: tuple[str, ...], days: list[date]):

@@ -61,7 +61,7 @@ FINISHED = {BulkActionStatus.COMPLETED_SUCCESS, BulkActionStatus.COMPLETED_FAILE
 
 
 def key(stage: str) -> dg.AssetKey:
-    return dg.AssetKey(["tascomi", stage, TABLE])
+    return dg.AssetKey(["tascomi", stage, f"{TABLE}_{stage}"])
 
 
 def plant_duplicate_id(lake: Lake) -> None:

@@ -117,7 +117,7 @@ def test_the_cli_route_confirms_a_blocked_snapshot_and_nothing_else_does(
             dg.DagsterRunStatus.FAILURE,
         ]
         assert runs[0].tags[CONFIRM_TAG] == "true"
-        snapshot_key = dg.AssetKey(["alloy", "snapshot", DATASET, DATASET])
+        snapshot_key = dg.AssetKey(["alloy", "snapshot", DATASET, f"{DATASET}_snapshot"])
         latest = instance.fetch_materializations(snapshot_key, limit=1).records[0]
         assert latest.partition_key == NEXT.isoformat()
         assert latest.asset_materialization.metadata["dagster/row_count"].value == 2

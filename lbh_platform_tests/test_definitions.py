@@ -21,9 +21,9 @@ def test_shipped_configuration_has_all_48_tables_with_their_checks(catalogue, se
     keys = {k for k in defs.resolve_asset_graph().get_all_asset_keys()}
     assert len(keys) == 48 * 4
     check_keys = defs.resolve_asset_graph().asset_check_keys
-    apps = dg.AssetKey(["tascomi", "parsed", "applications"])
+    apps = dg.AssetKey(["tascomi", "parsed", "applications_parsed"])
     assert dg.AssetCheckKey(apps, "application_reference_number_complete") in check_keys
-    pc = dg.AssetKey(["tascomi", "parsed", "public_consultations"])
+    pc = dg.AssetKey(["tascomi", "parsed", "public_consultations_parsed"])
     assert dg.AssetCheckKey(pc, "document_id_complete") in check_keys
 
 
@@ -35,7 +35,10 @@ def test_new_table_entry_yields_stages_checks_and_schedule(tmp_path, catalogue, 
     defs = build_definitions(load_tables(config), catalogue, settings)
     graph = defs.resolve_asset_graph()
     for stage in STAGES:
-        assert dg.AssetKey(["tascomi", stage, "planning_brand_new"]) in graph.get_all_asset_keys()
+        assert (
+            dg.AssetKey(["tascomi", stage, f"planning_brand_new_{stage}"])
+            in graph.get_all_asset_keys()
+        )
     checks = {
         (k.asset_key.path[1], k.name)
         for k in graph.asset_check_keys
@@ -47,8 +50,8 @@ def test_new_table_entry_yields_stages_checks_and_schedule(tmp_path, catalogue, 
     schedule = defs.resolve_schedule_def("tascomi_weekly_static_sunday_0300")
     job = defs.resolve_job_def(schedule.job_name)
     selected = job.asset_layer.selected_asset_keys
-    assert dg.AssetKey(["tascomi", "api_response", "planning_brand_new"]) in selected
-    assert dg.AssetKey(["tascomi", "api_response", "appeals"]) not in selected
+    assert dg.AssetKey(["tascomi", "api_response", "planning_brand_new_api_response"]) in selected
+    assert dg.AssetKey(["tascomi", "api_response", "appeals_api_response"]) not in selected
 
 
 @pytest.mark.parametrize(
@@ -87,12 +90,13 @@ def test_automation_runs_the_next_stage_when_upstream_lands(catalogue, settings,
         assert first.total_requested == 0
         instance.report_runless_asset_event(
             dg.AssetMaterialization(
-                dg.AssetKey(["tascomi", "api_response", "appeals"]), partition="2024-03-12"
+                dg.AssetKey(["tascomi", "api_response", "appeals_api_response"]),
+                partition="2024-03-12",
             )
         )
         second = dg.evaluate_automation_conditions(
             defs=defs, instance=instance, evaluation_time=now, cursor=first.cursor
         )
-        parsed = dg.AssetKey(["tascomi", "parsed", "appeals"])
+        parsed = dg.AssetKey(["tascomi", "parsed", "appeals_parsed"])
         assert second.total_requested == 1
         assert second.get_requested_partitions(parsed) == {"2024-03-12"}

@@ -86,7 +86,7 @@ def test_a_table_added_by_probe_write_materialises_after_reload_without_restart(
         day = datetime.now(LONDON).date()
         clock = datetime.combine(day, time(3), LONDON)  # the daily schedule's run
         sims.set_now(clock)
-        selection = {dg.AssetKey(["tascomi", stage, TABLE]) for stage in STAGES}
+        selection = {dg.AssetKey(["tascomi", stage, f"{TABLE}_{stage}"]) for stage in STAGES}
         job = defs.resolve_implicit_global_asset_job_def().get_subset(asset_selection=selection)
         with dg.instance_for_test() as instance:
             result = job.execute_in_process(

@@ -310,7 +310,7 @@ def test_production_topology(sandbox: Sandbox):
             """query($path: [String!]!, $p: [String!]) { assetOrError(assetKey: {path: $path}) {
                 ... on Asset { assetMaterializations(partitions: $p, limit: 1) {
                     runId metadataEntries { label ... on IntMetadataEntry { intValue } } } } } }""",
-            {"path": ["tascomi", "api_response", table], "p": [retried_day]},
+            {"path": ["tascomi", "api_response", f"{table}_api_response"], "p": [retried_day]},
         )["assetOrError"]["assetMaterializations"][0]
         assert materialized["runId"] == retry_run["runId"]
         counts = {e["label"]: e.get("intValue") for e in materialized["metadataEntries"]}
@@ -320,7 +320,7 @@ def test_production_topology(sandbox: Sandbox):
     # -- 4. restart the webserver on an empty DAGSTER_HOME: history is in PostgreSQL ----------
     before = {r["runId"]: r["status"] for r in runs(box) if not freshness_run(r)}
     checks_before = box.web.check_evaluations(
-        ["tascomi", "parsed", "appeals"], "id_import_date_unique"
+        ["tascomi", "parsed", "appeals_parsed"], "id_import_date_unique"
     )
     fresh_home = box.root / "fresh_home"
     fresh_home.mkdir()
@@ -330,7 +330,7 @@ def test_production_topology(sandbox: Sandbox):
     box.web.wait_until_loaded(timeout=TIMEOUT)
     assert {r["runId"]: r["status"] for r in runs(box) if not freshness_run(r)} == before
     assert (
-        box.web.check_evaluations(["tascomi", "parsed", "appeals"], "id_import_date_unique")
+        box.web.check_evaluations(["tascomi", "parsed", "appeals_parsed"], "id_import_date_unique")
         == checks_before
     )
     assert all(checks_before[d] for d in history + later), checks_before
@@ -357,7 +357,7 @@ def test_production_topology(sandbox: Sandbox):
         text=True,
         check=True,
     ).stdout
-    assert "tascomi/api_response/appeals" in dump or "api_response" in dump
+    assert "tascomi/api_response/appeals_api_response" in dump or "api_response" in dump
     assert box.password not in dump
     assert box.heartbeat.path not in dump  # the heartbeat URL's token
     assert box.password not in box.all_logs()
@@ -641,7 +641,7 @@ def test_a_backup_restored_into_a_fresh_database_serves_the_same_history(sandbox
         for r in runs(box)
         if r["status"] in TERMINAL_RUN and not freshness_run(r)
     }
-    path, check = ["tascomi", "api_response", "appeals"], "row_count_vs_history"
+    path, check = ["tascomi", "api_response", "appeals_api_response"], "row_count_vs_history"
     checks_before = box.web.check_evaluations(path, check)
     assert finished and checks_before
     dump = box.root / "dagster.dump"

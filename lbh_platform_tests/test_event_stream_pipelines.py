@@ -7,10 +7,10 @@ from datetime import date
 
 import dagster as dg
 import pytest
-from lbh_platform.defs.event_streams.automation import job_names
 
 from lbh_platform.common.import_columns import yyyymmdd
 from lbh_platform.defs.event_streams.definitions import build_event_streams_definitions
+from lbh_platform.defs.event_streams.spec import job_names
 from lbh_platform.event_streams.generator import generate_stream, write_day
 from lbh_platform.event_streams.locations import stage_table
 from lbh_platform.event_streams.spec import load_event_streams

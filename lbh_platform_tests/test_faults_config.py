@@ -226,9 +226,9 @@ def test_aliases_in_moderation_and_merge_keys_still_load(tmp_path):
         "    tascomi/snapshot/fees: {<<: *band, upper: 3}\n"
     )
     config = load_monitoring_config(path)
-    assert config.band("tascomi/snapshot/appeals").upper == 9
-    assert config.band("tascomi/snapshot/fees").upper == 3
-    assert config.band("tascomi/snapshot/fees").lower == 0.1
+    assert config.band("tascomi/snapshot/appeals_snapshot").upper == 9
+    assert config.band("tascomi/snapshot/fees_snapshot").upper == 3
+    assert config.band("tascomi/snapshot/fees_snapshot").lower == 0.1
 
 
 def test_an_alias_inside_its_own_anchor_and_a_huge_file_are_refused(tmp_path, faults):

@@ -7,9 +7,10 @@ from datetime import UTC, date, datetime
 import dagster as dg
 import pyarrow as pa
 import pytest
-from lbh_platform.defs.event_streams.automation import RANGE_END, RANGE_START, build_automation
 
 from lbh_platform.common.import_columns import yyyymmdd
+from lbh_platform.defs.event_streams.definitions import build_event_stream_definitions
+from lbh_platform.defs.event_streams.spec import RANGE_END, RANGE_START, stage_key
 from lbh_platform.event_streams import inputs as record
 from lbh_platform.event_streams import rules, stages
 from lbh_platform.event_streams.dynamodb import ScanResult, plain
@@ -129,13 +130,12 @@ def test_a_day_compacted_again_after_later_snapshots_marks_them_stale_until_rebu
     assert not rules.inputs_outcome(lake, TENURE, D5).passed
 
     # The stale-snapshot sensor asks for one run rebuilding 5..7 in date order.
-    _, sensors, _ = build_automation(TENURE)
+    sensors = build_event_stream_definitions(TENURE, environ={}).sensors
     sensor = next(s for s in sensors if s.name == "tenure_stale_snapshots")
     resource = LakeResource(raw_zone=lake.zones["raw"], refined_zone=lake.zones["refined"])
     with dg.instance_for_test() as instance:
         context = dg.build_sensor_context(instance=instance, resources={"lake": resource})
-        request = sensor(context)
-    assert isinstance(request, dg.RunRequest)
+        [request] = sensor(context).run_requests
     assert (request.tags[RANGE_START], request.tags[RANGE_END]) == ("2024-03-05", "2024-03-07")
 
     for day in DAYS[1:]:
@@ -147,7 +147,7 @@ def test_a_day_compacted_again_after_later_snapshots_marks_them_stale_until_rebu
     assert record.Inputs(lake, TENURE).stale_snapshots() == {}
     with dg.instance_for_test() as instance:
         context = dg.build_sensor_context(instance=instance, resources={"lake": resource})
-        assert isinstance(sensor(context), dg.SkipReason)
+        assert not sensor(context).run_requests
 
 
 def envelope(event_id: str, event_type: str, seconds, tenure) -> dict:
@@ -265,7 +265,9 @@ def test_in_dagster_a_missed_day_is_recorded_and_stale_snapshots_are_rebuilt_in_
     """The same two faults through Dagster: the snapshot step records the day it compacted
     first as that day's events materialisation; the stale-snapshot sensor's run request
     rebuilds the range, in date order, in one run of the rebuild job."""
-    from lbh_platform.defs.event_streams.assets import asset_key
+
+    def asset_key(stream, stage):
+        return dg.AssetKey(list(stage_key(stream, stage)))
 
     from lbh_platform.defs.event_streams.definitions import build_event_stream_definitions
     from lbh_platform.lib.engine import build_engine_resources
@@ -308,10 +310,10 @@ def test_in_dagster_a_missed_day_is_recorded_and_stale_snapshots_are_rebuilt_in_
             D5, sink_file_name(TENURE, 9000), parquet_event(TENURE, body)
         )
         run("tenure_events", partition_key=DAYS[1].isoformat())
-        _, sensors, _ = build_automation(TENURE)
+        sensors = build_event_stream_definitions(TENURE, environ={}).sensors
         sensor = next(s for s in sensors if s.name == "tenure_stale_snapshots")
         context = dg.build_sensor_context(instance=instance, resources={"lake": resource})
-        request = sensor(context)
+        [request] = sensor(context).run_requests
         assert (request.tags[RANGE_START], request.tags[RANGE_END]) == ("2024-03-05", "2024-03-07")
         result = run("tenure_rebuild_snapshots", tags=request.tags)
         built = [

@@ -71,8 +71,8 @@ def test_history_is_the_newest_earlier_partitions_of_the_same_day_type():
 
 def test_shipped_configuration_and_overrides(tmp_path):
     shipped = load_monitoring_config()
-    assert shipped.deadline("tascomi/snapshot/appeals", "daily") == "0 6 * * *"
-    assert shipped.deadline("tascomi/snapshot/wards", "weekly") == "0 6 * * 0"
+    assert shipped.deadline("tascomi/snapshot/appeals_snapshot", "daily") == "0 6 * * *"
+    assert shipped.deadline("tascomi/snapshot/wards_snapshot", "weekly") == "0 6 * * 0"
     assert shipped.deadline("alloy/snapshot/x/y", "weekdays") == "0 6 * * 1-5"
     path = tmp_path / "monitoring.yaml"
     path.write_text(
@@ -81,10 +81,10 @@ def test_shipped_configuration_and_overrides(tmp_path):
         "  overrides: {'tascomi/increment/appeals': {upper: 10}}\n"
     )
     config = load_monitoring_config(path)
-    assert config.deadline("tascomi/snapshot/appeals", "daily") == "30 7 * * *"
-    assert config.deadline("tascomi/snapshot/fees", "daily") == "0 6 * * *"
-    assert config.band("tascomi/increment/appeals") == VolumeBand(lower=0.5, upper=10)
-    assert config.band("tascomi/increment/fees") == VolumeBand(lower=0.5)
+    assert config.deadline("tascomi/snapshot/appeals_snapshot", "daily") == "30 7 * * *"
+    assert config.deadline("tascomi/snapshot/fees_snapshot", "daily") == "0 6 * * *"
+    assert config.band("tascomi/increment/appeals_increment") == VolumeBand(lower=0.5, upper=10)
+    assert config.band("tascomi/increment/fees_increment") == VolumeBand(lower=0.5)
 
 
 @pytest.mark.parametrize(
@@ -191,7 +191,7 @@ def _run_check(defs, instance, check_key, partition=None):
 def test_freshness_expects_the_partition_of_the_day_by_its_deadline(
     two_tables, table, materialised, now, passed, expected
 ):
-    key = dg.AssetKey(["tascomi", "snapshot", table])
+    key = dg.AssetKey(["tascomi", "snapshot", f"{table}_snapshot"])
     with dg.instance_for_test() as instance:
         instance.report_runless_asset_event(dg.AssetMaterialization(key, partition=materialised))
         with freeze_time(now):
@@ -207,10 +207,12 @@ def test_volume_checks_ride_in_the_stage_check_steps(two_tables):
     """Every check step costs Dagster its own events and storage writes, so a table's volume
     checks run in the check steps its stages already have; a run of ``api_response`` alone
     (the scheduled ingest) still evaluates that asset's volume check."""
-    from lbh_platform.defs.tascomi.automation import DAILY_INGEST_JOB, DAILY_PIPELINE_JOB
+    from lbh_platform.defs.tascomi.spec import DAILY_INGEST_JOB, DAILY_PIPELINE_JOB
 
     def volume(stage: str) -> dg.AssetCheckKey:
-        return dg.AssetCheckKey(dg.AssetKey(["tascomi", stage, "appeals"]), "row_count_vs_history")
+        return dg.AssetCheckKey(
+            dg.AssetKey(["tascomi", stage, f"appeals_{stage}"]), "row_count_vs_history"
+        )
 
     pipeline = two_tables.resolve_job_def(DAILY_PIPELINE_JOB)
     check_steps = {
@@ -219,18 +221,18 @@ def test_volume_checks_ride_in_the_stage_check_steps(two_tables):
         if not n.name.startswith(("tascomi__", "freshness_check_"))  # assets; the freshness check
     }
     assert check_steps == {
-        f"tascomi_{stage}_appeals_checks" for stage in ("parsed", "increment", "snapshot")
+        f"tascomi_appeals_{stage}_checks" for stage in ("parsed", "increment", "snapshot")
     }
     checks = pipeline.asset_layer.asset_graph.asset_check_keys
     assert {volume("api_response"), volume("increment")} <= set(checks)
 
     ingest = two_tables.resolve_job_def(DAILY_INGEST_JOB)
-    assert [n.name for n in ingest.nodes if "checks" in n.name] == ["tascomi_parsed_appeals_checks"]
+    assert [n.name for n in ingest.nodes if "checks" in n.name] == ["tascomi_appeals_parsed_checks"]
     assert set(ingest.asset_layer.asset_graph.asset_check_keys) == {volume("api_response")}
 
 
 def test_volume_check_reads_row_counts_from_dagster_records(two_tables):
-    key = dg.AssetKey(["tascomi", "increment", "appeals"])
+    key = dg.AssetKey(["tascomi", "increment", "appeals_increment"])
     check = dg.AssetCheckKey(key, "row_count_vs_history")
     first = date(2024, 2, 1)
     with dg.instance_for_test() as instance:
@@ -269,7 +271,7 @@ def test_volume_check_reads_row_counts_from_dagster_records(two_tables):
     ],
 )
 def test_weekday_freshness_for_alloy(materialised, now, passed, expected):
-    key = dg.AssetKey(["alloy", "snapshot", "graffiti", "graffiti"])
+    key = dg.AssetKey(["alloy", "snapshot", "graffiti", "graffiti_snapshot"])
     checks, sensors = build_freshness("alloy", {key: "weekdays"}, MonitoringConfig())
     assert [s.name for s in sensors] == ["alloy_freshness"]
     defs = dg.Definitions(

@@ -9,7 +9,9 @@ import dagster as dg
 import pytest
 
 from lbh_platform.definitions import build_definitions
-from lbh_platform.lib.resources import LakeResource, api_resources
+from lbh_platform.defs.alloy.resources import alloy_api_resource
+from lbh_platform.defs.tascomi.resources import tascomi_api_resource
+from lbh_platform.lib.resources import LakeResource
 from lbh_platform.settings import load_settings
 from lbh_platform.storage.lake import Lake
 from lbh_platform.storage.partitioned_table import DATA_FILE
@@ -41,7 +43,8 @@ def production_definitions(tables, catalogue, settings) -> dg.Definitions:
         resources={
             **defs.resources,
             "lake": LakeResource.from_settings(settings),
-            **api_resources(settings, lambda variable, value: dg.EnvVar(variable)),
+            "tascomi_api": tascomi_api_resource(),
+            "alloy_api": alloy_api_resource(),
         },
     )
 

@@ -9,16 +9,13 @@ from datetime import date, timedelta
 import pytest
 
 from lbh_platform.alloy.datasets import load_datasets
+from lbh_platform.alloy.settings import load_alloy_settings
 from lbh_platform.alloy.simulator import AlloySimulator
 from lbh_platform.common.errors import ConfigurationError
-from lbh_platform.lib.resources import (
-    SecretsManagerAlloyApiResource,
-    SecretsManagerTascomiApiResource,
-    TascomiApiResource,
-    api_resources,
-)
-from lbh_platform.settings import load_settings
+from lbh_platform.defs.alloy.resources import AlloyApiResource
+from lbh_platform.defs.tascomi.resources import TascomiApiResource, tascomi_api_resource
 from lbh_platform.storage.secrets import read_secret
+from lbh_platform.tascomi.settings import load_tascomi_settings
 from lbh_platform.tascomi.simulator import TascomiSimulator
 from lbh_platform.tascomi.tables import TascomiTable
 from lbh_platform_tests.aws_stand_in import SECRET_ACCESS_KEY, aws  # noqa: F401
@@ -49,25 +46,29 @@ def assert_no_secret_values(*texts: str) -> None:
 def test_settings_take_secret_ids_when_plain_keys_are_absent(monkeypatch):
     real = {"TASCOMI_API_URL": "https://tascomi.example/rest/v1/"}
     with pytest.raises(ConfigurationError, match="TASCOMI_SECRET_ID"):
-        load_settings(real)
-    settings = load_settings({**real, "TASCOMI_SECRET_ID": "lbh/tascomi"})
-    assert settings.tascomi_secret_id == "lbh/tascomi"
-    assert not settings.tascomi_public_key and not settings.tascomi_private_key
+        load_tascomi_settings(real)
+    settings = load_tascomi_settings({**real, "TASCOMI_SECRET_ID": "lbh/tascomi"})
+    assert settings.access.secret_id == "lbh/tascomi"
+    assert not any(settings.access.keys.values())
     plain = {**real, "TASCOMI_PUBLIC_KEY": "p", "TASCOMI_PRIVATE_KEY": "q"}
-    assert load_settings({**plain, "TASCOMI_SECRET_ID": "x"}).tascomi_secret_id is None
+    assert load_tascomi_settings({**plain, "TASCOMI_SECRET_ID": "x"}).access.secret_id is None
     alloy = {"ALLOY_API_URL": "https://alloy.example/api/"}
     with pytest.raises(ConfigurationError, match="ALLOY_SECRET_ID"):
-        load_settings(alloy)
-    assert load_settings({**alloy, "ALLOY_SECRET_ID": "lbh/alloy"}).alloy_secret_id == "lbh/alloy"
+        load_alloy_settings(alloy)
+    with_alloy_secret = load_alloy_settings({**alloy, "ALLOY_SECRET_ID": "lbh/alloy"})
+    assert with_alloy_secret.access.secret_id == "lbh/alloy"
 
-    def as_is(variable, value):
-        return value
-
-    with_secret = load_settings({**real, "TASCOMI_SECRET_ID": "lbh/tascomi"})
-    assert isinstance(
-        api_resources(with_secret, as_is)["tascomi_api"], SecretsManagerTascomiApiResource
-    )
-    assert type(api_resources(load_settings(plain), as_is)["tascomi_api"]) is TascomiApiResource
+    # One mechanism for every source: the secret's id, or the keys as environment variables.
+    from_secret = tascomi_api_resource(settings)
+    assert from_secret.secret_id == "lbh/tascomi" and not from_secret.public_key
+    monkeypatch.setenv("TASCOMI_PUBLIC_KEY", "p")
+    monkeypatch.setenv("TASCOMI_PRIVATE_KEY", "q")
+    from_environment = tascomi_api_resource(load_tascomi_settings(plain))
+    assert from_environment.secret_id is None
+    assert from_environment.api_keys(public_key="p", private_key="q") == {
+        "public_key": "p",
+        "private_key": "q",
+    }
 
 
 def test_read_secret_fields_and_clear_errors(stored, caplog):
@@ -105,13 +106,15 @@ def test_tascomi_resource_fetches_with_keys_from_the_secret(stored, catalogue, c
     with TascomiSimulator(
         tables, catalogue, public_key=PUBLIC, private_key=PRIVATE, epoch=date(2024, 1, 1)
     ) as simulator:
-        resource = SecretsManagerTascomiApiResource(
-            base_url=simulator.base_url, secret_id="lbh/tascomi"
+        resource = TascomiApiResource(
+            base_url=simulator.base_url,
+            secret_id="lbh/tascomi",
+            secret_variable="TASCOMI_SECRET_ID",
         )
         pages = resource.fetch("appeals", None)
         assert pages and pages[0].status == 200
         assert_no_secret_values(caplog.text, repr(resource), repr(resource.client()))
-        missing = SecretsManagerTascomiApiResource(base_url=simulator.base_url, secret_id="lbh/no")
+        missing = TascomiApiResource(base_url=simulator.base_url, secret_id="lbh/no")
         with pytest.raises(ConfigurationError, match="no such secret"):
             missing.fetch("appeals", None)
 
@@ -121,7 +124,7 @@ def test_alloy_resource_exports_with_the_key_from_the_secret(stored, caplog):
     datasets = [d for d in load_datasets() if d.name == "graffiti"]
     epoch = date.today() - timedelta(days=5)
     with AlloySimulator(datasets, api_key=ALLOY_KEY, epoch=epoch, polls_to_complete=1) as sim:
-        resource = SecretsManagerAlloyApiResource(
+        resource = AlloyApiResource(
             base_url=sim.base_url, secret_id="lbh/alloy", poll_interval_seconds=0.05
         )
         result = resource.export(datasets[0], None)

@@ -6,9 +6,9 @@ import pytest
 from lbh_platform.cli.probe import probe_policy
 from lbh_platform.common.errors import ConfigurationError
 from lbh_platform.common.http import RetryPolicy
-from lbh_platform.lib.resources import tascomi_api_resource
-from lbh_platform.settings import load_settings
+from lbh_platform.defs.tascomi.resources import tascomi_api_resource
 from lbh_platform.tascomi import client as client_module
+from lbh_platform.tascomi.settings import load_tascomi_settings
 
 LIMITS = {
     "TASCOMI_REQUEST_DEADLINE_SECONDS": "90",
@@ -19,13 +19,9 @@ LIMITS = {
 }
 
 
-def plain(name: str, value: str) -> str:
-    return value
-
-
 def test_the_limits_reach_the_pipelines_client_and_the_probe() -> None:
-    settings = load_settings(LIMITS)
-    api = tascomi_api_resource(settings, plain).client()
+    settings = load_tascomi_settings(LIMITS)
+    api = tascomi_api_resource(settings).client()
     assert api.policy.deadline == 90.0 and api.policy.max_body_bytes == 12_500_000
     assert (api.max_pages, api.max_empty_pages, api.max_growth) == (2000, 3, 4.0)
     policy = probe_policy(settings)
@@ -33,7 +29,7 @@ def test_the_limits_reach_the_pipelines_client_and_the_probe() -> None:
 
 
 def test_the_defaults_are_the_clients_own() -> None:
-    api = tascomi_api_resource(load_settings({}), plain).client()
+    api = tascomi_api_resource(load_tascomi_settings({})).client()
     assert api.policy.deadline == RetryPolicy().deadline
     assert api.policy.max_body_bytes == RetryPolicy().max_body_bytes
     assert api.max_pages == client_module.DEFAULT_MAX_PAGES
@@ -45,9 +41,9 @@ def test_the_defaults_are_the_clients_own() -> None:
 @pytest.mark.parametrize("value", ["0", "-5", "lots", "inf"])
 def test_a_limit_that_is_not_a_positive_number_is_refused_by_name(name, value) -> None:
     with pytest.raises(ConfigurationError, match=f"{name} must be a positive"):
-        load_settings({name: value})
+        load_tascomi_settings({name: value})
 
 
 def test_whole_numbers_are_required_where_they_count_pages() -> None:
     with pytest.raises(ConfigurationError, match="TASCOMI_MAX_PAGES must be a positive whole"):
-        load_settings({"TASCOMI_MAX_PAGES": "10.5"})
+        load_tascomi_settings({"TASCOMI_MAX_PAGES": "10.5"})

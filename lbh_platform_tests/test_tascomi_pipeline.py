@@ -64,7 +64,7 @@ def run(defs, instance, selection, partition=None, tags=None):
 
 
 def keys(tables: list[TascomiTable], stages: tuple[str, ...]) -> list[dg.AssetKey]:
-    return [dg.AssetKey(["tascomi", s, t.name]) for t in tables for s in stages]
+    return [dg.AssetKey(["tascomi", s, f"{t.name}_{s}"]) for t in tables for s in stages]
 
 
 def api_clock(day: date) -> datetime:
@@ -144,7 +144,7 @@ def test_snapshot_backfill_range_is_one_ordered_run(pipeline):
     for day in days:
         simulator.set_now(api_clock(day))
         assert run(defs, instance, upstream, day.isoformat()).success
-    snapshot_key = dg.AssetKey(["tascomi", "snapshot", "applications"])
+    snapshot_key = dg.AssetKey(["tascomi", "snapshot", "applications_snapshot"])
     result = run(
         defs,
         instance,

@@ -10,11 +10,10 @@ from zoneinfo import ZoneInfo
 
 import dagster as dg
 import pytest
-from lbh_platform.defs.event_streams.assets import asset_key as stream_asset_key
-from lbh_platform.defs.event_streams.automation import job_names
 
 from lbh_platform.common.import_columns import yyyymmdd
 from lbh_platform.defs.event_streams.definitions import build_event_stream_definitions
+from lbh_platform.defs.event_streams.spec import job_names, stage_key
 from lbh_platform.event_streams.generator import dynamodb_item, generate_stream
 from lbh_platform.event_streams.generator import write_day as write_files
 from lbh_platform.event_streams.locations import stage_table
@@ -35,7 +34,7 @@ PIPELINE_JOB, RESYNC_JOB, SENSOR = NAMES["pipeline"], NAMES["resync"], NAMES["fi
 
 
 def asset_key(stage: str) -> dg.AssetKey:
-    return stream_asset_key(TENURE, stage)
+    return dg.AssetKey(list(stage_key(TENURE, stage)))
 
 
 def tenure_table(lake, stage: str):

@@ -123,8 +123,8 @@ def _daily(scratch: Path) -> dict[str, Any]:
     prepare_environment(scratch)
     from lbh_platform.alloy.datasets import load_datasets
     from lbh_platform.cli.local import Simulators
-    from lbh_platform.defs.alloy.automation import PIPELINE_JOB as ALLOY_JOB
-    from lbh_platform.defs.tascomi.automation import DAILY_PIPELINE_JOB
+    from lbh_platform.defs.alloy.spec import PIPELINE_JOB as ALLOY_JOB
+    from lbh_platform.defs.tascomi.spec import DAILY_PIPELINE_JOB
     from lbh_platform.tascomi.tables import load_tables
 
     tables = load_tables()
@@ -162,7 +162,7 @@ def _daily(scratch: Path) -> dict[str, Any]:
 def tascomi_daily_job() -> Any:
     """The Tascomi daily pipeline as the code server holds it (``reconstructable`` target)."""
     from lbh_platform.definitions import defs
-    from lbh_platform.defs.tascomi.automation import DAILY_PIPELINE_JOB
+    from lbh_platform.defs.tascomi.spec import DAILY_PIPELINE_JOB
 
     return defs.resolve_job_def(DAILY_PIPELINE_JOB)
 
@@ -180,12 +180,12 @@ def _launched(scratch: Path) -> dict[str, Any]:
     prepare_environment(scratch)
     from lbh_platform.alloy.datasets import load_datasets
     from lbh_platform.cli.local import Simulators
-    from lbh_platform.defs.tascomi.assets import asset_key
+    from lbh_platform.defs.tascomi.spec import stage_key
     from lbh_platform.tascomi.tables import load_tables
 
     tables = load_tables()
     launched = [t.name for t in tables if not t.is_static][:LAUNCHED_TABLES]
-    selection = [asset_key(stage, name) for name in launched for stage in STAGES]
+    selection = [dg.AssetKey(list(stage_key(name, stage))) for name in launched for stage in STAGES]
     cores = os.cpu_count() or 1
     variants = {
         "jobs_executor": (tascomi_daily_job, {}),

@@ -1,6 +1,7 @@
 """Freshness deadlines and volume bands per asset, from ``config/monitoring.yaml``.
 
-One file for every source, keyed by cadence and by asset key ("tascomi/snapshot/appeals"),
+One file for every source, keyed by cadence and by asset key
+("tascomi/snapshot/appeals_snapshot"),
 so a new table or dataset is monitored with the defaults and a deadline or band is changed
 without touching code. Read with the bounded loader (:mod:`lbh_platform.common.yaml_loader`).
 No Dagster here.

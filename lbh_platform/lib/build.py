@@ -17,6 +17,8 @@ from lbh_platform.lib.monitoring.volume import volume_check
 from lbh_platform.lib.partitions import TIMEZONE, partitions_for
 from lbh_platform.lib.spec import (
     Asset,
+    Schedule,
+    Sensor,
     SourceSpec,
     Step,
     StepContext,
@@ -236,64 +238,54 @@ def _jobs(spec: SourceSpec, keys: _Keys) -> list:
     return jobs
 
 
-def _schedules(spec: SourceSpec, job_names: set[str]) -> list[dg.ScheduleDefinition]:
-    schedules = []
-    for schedule in spec.schedules:
-        if schedule.job not in job_names:
-            continue
+def _schedule(schedule: Schedule, job) -> dg.ScheduleDefinition:
+    @dg.schedule(
+        name=schedule.name,
+        cron_schedule=schedule.cron,
+        execution_timezone=TIMEZONE,
+        job=job,
+        default_status=schedule_status(schedule.role),
+        description=schedule.description,
+    )
+    def for_the_day(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
+        day = context.scheduled_execution_time or datetime.now()
+        return dg.RunRequest(partition_key=day.strftime("%Y-%m-%d"))
 
-        @dg.schedule(
-            name=schedule.name,
-            cron_schedule=schedule.cron,
-            execution_timezone=TIMEZONE,
-            job_name=schedule.job,
-            default_status=schedule_status(schedule.role),
-            description=schedule.description,
-        )
-        def for_the_day(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
-            day = context.scheduled_execution_time or datetime.now()
-            return dg.RunRequest(partition_key=day.strftime("%Y-%m-%d"))
-
-        schedules.append(for_the_day)
-    return schedules
+    return for_the_day
 
 
-def _sensors(spec: SourceSpec) -> list[dg.SensorDefinition]:
-    sensors = []
-    for sensor in spec.sensors:
-
-        @dg.sensor(
-            name=sensor.name,
-            job_name=sensor.job,
-            minimum_interval_seconds=sensor.interval_seconds,
-            default_status=sensor_status(sensor.role),
-            description=sensor.description,
-            required_resource_keys={"lake"},
-        )
-        def evaluate(context: dg.SensorEvaluationContext, sensor=sensor) -> dg.SensorResult:
-            tick = sensor.evaluate(context.resources.lake.lake(), context.cursor)
-            for warning in tick.warnings:
-                context.log.warning(warning)
-            partitions = partitions_for(sensor.cadence)
-            requests = []
-            for r in tick.requests:
-                if r.partition is not None and not partitions.has_partition_key(r.partition):
-                    context.log.warning(
-                        f"{sensor.name}: {r.partition} is not a partition (before the first "
-                        "import date, or in the future); skipped"
-                    )
-                    continue
-                requests.append(
-                    dg.RunRequest(partition_key=r.partition, run_key=r.run_key, tags=dict(r.tags))
+def _sensor(sensor: Sensor, job) -> dg.SensorDefinition:
+    @dg.sensor(
+        name=sensor.name,
+        job=job,
+        minimum_interval_seconds=sensor.interval_seconds,
+        default_status=sensor_status(sensor.role),
+        description=sensor.description,
+        required_resource_keys={"lake"},
+    )
+    def evaluate(context: dg.SensorEvaluationContext) -> dg.SensorResult:
+        tick = sensor.evaluate(context.resources.lake.lake(), context.cursor)
+        for warning in tick.warnings:
+            context.log.warning(warning)
+        partitions = partitions_for(sensor.cadence)
+        requests = []
+        for r in tick.requests:
+            if r.partition is not None and not partitions.has_partition_key(r.partition):
+                context.log.warning(
+                    f"{sensor.name}: {r.partition} is not a partition (before the first "
+                    "import date, or in the future); skipped"
                 )
-            return dg.SensorResult(
-                run_requests=requests,
-                cursor=tick.cursor,
-                skip_reason=None if requests else tick.skip_reason,
+                continue
+            requests.append(
+                dg.RunRequest(partition_key=r.partition, run_key=r.run_key, tags=dict(r.tags))
             )
+        return dg.SensorResult(
+            run_requests=requests,
+            cursor=tick.cursor,
+            skip_reason=None if requests else tick.skip_reason,
+        )
 
-        sensors.append(evaluate)
-    return sensors
+    return evaluate
 
 
 def build_source(spec: SourceSpec, monitoring: MonitoringConfig | None = None) -> dg.Definitions:
@@ -310,14 +302,15 @@ def build_source(spec: SourceSpec, monitoring: MonitoringConfig | None = None) -
             if asset.freshness:
                 deadlines[keys.of(unit, asset_ref(asset))] = unit.freshness
     jobs = _jobs(spec, keys)
+    by_name = {job.name: job for job in jobs}
     return with_monitoring(
         spec.name,
         dg.Definitions(
             assets=assets,
             asset_checks=checks,
             jobs=jobs,
-            schedules=_schedules(spec, {j.name for j in jobs}),
-            sensors=_sensors(spec),
+            schedules=[_schedule(s, by_name[s.job]) for s in spec.schedules if s.job in by_name],
+            sensors=[_sensor(s, by_name[s.job]) for s in spec.sensors if s.job in by_name],
             resources={name: make() for name, make in spec.resources.items()},
         ),
         deadlines=deadlines,

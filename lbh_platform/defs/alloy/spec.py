@@ -14,6 +14,8 @@ from lbh_platform.lib.spec import ref as asset_ref
 
 NAME = "alloy"
 API = "alloy_api"
+EXPORT_JOB = "alloy_weekday_export"
+PIPELINE_JOB = "alloy_pipeline"
 
 
 def _export_asset(dataset: AlloyDataset, table: str) -> Asset:
@@ -129,12 +131,12 @@ def _unit(dataset: AlloyDataset) -> Unit:
 
 JOBS = (
     Job(
-        "alloy_weekday_export",
+        EXPORT_JOB,
         "Request every Alloy dataset's export (all its output tables).",
         ("api_response",),
     ),
     Job(
-        "alloy_pipeline",
+        PIPELINE_JOB,
         "Every Alloy export and snapshot, with their checks (manual runs, make run).",
         (),
     ),
@@ -142,7 +144,7 @@ JOBS = (
 SCHEDULES = (
     Schedule(
         "alloy_weekdays_0400",
-        "alloy_weekday_export",
+        EXPORT_JOB,
         "0 4 * * 1-5",
         "Alloy exports at 04:00 on weekdays, for that day's partition.",
     ),

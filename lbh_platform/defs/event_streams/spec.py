@@ -33,6 +33,7 @@ from lbh_platform.lib.spec import (
     Step,
     StepContext,
     Unit,
+    asset_path,
 )
 from lbh_platform.storage.lake import Lake
 
@@ -45,6 +46,27 @@ RANGE_END = "dagster/asset_partition_range_end"
 
 def resource_key(stream: EventStream) -> str:
     return f"{stream.name}_dynamo"
+
+
+def job_names(stream: EventStream) -> dict[str, str]:
+    name = stream.name
+    return {
+        "events": f"{name}_events",
+        "resync": f"{name}_resync",
+        "pipeline": f"{name}_pipeline",
+        "daily": f"{name}_daily",
+        "rebuild": f"{name}_rebuild_snapshots",
+        "file_sensor": f"{name}_event_files",
+        "stale_sensor": f"{name}_stale_snapshots",
+        "resync_schedule": f"{name}_weekly_resync",
+    }
+
+
+def stage_key(stream: EventStream, stage: str) -> tuple[str, ...]:
+    """The asset key of one of the entity's stages (by the one rule, :func:`asset_path`)."""
+    [unit] = event_stream_source(stream, {}).units
+    [asset] = [a for a in unit.assets if a.stage == stage]
+    return asset_path(stream.name, unit, asset)
 
 
 def _partition(value: str) -> str:
@@ -264,27 +286,27 @@ def _stale_sensor(stream: EventStream, job: str):
 def event_stream_source(stream: EventStream, resources: dict) -> SourceSpec:
     """One configured entity: every stage, check, job, sensor and schedule, with the
     snapshot's daily freshness check and the events' volume check."""
-    name, label = stream.name, stream.label
+    name, label, names = stream.name, stream.label, job_names(stream)
     jobs = (
         Job(
-            f"{name}_events",
+            names["events"],
             f"Compact one day's {label} event files (started by the file sensor).",
             ("events", "events_quarantine"),
         ),
         Job(
-            f"{name}_resync",
+            names["resync"],
             "Re-read DynamoDB (with the drift check), then rebuild the day's snapshot on the "
             "fresh extract and that day's events.",
             ("initial_state", "snapshot", "deletions"),
         ),
         Job(
-            f"{name}_daily",
+            names["daily"],
             "One day's events compacted and applied to the snapshot (no DynamoDB read).",
             ("events", "events_quarantine", "snapshot", "deletions"),
         ),
-        Job(f"{name}_pipeline", f"Every {label} asset with its checks (manual runs, demos).", ()),
+        Job(names["pipeline"], f"Every {label} asset with its checks (manual runs, demos).", ()),
         Job(
-            f"{name}_rebuild_snapshots",
+            names["rebuild"],
             "Rebuild a range of snapshots in date order (started by the stale-snapshot sensor).",
             ("snapshot", "deletions"),
         ),
@@ -296,8 +318,8 @@ def event_stream_source(stream: EventStream, resources: dict) -> SourceSpec:
         jobs=jobs,
         schedules=(
             Schedule(
-                f"{name}_weekly_resync",
-                f"{name}_resync",
+                names["resync_schedule"],
+                names["resync"],
                 "0 5 * * 0",
                 "Sunday 05:00: a fresh DynamoDB extract, its drift check, and the day's "
                 "snapshot rebuilt on it (off by default: the ADR limits reads of the service's "
@@ -307,21 +329,21 @@ def event_stream_source(stream: EventStream, resources: dict) -> SourceSpec:
         ),
         sensors=(
             Sensor(
-                f"{name}_event_files",
-                f"{name}_events",
+                names["file_sensor"],
+                names["events"],
                 f"New {label} event files in an import_date folder request that day's events "
                 "partition (cursor: a fingerprint of each recent folder's file names).",
-                _file_sensor(stream, f"{name}_events"),
+                _file_sensor(stream, names["events"]),
                 role=EVENT_FILES,
             ),
             Sensor(
-                f"{name}_stale_snapshots",
-                f"{name}_rebuild_snapshots",
+                names["stale_sensor"],
+                names["rebuild"],
                 f"{label.capitalize()} snapshots that miss events of their window (a day "
                 "compacted again after them, a raw folder never compacted, late files, a "
                 "rebuilt base) are rebuilt from the oldest to the newest, in one run, in date "
                 "order.",
-                _stale_sensor(stream, f"{name}_rebuild_snapshots"),
+                _stale_sensor(stream, names["rebuild"]),
                 interval_seconds=300,
             ),
         ),

@@ -6,7 +6,17 @@ later one runs as soon as its upstream lands and passes its blocking checks."""
 from datetime import date
 
 from lbh_platform.common.stage_report import StageReport
-from lbh_platform.lib.spec import Asset, Check, Job, Schedule, SourceSpec, Step, StepContext, Unit
+from lbh_platform.lib.spec import (
+    Asset,
+    Check,
+    Job,
+    Schedule,
+    SourceSpec,
+    Step,
+    StepContext,
+    Unit,
+    asset_path,
+)
 from lbh_platform.tascomi import quality, stages
 from lbh_platform.tascomi.column_types import ColumnTypeCatalogue
 from lbh_platform.tascomi.locations import describe_location
@@ -14,6 +24,10 @@ from lbh_platform.tascomi.tables import TascomiTable
 
 NAME = "tascomi"
 API = "tascomi_api"
+DAILY_INGEST_JOB = "tascomi_daily_ingest"
+DAILY_PIPELINE_JOB = "tascomi_daily_pipeline"
+WEEKLY_INGEST_JOB = "tascomi_weekly_static_ingest"
+WEEKLY_PIPELINE_JOB = "tascomi_weekly_static_pipeline"
 
 DESCRIPTIONS = {
     "api_response": (
@@ -172,7 +186,7 @@ def _cadence(cadence: str):
 
 JOBS = (
     Job(
-        "tascomi_daily_ingest",
+        DAILY_INGEST_JOB,
         "Fetch the Tascomi increments of every daily table.",
         ("api_response",),
         _cadence("daily"),
@@ -181,20 +195,20 @@ JOBS = (
         tags={"dagster/max_retries": "2", "dagster/retry_strategy": "ALL_STEPS"},
     ),
     Job(
-        "tascomi_daily_pipeline",
+        DAILY_PIPELINE_JOB,
         "All four stages of every daily Tascomi table, with their checks.",
         (),
         _cadence("daily"),
     ),
     Job(
-        "tascomi_weekly_static_ingest",
+        WEEKLY_INGEST_JOB,
         "Fetch the Tascomi increments of every weekly table.",
         ("api_response",),
         _cadence("weekly"),
         tags={"dagster/max_retries": "2", "dagster/retry_strategy": "ALL_STEPS"},
     ),
     Job(
-        "tascomi_weekly_static_pipeline",
+        WEEKLY_PIPELINE_JOB,
         "All four stages of every weekly Tascomi table, with their checks.",
         (),
         _cadence("weekly"),
@@ -203,13 +217,13 @@ JOBS = (
 SCHEDULES = (
     Schedule(
         "tascomi_daily_0300",
-        "tascomi_daily_ingest",
+        DAILY_INGEST_JOB,
         "0 3 * * *",
         "The daily tables' imports at 03:00 (London), for that day's partition.",
     ),
     Schedule(
         "tascomi_weekly_static_sunday_0300",
-        "tascomi_weekly_static_ingest",
+        WEEKLY_INGEST_JOB,
         "0 3 * * 0",
         "The static lookup tables' imports on Sundays at 03:00, for that week's partition.",
     ),
@@ -228,3 +242,11 @@ def tascomi_source(
         schedules=SCHEDULES,
         resources=resources,
     )
+
+
+def stage_key(table: str, stage: str) -> tuple[str, ...]:
+    """The asset key of a table's stage (by the one rule, :func:`asset_path`), for tools and
+    benchmarks that select assets by table."""
+    unit = _unit(TascomiTable(name=table), {})
+    [asset] = [a for a in unit.assets if a.stage == stage]
+    return asset_path(NAME, unit, asset)
