@@ -15,6 +15,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -26,7 +27,11 @@ from pathlib import Path
 from lbh_platform.alloy.datasets import DEFAULT_DATASETS_DIR, load_datasets
 
 REPO = Path(__file__).resolve().parents[2]
-SCREENSHOTS = Path(os.environ.get("LBH_E2E_SCREENSHOTS") or REPO / "docs" / "screenshots")
+# Screenshots go to a temporary folder unless LBH_E2E_SCREENSHOTS names one (docs/screenshots
+# refreshes the documentation's images), so a test run never dirties the checkout.
+SCREENSHOTS = Path(
+    os.environ.get("LBH_E2E_SCREENSHOTS") or Path(tempfile.gettempdir()) / "lbh-e2e-screenshots"
+)
 CHROMIUM = Path(os.environ.get("LBH_E2E_CHROMIUM") or "/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--headless",

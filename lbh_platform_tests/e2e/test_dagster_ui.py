@@ -22,7 +22,8 @@ check's Partitions tab, the Automation page. Each step prints its duration with 
 failure the page is saved to ``$TMPDIR/lbh-e2e-failure.png`` and the server log to
 ``$TMPDIR/lbh-e2e-dev.log``.
 
-Screenshots go to ``docs/screenshots/`` (``LBH_E2E_SCREENSHOTS`` overrides).
+Screenshots go to a temporary folder; ``LBH_E2E_SCREENSHOTS=docs/screenshots`` refreshes
+the documentation's images.
 """
 
 import json
