@@ -42,7 +42,7 @@ def test_new_table_entry_yields_stages_checks_and_schedule(tmp_path, catalogue, 
     checks = {
         (k.asset_key.path[1], k.name)
         for k in graph.asset_check_keys
-        if k.asset_key.path[2] == "planning_brand_new"
+        if k.asset_key.path[2] == f"planning_brand_new_{k.asset_key.path[1]}"
     }
     assert ("parsed", "id_import_date_unique") in checks
     assert ("snapshot", "id_unique") in checks
@@ -72,7 +72,11 @@ def test_schedules_request_the_import_date_partition(
     defs = build_definitions(load_tables(), catalogue, settings)
     schedule = defs.resolve_schedule_def(schedule_name)
     with dg.instance_for_test() as instance:
-        context = dg.build_schedule_context(instance=instance, scheduled_execution_time=when)
+        context = dg.build_schedule_context(
+            instance=instance,
+            scheduled_execution_time=when,
+            repository_def=defs.get_repository_def(),
+        )
         requests = schedule.evaluate_tick(context).run_requests
     assert [r.partition_key for r in requests] == [partition]
     cron = schedule.cron_schedule

@@ -158,8 +158,8 @@ def test_both_engines_give_identical_results(spark_engine, lakes):
     assert counts["pandas"]["20240102"]["missing"] == ["absent_typed"]
     for stage in ("parsed", "increment", "snapshot"):
         for value in ("20240102", "20240103", "20240104"):
-            left = lakes["pandas"].tascomi(stage, "things").read(value)
-            right = lakes["spark"].tascomi(stage, "things").read(value)
+            left = tascomi_table(lakes["pandas"], stage, "things").read(value)
+            right = tascomi_table(lakes["spark"], stage, "things").read(value)
             assert normalise(left) == normalise(right), (stage, value)
 
 

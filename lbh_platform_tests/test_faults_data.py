@@ -162,7 +162,7 @@ def _crash_during_publish(raw_zone: str, refined_zone: str) -> None:
         def move(self, *args, **kwargs):
             os._exit(9)  # killed after the data is written, before it is published
 
-    table = Lake({"raw": raw_zone, "refined": refined_zone}).tascomi("snapshot", "appeals")
+    table = tascomi_table(Lake({"raw": raw_zone, "refined": refined_zone}), "snapshot", "appeals")
     table.fs = DiesOnPublish(table.fs)
     table.write("20240304", pa.table({"id": [99]}))
 
@@ -264,7 +264,7 @@ def test_malformed_type_catalogue_fails_at_load(tmp_path, faults, content, messa
 def test_a_catalogue_table_unknown_to_the_table_list_fails_the_definitions_load(
     tmp_path, monkeypatch, settings, faults
 ):
-    from lbh_platform.defs.tascomi.definitions import load_tascomi_definitions
+    from lbh_platform.defs.tascomi.definitions import build_tascomi_definitions, tascomi_config
 
     tables, types = tmp_path / "tables.yaml", tmp_path / "types.yaml"
     monkeypatch.setenv("LBH_TASCOMI_TABLES_FILE", str(tables))
@@ -272,7 +272,7 @@ def test_a_catalogue_table_unknown_to_the_table_list_fails_the_definitions_load(
     tables.write_text("tables:\n  - {name: appeals}\n  - {name: wards, cadence: weekly}\n")
     types.write_text("appeels:\n  id: integer\nwards:\n  id: integer\nnotes:\n  id: integer\n")
     with pytest.raises(ConfigurationError) as error:
-        load_tascomi_definitions(settings)
+        build_tascomi_definitions(*tascomi_config())
     message = str(error.value)
     assert str(types) in message and str(tables) in message
     assert "'appeels' (did you mean 'appeals'?)" in message and "'notes'" in message
@@ -280,11 +280,11 @@ def test_a_catalogue_table_unknown_to_the_table_list_fails_the_definitions_load(
     # The explicit opt-out: kept typed, not ingested. The typo still has to be fixed.
     tables.write_text(tables.read_text() + "paused: [notes]\n")
     with pytest.raises(ConfigurationError, match="'appeels'") as error:
-        load_tascomi_definitions(settings)
+        build_tascomi_definitions(*tascomi_config())
     assert "'notes'" not in str(error.value)
     types.write_text("appeals:\n  id: integer\nwards:\n  id: integer\nnotes:\n  id: integer\n")
-    defs = load_tascomi_definitions(settings)
-    keys = {key.path[2] for asset in defs.assets for key in asset.keys}
+    defs = build_tascomi_definitions(*tascomi_config())
+    keys = {key.path[2].removesuffix(f"_{key.path[1]}") for a in defs.assets for key in a.keys}
     assert keys == {"appeals", "wards"}  # paused: no assets
     faults.record(survived=True)
 
@@ -309,10 +309,10 @@ def test_malformed_aqs_file_fails_at_load(tmp_path, faults):
 
 
 def test_a_missing_variable_fails_at_load(monkeypatch, faults):
-    from lbh_platform.settings import load_settings
+    from lbh_platform.tascomi.settings import load_tascomi_settings
 
     with pytest.raises(ConfigurationError, match="TASCOMI_PRIVATE_KEY"):
-        load_settings(
+        load_tascomi_settings(
             {"TASCOMI_API_URL": "https://planning.example/rest/v1/", "TASCOMI_PUBLIC_KEY": "p"}
         )
     faults.record(survived=True)
@@ -358,7 +358,10 @@ def test_every_asset_shares_a_pool_per_table_and_the_local_instance_limits_it(
     home = prepare_local_environment()
     assert "default_limit: 1" in (home / "dagster.yaml").read_text()
     graph = defs.resolve_asset_graph()
-    expected = {"tascomi": lambda path: f"tascomi_{path[2]}", "alloy": lambda p: f"alloy_{p[2]}"}
+    expected = {
+        "tascomi": lambda path: f"tascomi_{path[2].removesuffix('_' + path[1])}",
+        "alloy": lambda path: f"alloy_{path[2]}",
+    }
     checked = 0
     for key in graph.get_all_asset_keys():
         if key.path[0] in expected:

@@ -39,9 +39,7 @@ class Api:
         old = self.records.get(key, {})
         self.records[key] = {**old, "id": key, "last_updated": f"{day} {hour:02d}:00:00", **fields}
 
-    def fetch(
-        self, resource: str, day: date | None, held_records: int | None = None
-    ) -> list[Page]:
+    def fetch(self, resource: str, day: date | None, held_records: int | None = None) -> list[Page]:
         served = [
             r for r in self.records.values() if day is None or r["last_updated"][:10] == str(day)
         ]

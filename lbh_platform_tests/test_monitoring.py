@@ -76,9 +76,9 @@ def test_shipped_configuration_and_overrides(tmp_path):
     assert shipped.deadline("alloy/snapshot/x/y", "weekdays") == "0 6 * * 1-5"
     path = tmp_path / "monitoring.yaml"
     path.write_text(
-        "freshness:\n  overrides: {'tascomi/snapshot/appeals': '30 7 * * *'}\n"
+        "freshness:\n  overrides: {'tascomi/snapshot/appeals_snapshot': '30 7 * * *'}\n"
         "volume:\n  defaults: {lower: 0.5}\n"
-        "  overrides: {'tascomi/increment/appeals': {upper: 10}}\n"
+        "  overrides: {'tascomi/increment/appeals_increment': {upper: 10}}\n"
     )
     config = load_monitoring_config(path)
     assert config.deadline("tascomi/snapshot/appeals_snapshot", "daily") == "30 7 * * *"
@@ -128,9 +128,9 @@ def test_a_new_table_entry_is_monitored_with_no_code_change(two_tables):
         for k in two_tables.resolve_asset_graph().asset_check_keys
     }
     for table in ("appeals", "planning_brand_new"):
-        assert (f"tascomi/snapshot/{table}", "freshness_check") in checks
-        assert (f"tascomi/api_response/{table}", "row_count_vs_history") in checks
-        assert (f"tascomi/increment/{table}", "row_count_vs_history") in checks
+        assert (f"tascomi/snapshot/{table}_snapshot", "freshness_check") in checks
+        assert (f"tascomi/api_response/{table}_api_response", "row_count_vs_history") in checks
+        assert (f"tascomi/increment/{table}_increment", "row_count_vs_history") in checks
     sensors = (
         {s.name for s in two_tables.resolve_sensor_defs()}
         if hasattr(two_tables, "resolve_sensor_defs")
@@ -218,7 +218,7 @@ def test_volume_checks_ride_in_the_stage_check_steps(two_tables):
     check_steps = {
         n.name
         for n in pipeline.nodes
-        if not n.name.startswith(("tascomi__", "freshness_check_"))  # assets; the freshness check
+        if n.name.endswith("_checks")  # not the assets' steps, nor the freshness check
     }
     assert check_steps == {
         f"tascomi_appeals_{stage}_checks" for stage in ("parsed", "increment", "snapshot")

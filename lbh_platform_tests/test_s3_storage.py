@@ -146,7 +146,7 @@ def test_aws_secret_key_is_never_logged_or_in_errors(aws, s3_lake, caplog):  # n
     table.read("20240101")
     with pytest.raises(OSError) as missing:
         table.read("20991231")
-    other_bucket = Lake({"raw": "s3://no-such-bucket-here/raw"}).tascomi("parsed", "appeals")
+    other_bucket = tascomi_table(Lake({"raw": "s3://no-such-bucket-here/raw"}), "parsed", "appeals")
     with pytest.raises(OSError) as no_bucket:
         other_bucket.write("20240101", pa.table({"id": ["1"]}))
     for text in (caplog.text, str(missing.value), str(no_bucket.value), repr(s3_lake)):

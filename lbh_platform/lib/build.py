@@ -4,8 +4,6 @@ freshness and volume checks, and the source's resources. No source is named here
 
 from collections.abc import Iterator
 from datetime import date, datetime
-from functools import cached_property
-from typing import Any
 
 import dagster as dg
 
@@ -15,6 +13,7 @@ from lbh_platform.lib.automation_defaults import schedule_status, sensor_status
 from lbh_platform.lib.monitoring import with_monitoring
 from lbh_platform.lib.monitoring.volume import volume_check
 from lbh_platform.lib.partitions import TIMEZONE, partitions_for
+from lbh_platform.lib.resources import LakeResource
 from lbh_platform.lib.spec import (
     Asset,
     Schedule,
@@ -39,25 +38,6 @@ from lbh_platform.lib.wiring import (
 )
 
 ERROR, WARN = dg.AssetCheckSeverity.ERROR, dg.AssetCheckSeverity.WARN
-
-
-class _Context(StepContext):
-    """A step's context whose engine is made only when the step asks for it (a step that
-    never transforms never starts Spark)."""
-
-    def __init__(self, context: dg.AssetExecutionContext, step: Step):
-        self._resources = context.resources
-        super().__init__(
-            lake=context.resources.lake.lake(),
-            engine=None,
-            resources={name: getattr(context.resources, name) for name in step.resources},
-            tags=dict(context.run.tags),
-            log=context.log,
-        )
-
-    @cached_property
-    def engine(self) -> Any:  # type: ignore[override]
-        return self._resources.engine.get()
 
 
 class _Keys:
@@ -169,7 +149,13 @@ def _step_assets(spec: SourceSpec, unit: Unit, step: Step, keys: _Keys) -> dg.As
         required_resource_keys={"lake", "engine", *step.resources},
     )
     def run_step(context: dg.AssetExecutionContext) -> Iterator[dg.MaterializeResult]:
-        step_context = _Context(context, step)
+        step_context = StepContext(
+            lake=context.resources.lake.lake(),
+            make_engine=context.resources.engine.get,
+            resources={name: getattr(context.resources, name) for name in step.resources},
+            tags=dict(context.run.tags),
+            log=context.log,
+        )
         yield from _run_partitions(context, unit, keys, lambda day: step.run(step_context, day))
 
     return run_step
@@ -261,10 +247,9 @@ def _sensor(sensor: Sensor, job) -> dg.SensorDefinition:
         minimum_interval_seconds=sensor.interval_seconds,
         default_status=sensor_status(sensor.role),
         description=sensor.description,
-        required_resource_keys={"lake"},
     )
-    def evaluate(context: dg.SensorEvaluationContext) -> dg.SensorResult:
-        tick = sensor.evaluate(context.resources.lake.lake(), context.cursor)
+    def evaluate(context: dg.SensorEvaluationContext, lake: LakeResource) -> dg.SensorResult:
+        tick = sensor.evaluate(lake.lake(), context.cursor)
         for warning in tick.warnings:
             context.log.warning(warning)
         partitions = partitions_for(sensor.cadence)

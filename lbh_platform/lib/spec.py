@@ -11,6 +11,7 @@ stage functions report stage names, never keys.
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from functools import cached_property
 from typing import Any, Literal
 
 from lbh_platform.common.quality import RuleOutcome
@@ -55,15 +56,20 @@ class Asset:
 
 @dataclass
 class StepContext:
-    """What a step's function gets: the lake, the engine, the resources it asked for, and
-    the run's tags (e.g. a confirmation a guard needs)."""
+    """What a step's function gets: the lake, the engine (made when first asked for, so a
+    step that never transforms never starts Spark), the resources it asked for, and the run's
+    tags (e.g. a confirmation a guard needs)."""
 
     lake: Lake
-    engine: Any
+    make_engine: Callable[[], Any]
     resources: Mapping[str, Any]
     tags: Mapping[str, str]
     log: Any
     memo: dict[str, Any] = field(default_factory=dict)  # per run: e.g. one DynamoDB scan
+
+    @cached_property
+    def engine(self) -> Any:
+        return self.make_engine()
 
 
 StepRun = Callable[[StepContext, date], list[StageReport]]
