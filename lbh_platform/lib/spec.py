@@ -193,3 +193,9 @@ def unit_prefix(source: str, unit: Unit) -> str:
     """How a unit's step and check-step names start: ``<source>_<unit>``, or the source alone
     when the unit is the source's only one of that name (an event-streamed entity)."""
     return source if unit.name == source else f"{source}_{unit.name}"
+
+
+def previous_asset_path(source: str, unit: Unit, asset: Asset) -> tuple[str, ...]:
+    """The key rule before the source contract (``<source>/<stage>/<unit path…>/<table>``):
+    only for moving an existing instance's records to today's keys (``cli.migrate_keys``)."""
+    return (source, asset.stage, *unit.path, asset.table or unit.label)

@@ -11,6 +11,7 @@ from lbh_platform.common.monitoring_config import MonitoringConfig
 from lbh_platform.defs.alloy.resources import alloy_api_resource
 from lbh_platform.defs.alloy.spec import API, alloy_source
 from lbh_platform.lib.build import build_source
+from lbh_platform.lib.spec import SourceSpec
 from lbh_platform.settings import load_settings
 
 
@@ -26,6 +27,11 @@ def build_alloy_definitions(
 def alloy_datasets() -> list[AlloyDataset]:
     """The shipped AQS files, or the folder ``LBH_ALLOY_DATASETS_DIR`` names."""
     return load_datasets(Path(registry.get("LBH_ALLOY_DATASETS_DIR") or DEFAULT_DATASETS_DIR))
+
+
+def source_specs() -> list[SourceSpec]:
+    """The spec as configured (resources unmade): for tools that walk every source's assets."""
+    return [alloy_source(alloy_datasets(), {})]
 
 
 @dg.definitions

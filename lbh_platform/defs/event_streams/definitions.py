@@ -11,6 +11,7 @@ from lbh_platform.defs.event_streams.resources import dynamo_from_env
 from lbh_platform.defs.event_streams.spec import event_stream_source, resource_key
 from lbh_platform.event_streams.spec import EventStream, load_event_streams
 from lbh_platform.lib.build import build_source
+from lbh_platform.lib.spec import SourceSpec
 
 
 def build_event_stream_definitions(
@@ -32,6 +33,11 @@ def build_event_streams_definitions(
     return dg.Definitions.merge(
         *(build_event_stream_definitions(s, environ, monitoring) for s in streams)
     )
+
+
+def source_specs() -> list[SourceSpec]:
+    """The specs as configured (resources unmade): for tools that walk every source's assets."""
+    return [event_stream_source(s, {}) for s in load_event_streams()]
 
 
 @dg.definitions

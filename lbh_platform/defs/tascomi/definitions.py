@@ -9,6 +9,7 @@ from lbh_platform.common.monitoring_config import MonitoringConfig
 from lbh_platform.defs.tascomi.resources import tascomi_api_resource
 from lbh_platform.defs.tascomi.spec import API, tascomi_source
 from lbh_platform.lib.build import build_source
+from lbh_platform.lib.spec import SourceSpec
 from lbh_platform.settings import load_settings
 from lbh_platform.tascomi.column_types import (
     DEFAULT_CATALOGUE_FILE,
@@ -46,6 +47,11 @@ def tascomi_config() -> tuple[list[TascomiTable], ColumnTypeCatalogue]:
         tables_file=tables_file,
     )
     return table_list.tables, catalogue
+
+
+def source_specs() -> list[SourceSpec]:
+    """The spec as configured (resources unmade): for tools that walk every source's assets."""
+    return [tascomi_source(*tascomi_config(), {})]
 
 
 @dg.definitions
