@@ -60,13 +60,22 @@ FINISHED = [
 ]
 
 
+def _table(key: dg.AssetKey) -> str:
+    """The table a key names: its path after source and stage, without the stage suffix
+    (``tascomi/snapshot/appeals_snapshot`` -> ``appeals``)."""
+    if len(key.path) < 3:
+        return key.path[-1]
+    *within, last = key.path[2:]
+    return "/".join([*within, last.removesuffix(f"_{key.path[1]}")])
+
+
 def _describe_assets(keys: Iterable[dg.AssetKey]) -> tuple[str, str]:
     """(source, table) for the message: "tascomi", "appeals" or "2 tables: a, b"."""
     keys = sorted(set(keys), key=lambda k: k.path)
     if not keys:
         return "-", "-"
     sources = sorted({k.path[0] for k in keys})
-    tables = sorted({"/".join(k.path[2:]) or k.path[-1] for k in keys})
+    tables = sorted({_table(k) for k in keys})
     table = tables[0] if len(tables) == 1 else f"{len(tables)} tables: {', '.join(tables[:5])}"
     if len(tables) > 5:
         table += ", …"
