@@ -38,8 +38,8 @@ FAST = RetryPolicy(max_attempts=3, backoff_base=0.01, backoff_max=0.05)
 def confirm_command(tags: dict[str, str]) -> list[str]:
     """README's command: the blocked snapshot's step and its dataset's snapshot-check step of
     ``alloy_pipeline``, for one partition."""
-    snapshot_step = f"alloy__snapshot__{DATASET}__{DATASET}"
-    check_step = f"alloy_snapshot_{DATASET}_checks"
+    snapshot_step = f"alloy_{DATASET}_{DATASET}_snapshot"
+    check_step = f"alloy_{DATASET}_snapshot_checks"
     return [
         *(sys.executable, "-m", "dagster", "job", "execute"),
         *("-m", "lbh_platform.definitions", "-j", "alloy_pipeline"),

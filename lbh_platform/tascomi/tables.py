@@ -22,7 +22,7 @@ DEFAULT_TABLES_FILE = CONFIG_DIR / "tascomi_tables.yaml"
 TABLE_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 COLUMN_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # A table name becomes catalogue tables (``api_response_<t>``, ``increment_<t>``), folders,
-# asset keys and check names (``tascomi_increment_<t>_checks``): at most 64 characters keeps
+# asset keys and check names (``tascomi_<t>_increment_checks``): at most 64 characters keeps
 # every one far inside Glue's 255 and a file name's 255 bytes.
 MAX_TABLE_NAME_LENGTH = 64
 MAX_COLUMN_NAME_LENGTH = 255  # Glue's limit for a column name

@@ -52,7 +52,7 @@ UI_TIMEOUT = 60_000  # ms: generous, the UI polls and a 2-core machine is busy r
 
 
 def key(stage: str, table: str = TABLE) -> list[str]:
-    return ["tascomi", stage, table]
+    return ["tascomi", stage, f"{table}_{stage}"]
 
 
 def yyyymmdd(day: date) -> str:
@@ -137,9 +137,9 @@ def tascomi_graph_screenshot(dev: DagsterDev, page: Page) -> None:
     """The Tascomi group's graph after the backfill and the planted failure (for the README)."""
     page.goto(f"{dev.url}/locations/lbh_platform/asset-groups/tascomi")
     for stage in STAGES:
-        expect(page.locator(f'a[href^="/assets/tascomi/{stage}/{TABLE}?"]').first).to_be_visible(
-            timeout=UI_TIMEOUT
-        )
+        expect(
+            page.locator(f'a[href^="/assets/tascomi/{stage}/{TABLE}_{stage}?"]').first
+        ).to_be_visible(timeout=UI_TIMEOUT)
     page.wait_for_timeout(1_000)  # let the graph finish zooming to fit
     shoot(page, "asset-graph.png")
 
@@ -171,7 +171,7 @@ def choose_partitions(page: Page, text: str, count: int) -> None:
 def backfill_from_the_ui_builds_snapshots_in_order(
     dev: DagsterDev, page: Page, lake: Lake, days: list[date]
 ) -> None:
-    select_assets(dev, page, f'key:"tascomi/*/{TABLE}"', count=4)
+    select_assets(dev, page, f'key:"tascomi/*/{TABLE}_*"', count=4)
     choose_partitions(page, f"[{days[0].isoformat()}...{days[-1].isoformat()}]", len(days))
     page.get_by_role("dialog").get_by_role("button", name="Launch backfill").click()
     toast = page.get_by_text(re.compile(r"Created backfill \w+"))
@@ -190,7 +190,7 @@ def backfill_from_the_ui_builds_snapshots_in_order(
     page.reload()
     expect(page.get_by_text("Succeeded").first).to_be_visible(timeout=UI_TIMEOUT)
     for stage in STAGES:
-        expect(page.get_by_text(f"tascomi / {stage} / {TABLE}").first).to_be_visible()
+        expect(page.get_by_text(f"tascomi / {stage} / {TABLE}_{stage}").first).to_be_visible()
     expect(page.get_by_text("100% completed")).to_have_count(len(STAGES), timeout=UI_TIMEOUT)
     shoot(page, "backfill.png")
 
@@ -207,7 +207,9 @@ def backfill_from_the_ui_builds_snapshots_in_order(
     assert len(set(first_full_load.values())) > 1, first_full_load
     # The run built the snapshots day by day, oldest first ...
     built = [
-        m.split()[1] for m in dev.run_messages(run_id) if m.startswith(f"tascomi/snapshot/{TABLE} ")
+        m.split()[1]
+        for m in dev.run_messages(run_id)
+        if m.startswith(f"tascomi/snapshot/{TABLE}_snapshot ")
     ]
     assert built == [yyyymmdd(d) for d in days], built
     # ... each on the one before: a snapshot holds the previous snapshot's ids plus its
@@ -232,7 +234,7 @@ def backfill_from_the_ui_builds_snapshots_in_order(
 def planted_duplicate_blocks_increment(dev: DagsterDev, page: Page, lake: Lake, day: date) -> None:
     # The raw partition for the day, from the asset's own page.
     before = dev.run_ids()
-    page.goto(f"{dev.url}/assets/tascomi/api_response/{TABLE}")
+    page.goto(f"{dev.url}/assets/tascomi/api_response/{TABLE}_api_response")
     page.get_by_role("button", name="Materialize…").click(timeout=UI_TIMEOUT)
     choose_partitions(page, day.isoformat(), 1)
     page.get_by_role("dialog").get_by_role("button", name="Launch 1 run").click()
@@ -252,17 +254,20 @@ def planted_duplicate_blocks_increment(dev: DagsterDev, page: Page, lake: Lake, 
     # parsed + increment for that day, from the lineage page.
     before = dev.run_ids()
     select_assets(
-        dev, page, f'key:"tascomi/parsed/{TABLE}" or key:"tascomi/increment/{TABLE}"', count=2
+        dev,
+        page,
+        f'key:"tascomi/parsed/{TABLE}_parsed" or key:"tascomi/increment/{TABLE}_increment"',
+        count=2,
     )
     choose_partitions(page, day.isoformat(), 1)
     page.get_by_role("dialog").get_by_role("button", name="Launch 1 run").click()
     run = dev.wait_for_new_run(before)
     assert run["status"] == "FAILURE", run
     steps = {s["stepKey"]: s["status"] for s in run["stepStats"]}
-    assert steps.get(f"tascomi_parsed_{TABLE}_checks") == "FAILURE", steps
-    assert f"tascomi__increment__{TABLE}" not in steps, steps  # never started
+    assert steps.get(f"tascomi_{TABLE}_parsed_checks") == "FAILURE", steps
+    assert f"tascomi_{TABLE}_increment" not in steps, steps  # never started
     assert any(
-        m.startswith(f"Dependencies for step tascomi__increment__{TABLE} failed")
+        m.startswith(f"Dependencies for step tascomi_{TABLE}_increment failed")
         for m in dev.run_messages(run["runId"])
     )
 
@@ -277,7 +282,7 @@ def planted_duplicate_blocks_increment(dev: DagsterDev, page: Page, lake: Lake, 
 
 
 def open_check_history(dev: DagsterDev, page: Page, stage: str, check: str) -> None:
-    page.goto(f"{dev.url}/assets/tascomi/{stage}/{TABLE}")
+    page.goto(f"{dev.url}/assets/tascomi/{stage}/{TABLE}_{stage}")
     page.get_by_role("tab", name="Checks").click(timeout=UI_TIMEOUT)
     page.get_by_text(check, exact=True).first.click(timeout=UI_TIMEOUT)
     page.locator("button[role=tab]", has_text="Execution history").click()
@@ -310,7 +315,7 @@ def checks_pages_show_results_per_partition(
     shoot(page, "checks.png")
 
     # The snapshot's Checks tab lists its freshness check (evaluated by tascomi_freshness).
-    page.goto(f"{dev.url}/assets/tascomi/snapshot/{TABLE}")
+    page.goto(f"{dev.url}/assets/tascomi/snapshot/{TABLE}_snapshot")
     page.get_by_role("tab", name="Checks").click(timeout=UI_TIMEOUT)
     expect(page.get_by_text("freshness_check", exact=True).first).to_be_visible(timeout=UI_TIMEOUT)
 
