@@ -14,6 +14,7 @@ from typing import Any, Literal
 from lbh_platform.alloy.transforms import clean_column_name
 from lbh_platform.common.errors import ConfigurationError
 from lbh_platform.config import CONFIG_DIR
+from lbh_platform.erasure.personal import PersonalData, parse_personal_tables
 
 __all__ = ["DEFAULT_DATASETS_DIR", "AlloyDataset", "join_path", "load_datasets", "parse_dataset"]
 
@@ -32,6 +33,7 @@ _FIELDS = {
     "parameterValues",
     "join_designs",
     "renames",
+    "personal_data",
     "discriminator",
 }
 
@@ -56,6 +58,17 @@ class AlloyDataset:
     header_type: HeaderType = "Name"
     parameter_values: list[Any] = field(default_factory=list)
     source: Path | None = None
+    personal_data: dict[str, PersonalData] = field(default_factory=dict)
+
+    def personal(self, table: str, stage: str = "snapshot") -> PersonalData:
+        """One output table's declared personal columns (empty when none). They name the
+        columns after ``renames`` (the snapshot's); the ``api_response`` stage holds them
+        under their names before the renames."""
+        declared = self.personal_data.get(table, PersonalData())
+        if stage == "api_response":
+            renames = self.renames.get(table, {})
+            return declared.renamed({new: old for old, new in renames.items()})
+        return declared
 
     @property
     def tables(self) -> list[str]:
@@ -200,6 +213,14 @@ def parse_dataset(document: object, source: Path) -> AlloyDataset:
                 "snake_case names"
             )
 
+    personal = parse_personal_tables(document.get("personal_data"), f"{where} ({name})")
+    unknown = sorted(set(personal) - set(tables))
+    if unknown:
+        raise ConfigurationError(
+            f'{where} ({name}): "personal_data" refers to table(s) {unknown}; this dataset\'s '
+            f"tables are {tables}"
+        )
+
     return AlloyDataset(
         name=name,
         mode=mode,
@@ -212,6 +233,7 @@ def parse_dataset(document: object, source: Path) -> AlloyDataset:
         header_type=header_type,
         parameter_values=copy.deepcopy(parameter_values),
         source=source,
+        personal_data={t: p for t, p in personal.items() if p},
     )
 
 

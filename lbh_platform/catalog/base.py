@@ -7,9 +7,12 @@ tables are queryable without crawlers. Names follow the original platform:
 
 import re
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import pyarrow as pa
+
+if TYPE_CHECKING:
+    from lbh_platform.erasure.personal import PersonalData
 
 ENVIRONMENTS = ("stg", "prod")
 _UNSAFE = re.compile(r"[^a-z0-9_]+")
@@ -27,7 +30,9 @@ class PartitionRegistration:
 
     ``location`` is the table's root (``s3://bucket/...`` or an absolute local path);
     ``schema`` is the data file's schema, without the partition column (it lives in the path
-    and is registered as a string partition key).
+    and is registered as a string partition key). ``personal`` is the table's declared
+    personal data, when the caller knows it: Glue marks those columns, the local catalogue
+    adds a ``<table>_masked`` view; ``None`` leaves both as they are.
     """
 
     database: str
@@ -36,6 +41,7 @@ class PartitionRegistration:
     schema: pa.Schema
     partition_column: str
     partition_value: str
+    personal: "PersonalData | None" = None
 
     @property
     def partition_location(self) -> str:

@@ -17,6 +17,10 @@ in the catalogue file, so S3 partitions are skipped here (Glue/Athena serve S3).
 A removed partition (retention) leaves the view by itself (its files are gone); the view is
 dropped when the table's last partition goes, since a glob matching nothing fails every query.
 
+A table registered with its personal-data declaration also gets ``<table>_masked`` beside it
+(:mod:`lbh_platform.erasure.masked`; ``LBH_MASKED_VIEWS``: ``drop``, the default, or
+``hash``), made again with the view; with an empty declaration any masked view is dropped.
+
 DuckDB allows one writing process per file. An analyst's open session (or a parallel step)
 holding the file is waited for briefly; if it stays locked the pipeline carries on with a
 warning and the next write to that table registers it. The local catalogue never fails a run.
@@ -32,6 +36,7 @@ from lbh_platform.catalog.base import PartitionRegistration, PartitionRemoval
 
 log = logging.getLogger(__name__)
 DEFAULT_FILE_NAME = "catalog.duckdb"
+MASKED_SUFFIX = "_masked"  # as lbh_platform.erasure.masked names them
 
 
 def quote_identifier(name: str) -> str:
@@ -92,9 +97,19 @@ class DuckDBCatalog:
     between writes.
     """
 
-    def __init__(self, path: str | os.PathLike[str], *, lock_timeout: float = 3.0):
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        lock_timeout: float = 3.0,
+        masked_mode: str | None = None,
+    ):
+        from lbh_platform.erasure.masked import masked_mode as configured_mode
+        from lbh_platform.erasure.settings import MASKED_VIEWS
+
         self.path = str(path)
         self.lock_timeout = lock_timeout
+        self.masked_mode = configured_mode({MASKED_VIEWS: masked_mode} if masked_mode else None)
         self._skipped_remote = False
 
     def __repr__(self) -> str:
@@ -111,19 +126,44 @@ class DuckDBCatalog:
                 )
                 self._skipped_remote = True
             return
-        sql = view_sql(r)
+        statements = [view_sql(r), self._masked_sql(r)]
+        sql = "\n".join(statements)
         key = (os.path.abspath(self.path), r.database, r.table)
         wanted = (sql, r.schema.to_string(show_schema_metadata=False))
         with _memo_lock:
             known = _registered.get(key)
             if known is not None and known[:2] == wanted and known[2] == _file_identity(key[0]):
                 return
-            if self._create_view(r, sql):
+            if self._create_view(r, [s for s in statements if s]):
                 _registered[key] = (*wanted, _file_identity(key[0]))
 
-    def _create_view(self, r: PartitionRegistration, sql: str) -> bool:
+    def _masked_sql(self, r: PartitionRegistration) -> str:
+        """The masked view's statement (empty: the caller gave no declaration)."""
+        from lbh_platform.erasure.masked import masked_name, masked_view_sql
+
+        if r.personal is None:
+            return ""
+        if not r.personal:
+            name = f"{quote_identifier(r.database)}.{quote_identifier(masked_name(r.table))}"
+            return f"DROP VIEW IF EXISTS {name}"
+        try:
+            return masked_view_sql(
+                r.database,
+                r.table,
+                r.schema,
+                r.personal,
+                self.masked_mode,  # type: ignore[arg-type]
+                passthrough=[r.partition_column],
+            )
+        except ValueError as exc:  # every column personal, or a path the data cannot hold
+            log.warning(
+                "local SQL catalogue: no masked view of %s.%s: %s", r.database, r.table, exc
+            )
+            return ""
+
+    def _create_view(self, r: PartitionRegistration, statements: list[str]) -> bool:
         schema = f"CREATE SCHEMA IF NOT EXISTS {quote_identifier(r.database)}"
-        return self._execute(r.database, r.table, [schema, sql])
+        return self._execute(r.database, r.table, [schema, *statements])
 
     def unregister(self, removal: PartitionRemoval) -> None:
         """Drop the table's view when no other partition of it remains (called before the
@@ -142,7 +182,9 @@ class DuckDBCatalog:
         key = (os.path.abspath(self.path), r.database, r.table)
         with _memo_lock:
             view = f"{quote_identifier(r.database)}.{quote_identifier(r.table)}"
-            if self._execute(r.database, r.table, [f"DROP VIEW IF EXISTS {view}"]):
+            masked = f"{quote_identifier(r.database)}.{quote_identifier(r.table + MASKED_SUFFIX)}"
+            drops = [f"DROP VIEW IF EXISTS {masked}", f"DROP VIEW IF EXISTS {view}"]
+            if self._execute(r.database, r.table, drops):
                 _registered.pop(key, None)
 
     def _execute(self, database: str, table: str, statements: list[str]) -> bool:

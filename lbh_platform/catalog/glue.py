@@ -7,6 +7,10 @@ partitions still hold them), so Athena and Spark see the union, as a crawler wou
 The table is only updated when its definition actually changes, so Glue keeps no version
 per write.
 
+Columns holding personal data (when the registration carries the table's declaration) get
+the comment an analyst sees in Athena (``personal data``, or which nested fields) and the
+column parameter ``pii = true``; a column no longer declared loses both.
+
 A removed partition (retention) is deleted from its table with ``BatchDeletePartition``; an
 unknown table or partition is no error, so removing twice is harmless.
 
@@ -16,16 +20,22 @@ partition re-registers it): production queries must not silently miss a partitio
 
 import logging
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lbh_platform.catalog.base import CatalogError, PartitionRegistration, PartitionRemoval
 from lbh_platform.catalog.hive_types import hive_columns
+
+if TYPE_CHECKING:
+    from lbh_platform.erasure.personal import PersonalData
 
 log = logging.getLogger(__name__)
 
 PARQUET_INPUT = "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat"
 PARQUET_OUTPUT = "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat"
 PARQUET_SERDE = "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"
+PII_PARAMETER = "pii"
+PII_COMMENT = "personal data"  # how every comment this module writes begins
+MAX_COMMENT = 255  # Glue's limit for a column comment
 TABLE_PARAMETERS = {
     "classification": "parquet",
     "compressionType": "snappy",
@@ -55,20 +65,46 @@ def storage_descriptor(location: str, columns: list[dict[str, str]]) -> dict[str
 
 
 def merge_columns(
-    existing: list[dict[str, str]], new: list[dict[str, str]]
-) -> list[dict[str, str]]:
-    """Existing columns in their order (a type changed by the new data takes the new type),
-    then the new data's unseen columns."""
+    existing: list[dict[str, Any]], new: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Existing columns in their order (a type changed by the new data takes the new type;
+    comments and parameters kept), then the new data's unseen columns."""
     latest = {c["Name"]: c["Type"] for c in new}
-    merged = [{"Name": c["Name"], "Type": latest.get(c["Name"], c["Type"])} for c in existing]
+    merged = [{**c, "Type": latest.get(c["Name"], c["Type"])} for c in existing]
     seen = {c["Name"] for c in existing}
-    merged += [{"Name": c["Name"], "Type": c["Type"]} for c in new if c["Name"] not in seen]
+    merged += [dict(c) for c in new if c["Name"] not in seen]
     return merged
 
 
-def _columns_of(table: dict[str, Any]) -> list[dict[str, str]]:
+def mark_personal(columns: list[dict[str, Any]], personal: "PersonalData") -> list[dict[str, Any]]:
+    """``columns`` with each declared personal column's ``Comment`` and ``Parameters``
+    (``pii``: ``true``); an undeclared column loses a mark left by an earlier declaration
+    (other comments and parameters are kept)."""
+    from lbh_platform.erasure.personal import column_fact
+
+    declared = {name.lower(): name for name in personal.columns}
+    marked = []
+    for column in columns:
+        column = dict(column)
+        parameters = {k: v for k, v in column.pop("Parameters", {}).items() if k != PII_PARAMETER}
+        comment = column.pop("Comment", "")
+        if comment.startswith(PII_COMMENT):
+            comment = ""
+        if column["Name"] in declared:
+            fact = column_fact(declared[column["Name"]], column["Type"], personal)
+            comment = fact.comment[:MAX_COMMENT]
+            parameters[PII_PARAMETER] = "true"
+        if comment:
+            column["Comment"] = comment
+        if parameters:
+            column["Parameters"] = parameters
+        marked.append(column)
+    return marked
+
+
+def _columns_of(table: dict[str, Any]) -> list[dict[str, Any]]:
     return [
-        {"Name": c["Name"], "Type": c["Type"]}
+        {k: c[k] for k in ("Name", "Type", "Comment", "Parameters") if c.get(k)}
         for c in table.get("StorageDescriptor", {}).get("Columns", [])
     ]
 
@@ -109,9 +145,13 @@ class GlueCatalog:
 
         r = registration
         try:
-            columns = hive_columns(r.schema, exclude={r.partition_column.lower()})
+            columns: list[dict[str, Any]] = hive_columns(
+                r.schema, exclude={r.partition_column.lower()}
+            )
         except TypeError as exc:
             raise CatalogError(f"Glue table {r.database}.{r.table}: {exc}") from exc
+        if r.personal is not None:
+            columns = mark_personal(columns, r.personal)
         try:
             self._ensure_database(r.database)
             self._ensure_table(r, columns)
@@ -155,7 +195,7 @@ class GlueCatalog:
             "StorageDescriptor": storage_descriptor(r.location, columns),
         }
 
-    def _ensure_table(self, r: PartitionRegistration, columns: list[dict[str, str]]) -> None:
+    def _ensure_table(self, r: PartitionRegistration, columns: list[dict[str, Any]]) -> None:
         """Create the table, or merge this partition's columns into it. Updates carry the
         version read, so two writers adding different columns at once cannot drop one."""
         client = self.client
@@ -171,9 +211,10 @@ class GlueCatalog:
                     return
                 except client.exceptions.AlreadyExistsException:  # a concurrent writer won
                     continue
-            wanted = self.table_input(
-                r, merge_columns(_columns_of(current), columns), current.get("Parameters")
-            )
+            merged = merge_columns(_columns_of(current), columns)
+            if r.personal is not None:
+                merged = mark_personal(merged, r.personal)
+            wanted = self.table_input(r, merged, current.get("Parameters"))
             if not self._differs(current, wanted):
                 return
             version = {"VersionId": current["VersionId"]} if current.get("VersionId") else {}

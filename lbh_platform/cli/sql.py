@@ -18,6 +18,10 @@ with ``enable_external_access = false``, then ``lock_configuration``), so no que
 file, read credentials, attach a database or load an extension. The folders come from the
 settings only, never from the catalogue file: a view planted in it cannot widen them.
 
+Masked views: a table with personal data declared has ``<table>_masked`` beside it, without
+those columns (or with them hashed); ``.tables`` names them. They are ordinary views: read
+them like any table.
+
 Bounded: memory, threads (set before the configuration is locked) and each statement's time
 (a timer interrupts it) have limits from ``LBH_SQL_MEMORY_LIMIT``, ``LBH_SQL_THREADS`` and
 ``LBH_SQL_TIMEOUT_SECONDS`` (:func:`sql_limits`); a statement over one stops with a one-line
@@ -45,12 +49,19 @@ from lbh_platform.catalog.duckdb_catalog import is_local, quote_literal
 from lbh_platform.common.errors import ConfigurationError
 from lbh_platform.settings import duckdb_path, zone_roots
 
+# Each table with personal data declared has a masked view beside it (``<table>_masked``,
+# docs/PERSONAL_DATA.md): ``.tables`` says which, so an analyst who needs counts uses it.
 TABLES_SQL = (
-    "select table_schema as database, table_name as table from information_schema.tables "
-    "where table_catalog = current_database() order by all"
+    "select t.table_schema as database, t.table_name as table, case "
+    "when exists (select 1 from information_schema.tables m where m.table_catalog = "
+    "t.table_catalog and m.table_schema = t.table_schema and m.table_name = t.table_name || "
+    "'_masked') then 'holds personal data: ' || t.table_name || '_masked is without it' "
+    "when t.table_name like '%\\_masked' escape '\\' then 'masked: no personal data' "
+    "else '' end as personal_data "
+    "from information_schema.tables t where t.table_catalog = current_database() order by all"
 )
 HELP = """Statements end with ';'. Commands:
-  .tables              databases and tables
+  .tables              databases and tables; <table>_masked views leave out personal data
   .describe DB.TABLE   columns of a table, e.g.
                        .describe "dataplatform-stg-tascomi-refined-zone"."applications"
   .help  .quit"""

@@ -14,7 +14,7 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from typing import Any, Literal
 
 import pyarrow as pa
@@ -196,13 +196,18 @@ def _put_back(table: pa.Table, mask: pa.Array, hits: pa.Array, replaced: pa.Tabl
 
 
 def drop_erased(
-    table: pa.Table, locator: Locator, erased: ErasedKeys, changed_at: str | None = None
+    table: pa.Table,
+    locator: Locator,
+    erased: ErasedKeys,
+    changed_at: str | None = None,
+    naive_zone: tzinfo = UTC,
 ) -> tuple[pa.Table, Removed]:
     """``table`` without keys whose erasure is recorded: what an ingest applies so the next
     run does not bring an erased record back.
 
     With ``changed_at`` (a field path of the row, or of the JSON record for a text locator:
-    a timestamp, or ISO text; naive times are taken as UTC), a row the source changed after
+    a timestamp, or ISO text; naive times are in ``naive_zone``, UTC unless given: Tascomi's
+    ``last_updated`` is London time), a row the source changed after
     the key's erasure is kept: the source is the system of record, and a new version of the
     record is new data (see docs/PERSONAL_DATA.md).
     """
@@ -215,15 +220,17 @@ def drop_erased(
         for index in pc.indices_nonzero(mask).to_pylist():
             row = table.slice(index, 1).to_pylist()[0]
             record = _decode(row.get(locator.text_column)) if locator.text_column else row
-            flags[index] = _still_erased(record, locator, erased, when)
+            flags[index] = _still_erased(record, locator, erased, when, naive_zone)
         mask = pa.array(flags, pa.bool_())
     return scrub(table, locator, erased, mask)
 
 
-def _still_erased(record: Any, locator: Locator, erased: ErasedKeys, when: FieldPath) -> bool:
+def _still_erased(
+    record: Any, locator: Locator, erased: ErasedKeys, when: FieldPath, zone: tzinfo
+) -> bool:
     if not isinstance(record, Mapping):
         return True
-    return blocked(record, locator.path, erased, when)
+    return blocked(record, locator.path, erased, when, zone)
 
 
 def blocked(
@@ -231,25 +238,28 @@ def blocked(
     path: FieldPath,
     erased: ErasedKeys,
     changed_at: FieldPath | None = None,
+    naive_zone: tzinfo = UTC,
 ) -> bool:
     """Whether a decoded record (an API's dict) holds an erased key at ``path`` and was not
-    changed by the source since that erasure (``changed_at``: the record's change time)."""
+    changed by the source since that erasure (``changed_at``: the record's change time; a
+    naive one is in ``naive_zone``)."""
     changed = None
     if changed_at is not None:
-        changed = _moment(next(iter(values_at(record, changed_at.steps)), None))
+        value = next(iter(values_at(record, changed_at.steps)), None)
+        changed = _moment(value, naive_zone)
     return any(
         value is not None and erased.blocks(text_of(value), changed)
         for value in values_at(record, path.steps)
     )
 
 
-def _moment(value: Any) -> datetime | None:
+def _moment(value: Any, zone: tzinfo = UTC) -> datetime | None:
     if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
+        return value if value.tzinfo else value.replace(tzinfo=zone)
     if isinstance(value, str):
         try:
             parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
         except ValueError:
             return None
-        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=zone)
     return None

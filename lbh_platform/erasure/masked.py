@@ -14,13 +14,14 @@ The same declaration gives the DuckDB view (the local catalogue, the SQL command
 the Athena one (docs/PERSONAL_DATA.md).
 """
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
 import pyarrow as pa
 
 from lbh_platform.catalog.duckdb_catalog import quote_identifier
+from lbh_platform.common.errors import ConfigurationError
 from lbh_platform.erasure.paths import Step
 from lbh_platform.erasure.personal import PersonalData
 
@@ -31,6 +32,17 @@ SUFFIX = "_masked"
 
 def masked_name(table: str) -> str:
     return f"{table}{SUFFIX}"
+
+
+def masked_mode(given: Mapping[str, str] | None = None) -> Mode:
+    """The mode of the local catalogue's masked views (``LBH_MASKED_VIEWS``, default drop)."""
+    from lbh_platform import settings_registry as registry
+    from lbh_platform.erasure.settings import MASKED_MODES, MASKED_VIEWS
+
+    value = (registry.get(MASKED_VIEWS, given) or "drop").strip().lower()
+    if value not in MASKED_MODES:
+        raise ConfigurationError(f"{MASKED_VIEWS}={value!r}: use one of {', '.join(MASKED_MODES)}")
+    return value  # type: ignore[return-value]
 
 
 def presto_type(data_type: pa.DataType) -> str:

@@ -47,6 +47,20 @@ class PersonalData:
     def nested(self, column: str) -> list[FieldPath]:
         return [p for p in self.paths if p.column == column and len(p.steps) > 1]
 
+    def with_columns(self, *columns: str) -> "PersonalData":
+        """This declaration plus whole ``columns`` (e.g. a stage's raw record text)."""
+        added = [parse_path(c, "personal column") for c in columns if not self.whole(c)]
+        return PersonalData(self.paths + tuple(dict.fromkeys(added)))
+
+    def renamed(self, renames: Mapping[str, str]) -> "PersonalData":
+        """The same fields under other column names (``{old: new}``; others kept)."""
+        return PersonalData(
+            tuple(
+                FieldPath((Step(renames.get(p.column, p.column), p.steps[0].each), *p.steps[1:]))
+                for p in self.paths
+            )
+        )
+
     def check(self, schema: pa.Schema, where: str) -> None:
         """Every declared path exists in ``schema``; else an error naming table and path."""
         for path in self.paths:
@@ -131,9 +145,11 @@ class ColumnFacts:
 
 def column_facts(schema: pa.Schema, personal: PersonalData) -> list[ColumnFacts]:
     """Each column's type and personal-data flag, in the schema's order."""
-    facts = []
-    for field in schema:
-        nested = tuple(str(p) for p in personal.nested(field.name))
-        pii = personal.whole(field.name) or bool(nested)
-        facts.append(ColumnFacts(field.name, hive_type(field.type), pii, nested))
-    return facts
+    return [column_fact(field.name, hive_type(field.type), personal) for field in schema]
+
+
+def column_fact(name: str, type_name: str, personal: PersonalData) -> ColumnFacts:
+    """One column's facts, by its name (a whole personal column lists no nested field)."""
+    whole = personal.whole(name)
+    nested = () if whole else tuple(str(p) for p in personal.nested(name))
+    return ColumnFacts(name, type_name, whole or bool(nested), nested)

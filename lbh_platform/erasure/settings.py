@@ -15,3 +15,16 @@ declare(
         secret=True,
     ),
 )
+
+MASKED_VIEWS = "LBH_MASKED_VIEWS"
+MASKED_MODES = ("drop", "hash")
+
+declare(
+    Setting(
+        MASKED_VIEWS,
+        "How the local SQL catalogue's `<table>_masked` views treat the declared personal "
+        "columns: `drop` (left out) or `hash` (SHA-256 of the text: distinct counts and joins "
+        "still work, but a guessable value can be found again). See docs/PERSONAL_DATA.md.",
+        default="drop",
+    ),
+)

@@ -3,7 +3,9 @@
 
 An entry names the Kafka topic, the Avro schema file (the data contract, under
 ``config/event_streams/``), the envelope field holding the entity, its key, the event types and
-what each does, the DynamoDB table of the initial state, and where its stages are stored. The
+what each does, the DynamoDB table of the initial state, where its stages are stored, and
+which of its fields hold personal data (``personal_data``: field paths over the entity's
+columns, checked against the schema when loaded). The
 typed columns, the compacted events schema and the apply model are derived from the Avro schema;
 nothing else is per entity. Every entry is validated when the file is loaded, so a bad entry
 fails the load with the file and the entry named.
@@ -22,12 +24,14 @@ from lbh_platform.common.errors import ConfigurationError
 from lbh_platform.common.event_state import EventModel
 from lbh_platform.common.yaml_loader import load_yaml
 from lbh_platform.config import CONFIG_DIR
+from lbh_platform.erasure.personal import PersonalData, parse_personal_data
 from lbh_platform.event_streams.avro import entity_schema, load_avro
 from lbh_platform.event_streams.schema import EntitySchema
 
 DEFAULT_CONFIG = CONFIG_DIR / "event_streams.yaml"
 STAGES: tuple[str, ...] = ("initial_state", "events", "events_quarantine", "snapshot", "deletions")
 Action = Literal["created", "updated", "deleted"]
+EVENT_PERSONAL_COLUMNS = ("user_name", "user_email")  # the envelope's User, in every event
 _IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]*$")
 _PREFIX = re.compile(r"^[a-z0-9][a-z0-9_\-]*(/[a-z0-9][a-z0-9_\-]*)*$")
 
@@ -56,6 +60,7 @@ class _Entry(BaseModel):
     refined_prefix: str
     department: str = "housing"
     catalog_names: dict[str, str] = {}
+    personal_data: list[str] | None = None
 
     @field_validator("table", "key")
     @classmethod
@@ -102,6 +107,7 @@ class EventStream:
     refined_prefix: str
     department: str
     catalog_names: dict[str, str] = field(default_factory=dict)
+    personal_data: PersonalData = field(default_factory=PersonalData)
 
     @cached_property
     def avro(self) -> dict:
@@ -131,6 +137,18 @@ class EventStream:
             "deletions": f"{self.name}_deletions",
         }
         return self.catalog_names.get(stage, defaults[stage])
+
+    def personal(self, stage: str = "snapshot") -> PersonalData:
+        """A stage's personal columns: the entity's declared fields; the events also carry
+        who made each change (``user_name``, ``user_email``), and the quarantine each
+        unusable event's raw ``content``."""
+        if stage not in STAGES:
+            raise KeyError(f"{self.name}: unknown stage {stage!r}; stages are {list(STAGES)}")
+        if stage == "events":
+            return self.personal_data.with_columns(*EVENT_PERSONAL_COLUMNS)
+        if stage == "events_quarantine":
+            return PersonalData().with_columns("content")
+        return self.personal_data
 
     @cached_property
     def event_schema(self) -> pa.Schema:
@@ -200,8 +218,10 @@ def _stream(name: object, entry: object, path: Path) -> EventStream:
         refined_prefix=parsed.refined_prefix,
         department=parsed.department,
         catalog_names=dict(parsed.catalog_names),
+        personal_data=parse_personal_data(parsed.personal_data, where),
     )
     stream.event_schema  # noqa: B018 - derive the schemas now: a bad schema fails the load
+    stream.personal_data.check(stream.schema.arrow_schema, where)
     return stream
 
 

@@ -24,6 +24,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 import pyarrow.fs as pafs
@@ -38,6 +39,9 @@ from lbh_platform.catalog.base import (
 from lbh_platform.common.errors import DataError
 from lbh_platform.storage.aws import is_s3, s3_filesystem
 from lbh_platform.storage.parquet_encoding import dictionary_columns
+
+if TYPE_CHECKING:
+    from lbh_platform.erasure.personal import PersonalData
 
 log = logging.getLogger(__name__)
 DATA_FILE = "part-0.parquet"
@@ -69,10 +73,12 @@ class RewriteResult:
 
 @dataclass(frozen=True)
 class CatalogIdentity:
-    """Where a table is registered: a catalogue database and a table name in it."""
+    """Where a table is registered: a catalogue database and a table name in it, and its
+    declared personal data when known (Glue column marks, the local masked view)."""
 
     database: str
     table: str
+    personal: "PersonalData | None" = None
 
 
 def filesystem_for(root: str, region: str | None = None) -> tuple[pafs.FileSystem, str]:
@@ -389,6 +395,7 @@ class PartitionedTable:
             schema=schema.remove_metadata(),
             partition_column=self.partition_column,
             partition_value=value,
+            personal=self.catalog.personal,
         )
         for catalog in self.catalogs:
             catalog.register(registration)

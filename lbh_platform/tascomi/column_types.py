@@ -1,7 +1,10 @@
 """The column-type catalogue: which Tascomi columns are typed, and as what.
 
 Columns not in the catalogue stay strings. The catalogue lives in
-``config/tascomi_column_types.yaml`` as ``<table>: {<column>: <type>}``. Table and column names
+``config/tascomi_column_types.yaml`` as ``<table>: {<column>: <type>}``; a table entry may also
+declare its personal columns under the reserved key ``personal_data:`` (a list of field paths,
+docs/PERSONAL_DATA.md), read with :func:`lbh_platform.erasure.parse_personal_data`. Table and
+column names
 are validated as identifiers when it is loaded (read with the bounded loader of
 :mod:`lbh_platform.common.yaml_loader`), and every catalogue table must be in the table list
 (ingested or ``paused``): :func:`check_catalogue_tables`.
@@ -15,6 +18,7 @@ from typing import Literal
 from lbh_platform.common.errors import ConfigurationError
 from lbh_platform.common.yaml_loader import load_yaml, shown
 from lbh_platform.config import CONFIG_DIR
+from lbh_platform.erasure.personal import PersonalData, parse_personal_data
 from lbh_platform.tascomi.tables import (
     COLUMN_NAME,
     PAUSED_RULE,
@@ -34,13 +38,21 @@ COLUMN_TYPES: tuple[str, ...] = (
     "date",
 )
 DEFAULT_CATALOGUE_FILE = CONFIG_DIR / "tascomi_column_types.yaml"
+RAW_STAGE = "api_response"
+PERSONAL_KEY = "personal_data"  # reserved in a table entry: its personal field paths
 
 
 class ColumnTypeCatalogue:
-    """Typed columns per table; an unknown table simply has no typed columns."""
+    """Typed columns per table; an unknown table simply has no typed columns (nor personal
+    data declared)."""
 
-    def __init__(self, types: Mapping[str, Mapping[str, str]]):
+    def __init__(
+        self,
+        types: Mapping[str, Mapping[str, str]],
+        personal: Mapping[str, PersonalData] | None = None,
+    ):
         self._types = {table: dict(columns) for table, columns in types.items()}
+        self._personal = {table: p for table, p in (personal or {}).items() if p}
 
     @classmethod
     def load(cls, path: Path | str = DEFAULT_CATALOGUE_FILE) -> "ColumnTypeCatalogue":
@@ -51,6 +63,8 @@ class ColumnTypeCatalogue:
             raise ConfigurationError(f"column-type catalogue not found: {path}") from exc
         if not isinstance(document, dict):
             raise ConfigurationError(f"{path}: expected '<table>: {{<column>: <type>}}' mappings")
+        types: dict[str, dict[str, str]] = {}
+        personal: dict[str, PersonalData] = {}
         for table, columns in document.items():
             if not isinstance(table, str) or not TABLE_NAME.match(table):
                 raise ConfigurationError(
@@ -64,6 +78,11 @@ class ColumnTypeCatalogue:
                 raise ConfigurationError(
                     f"{path}: table {table!r} must map column names to types, got {shown(columns)}"
                 )
+            columns = dict(columns)
+            personal[table] = parse_personal_data(
+                columns.pop(PERSONAL_KEY, None), f"{path}: table {table}"
+            )
+            types[table] = columns
             for column, column_type in columns.items():
                 if not isinstance(column, str) or not COLUMN_NAME.match(column):
                     raise ConfigurationError(
@@ -78,11 +97,24 @@ class ColumnTypeCatalogue:
                         f"{path}: {table}.{column} has unknown type {shown(column_type)}; "
                         f"use one of {', '.join(COLUMN_TYPES)}"
                     )
-        return cls(document)
+        return cls(types, personal)
 
     def columns(self, table: str) -> dict[str, str]:
         """``{column: type}`` for one table (empty when the table has no typed columns)."""
         return dict(self._types.get(table, {}))
+
+    def personal(self, table: str, stage: str | None = None) -> PersonalData:
+        """The table's declared personal columns and fields (empty when none). In the
+        ``api_response`` stage each record is JSON text in a column named after the table:
+        that whole column is personal when the table declares any."""
+        declared = self._personal.get(table, PersonalData())
+        if stage == RAW_STAGE and declared:
+            return PersonalData().with_columns(table)
+        return declared
+
+    def personal_tables(self) -> list[str]:
+        """Tables declaring personal data."""
+        return sorted(self._personal)
 
     def tables(self) -> list[str]:
         return sorted(self._types)
