@@ -99,7 +99,12 @@ def test_a_killed_cli_run_is_failed_by_the_daemon_and_alerted(
     simulator.set_now(datetime.combine(DAY + timedelta(days=1), clock(3), LONDON))
     materialize = [
         *(sys.executable, "-m", "dagster", "asset", "materialize"),
-        *("-m", "lbh_platform.definitions", "--select", f"tascomi/api_response/{TABLE}"),
+        *(
+            "-m",
+            "lbh_platform.definitions",
+            "--select",
+            f"tascomi/api_response/{TABLE}_api_response",
+        ),
         *("--partition", DAY.isoformat()),
     ]
     cli = subprocess.Popen(
