@@ -93,11 +93,15 @@ def test_runs_publish_checked_partitions_queryable_with_sql(tmp_path):
             ]
             assert {e.check_name for e in evaluations} >= {"id_unique_and_present"}
             assert all(e.passed for e in evaluations if e.check_name == "id_unique_and_present")
-        materialized = instance.get_materialized_partitions(
-            dg.AssetKey(["parking", "snapshot", "permits_snapshot"])
-        )
+        snapshot_key = dg.AssetKey(["parking", "snapshot", "permits_snapshot"])
+        materialized = instance.get_materialized_partitions(snapshot_key)
+        latest = instance.get_latest_materialization_event(snapshot_key).asset_materialization
+        columns = {c.name: c for c in latest.metadata["dagster/column_schema"].value.columns}
     assert materialized == {d.isoformat() for d in DAYS}
     assert ("permits", DAYS[1]) in api.calls
+    # Every materialisation carries its columns; the declared personal one is tagged.
+    assert columns["name"].tags == {"pii": ""} and columns["id"].tags == {}
+    assert columns["id"].type == "string"
     lake = lake_resource.lake()
     latest = table_at(lake, "snapshot", "permits").read("20240305").to_pylist()
     assert sorted((r["id"], r["name"]) for r in latest) == [

@@ -6,9 +6,11 @@ from collections.abc import Iterator
 from datetime import date, datetime
 
 import dagster as dg
+import pyarrow as pa
 
 from lbh_platform.common.monitoring_config import MonitoringConfig, load_monitoring_config
 from lbh_platform.common.stage_report import StageReport
+from lbh_platform.erasure.column_schema import column_schema
 from lbh_platform.lib.automation_defaults import schedule_status, sensor_status
 from lbh_platform.lib.monitoring import with_monitoring
 from lbh_platform.lib.monitoring.volume import volume_check
@@ -36,6 +38,7 @@ from lbh_platform.lib.wiring import (
     partition_day,
     to_metadata,
 )
+from lbh_platform.storage.partitioned_table import read_schema
 
 ERROR, WARN = dg.AssetCheckSeverity.ERROR, dg.AssetCheckSeverity.WARN
 
@@ -85,7 +88,11 @@ def _run_partitions(
                 continue
             if key not in built:
                 built.append(key)
-            context.add_asset_metadata(to_metadata(report), asset_key=key, partition_key=day)
+            metadata = to_metadata(report)
+            schema = _column_schema(context, unit, report)
+            if schema is not None:
+                metadata["dagster/column_schema"] = schema
+            context.add_asset_metadata(metadata, asset_key=key, partition_key=day)
             # One line a day: a backfill's progress (and its date order) is readable in the
             # run's log, at the cost of one stored event a day.
             context.log.info(
@@ -94,6 +101,30 @@ def _run_partitions(
             )
     for key in built:
         yield dg.MaterializeResult(asset_key=key)
+
+
+def _column_schema(
+    context: dg.AssetExecutionContext, unit: Unit, report: StageReport
+) -> dg.TableSchema | None:
+    """The published file's columns with their types, a ``pii`` tag on each declared personal
+    column and which nested fields are personal: what an analyst sees before querying. Read
+    from the written file's footer; a file that cannot be read only costs the schema."""
+    path = report.metadata.get("path")
+    if not path:
+        return None
+    asset = next((a for a in unit.assets if asset_ref(a) == report_ref(report)), None)
+    try:
+        schema = read_schema(str(path))
+    except (OSError, ValueError, pa.ArrowException) as error:
+        context.log.warning(f"{report.label} {report.partition}: no column schema ({error})")
+        return None
+    columns = column_schema(schema, asset.personal if asset else None)
+    return dg.TableSchema(
+        columns=[
+            dg.TableColumn(c.name, c.type, description=c.description or None, tags=c.tags)
+            for c in columns
+        ]
+    )
 
 
 def _log_side_report(

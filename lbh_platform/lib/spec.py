@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 from lbh_platform.common.quality import RuleOutcome
 from lbh_platform.common.stage_report import StageReport
+from lbh_platform.erasure.personal import PersonalData
 from lbh_platform.lib.roles import DAILY_INGEST, FOLLOW_UP, Role
 from lbh_platform.storage.lake import Lake
 
@@ -51,7 +52,7 @@ class Asset:
     freshness: bool = False  # its partition of the day is expected by the unit's deadline
     volume: bool = False  # row count checked against its own history
     kinds: frozenset[str] = frozenset({"python", "parquet"})
-    pii: tuple[str, ...] = ()  # columns (or nested paths) holding personal data
+    personal: PersonalData | None = None  # columns and nested fields holding personal data
 
 
 @dataclass
@@ -77,7 +78,9 @@ StepRun = Callable[[StepContext, date], list[StageReport]]
 
 @dataclass(frozen=True)
 class Step:
-    """One unit of work (a Dagster op): publishes ``assets`` for each partition it runs."""
+    """One unit of work (a Dagster op): publishes ``assets`` for each partition it runs. A
+    report whose metadata has the written ``path`` gets the file's column schema (with the
+    asset's personal columns tagged) on its materialisation."""
 
     name: str
     assets: tuple[Asset, ...]

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import pyarrow as pa
+import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
@@ -103,6 +104,13 @@ def root_uri(fs: pafs.FileSystem, base: str) -> str:
     if isinstance(fs, pafs.LocalFileSystem):
         return base
     return f"{fs.type_name}://{base}"
+
+
+def read_schema(path: str, region: str | None = None) -> pa.Schema:
+    """The schema of a published partition (a Parquet file or a folder of them), local or
+    ``s3://``, from the file footers only."""
+    fs, base = filesystem_for(path, region)
+    return ds.dataset(base, filesystem=fs, format="parquet").schema
 
 
 class PartitionWriter:

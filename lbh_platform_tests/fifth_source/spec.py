@@ -8,6 +8,7 @@ import pyarrow as pa
 
 from lbh_platform.common.quality import RuleOutcome
 from lbh_platform.common.stage_report import StageReport
+from lbh_platform.erasure.personal import parse_personal_data
 from lbh_platform.lib.spec import Asset, Check, Job, Schedule, SourceSpec, Step, StepContext, Unit
 from lbh_platform.storage.lake import Lake
 from lbh_platform.storage.partitioned_table import PartitionedTable
@@ -62,8 +63,10 @@ def _unit(table: str) -> Unit:
         changes.require(value, f"parking {table}", "api_response")
         for row in changes.read(value).to_pylist():
             rows[row["id"]] = _plain(row)
-        target.write(value, pa.Table.from_pylist(sorted(rows.values(), key=lambda r: r["id"])))
-        return [StageReport("snapshot", value, len(rows), {"base": base})]
+        written = target.write(
+            value, pa.Table.from_pylist(sorted(rows.values(), key=lambda r: r["id"]))
+        )
+        return [StageReport("snapshot", value, len(rows), {"base": base, "path": written.path})]
 
     def ids_check(stage: str, blocking: bool) -> Check:
         return Check(
@@ -101,6 +104,7 @@ def _unit(table: str) -> Unit:
                         f"Every parking `{table}` record as of the day.",
                         f"refined zone: parking/snapshot/{table}/snapshot_date=YYYYMMDD",
                         checks=(ids_check("snapshot", blocking=False),),
+                        personal=parse_personal_data(["name"], f"parking {table}"),
                         deps=("api_response",),
                         eager=True,
                         freshness=True,

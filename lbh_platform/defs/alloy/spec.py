@@ -48,6 +48,7 @@ def _export_asset(dataset: AlloyDataset, table: str) -> Asset:
         table=table,
         label=_label(dataset, table),
         volume=True,
+        personal=dataset.personal(table, "api_response"),
     )
 
 
@@ -92,6 +93,7 @@ def _snapshot_asset(dataset: AlloyDataset, table: str) -> Asset:
         table=table,
         label=_label(dataset, table),
         freshness=True,
+        personal=dataset.personal(table, "snapshot"),
     )
 
 

@@ -162,6 +162,7 @@ def _unit(stream: EventStream) -> Unit:
             description,
             describe_location(stream, stage),
             checks=checks.get(stage, ()),
+            personal=stream.personal(stage),
             **extra,
         )
 

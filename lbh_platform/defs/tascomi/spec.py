@@ -3,9 +3,12 @@
 schedules (daily, and Sunday for the static tables). Only the first stage is scheduled; each
 later one runs as soon as its upstream lands and passes its blocking checks."""
 
+import functools
+from collections.abc import Callable
 from datetime import date
 
 from lbh_platform.common.stage_report import StageReport
+from lbh_platform.erasure.personal import PersonalData
 from lbh_platform.lib.spec import (
     Asset,
     Check,
@@ -115,7 +118,11 @@ def _checks(table: TascomiTable, types: dict[str, str]) -> dict[str, tuple[Check
     }
 
 
-def _unit(table: TascomiTable, column_types: dict[str, str]) -> Unit:
+def _unit(
+    table: TascomiTable,
+    column_types: dict[str, str],
+    personal: Callable[[str], PersonalData] = lambda stage: PersonalData(),
+) -> Unit:
     types = column_types if table.recast else {}
     checks = _checks(table, types)
 
@@ -127,6 +134,7 @@ def _unit(table: TascomiTable, column_types: dict[str, str]) -> Unit:
             checks=checks.get(stage, ()),
             deps=deps,
             eager=bool(deps),
+            personal=personal(stage),
             **extra,
         )
 
@@ -237,7 +245,10 @@ def tascomi_source(
     return SourceSpec(
         name=NAME,
         group=NAME,
-        units=tuple(_unit(t, catalogue.columns(t.name)) for t in tables),
+        units=tuple(
+            _unit(t, catalogue.columns(t.name), functools.partial(catalogue.personal, t.name))
+            for t in tables
+        ),
         jobs=JOBS,
         schedules=SCHEDULES,
         resources=resources,
