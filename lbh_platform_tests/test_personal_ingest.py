@@ -12,6 +12,7 @@ import pytest
 
 from lbh_platform.alloy.datasets import load_datasets
 from lbh_platform.alloy.erased import drop_erased_export
+from lbh_platform.alloy.locations import alloy_table
 from lbh_platform.cli.erase import alloy_dataset_targets, event_stream_targets, tascomi_targets
 from lbh_platform.common.errors import ConfigurationError
 from lbh_platform.erasure import AuditLog, KeySet, Request, erase
@@ -20,6 +21,7 @@ from lbh_platform.event_streams.erased import drop_erased_events, drop_erased_it
 from lbh_platform.event_streams.spec import stream_named
 from lbh_platform.storage.lake import Lake
 from lbh_platform.tascomi.erased import LONDON, drop_erased_records
+from lbh_platform.tascomi.locations import tascomi_table
 
 SALT = "test-salt-0123456789abcdef"
 
@@ -54,7 +56,7 @@ def erase_keys(lake: Lake, source: str, table: str, targets, *keys: str) -> date
 
 
 def test_tascomi_import_leaves_out_erased_records_until_tascomi_changes_them(lake):
-    lake.tascomi("api_response", "contacts").write(
+    tascomi_table(lake, "api_response", "contacts").write(
         "20240301", raw_contacts({"id": "1", "name": "Ann"}, {"id": "2", "name": "Bo"})
     )
     # Nothing erased yet: the import is left as it is.
@@ -84,7 +86,7 @@ def test_tascomi_import_leaves_out_erased_records_until_tascomi_changes_them(lak
 def test_tascomi_last_updated_is_read_as_london_time(lake, tmp_path):
     """In summer, 12:30 in London is 11:30 UTC: before an erasure at 12:00 UTC, so dropped
     (read as UTC it would look later and bring the record back)."""
-    lake.tascomi("api_response", "contacts").write("20240301", raw_contacts({"id": "1"}))
+    tascomi_table(lake, "api_response", "contacts").write("20240301", raw_contacts({"id": "1"}))
     erase_keys(lake, "tascomi", "contacts", tascomi_targets(lake, "contacts"), "1")
     entry = AuditLog.of(lake).entries("erasure")[0]
     summer = Lake({"raw": str(tmp_path / "s-raw"), "refined": str(tmp_path / "s-refined")})
@@ -96,7 +98,7 @@ def test_tascomi_last_updated_is_read_as_london_time(lake, tmp_path):
 
 
 def test_an_erasure_recorded_without_the_salt_at_hand_fails_the_import(lake, monkeypatch):
-    lake.tascomi("api_response", "contacts").write("20240301", raw_contacts({"id": "1"}))
+    tascomi_table(lake, "api_response", "contacts").write("20240301", raw_contacts({"id": "1"}))
     erase_keys(lake, "tascomi", "contacts", tascomi_targets(lake, "contacts"), "1")
     monkeypatch.delenv("LBH_ERASURE_SALT")
     with pytest.raises(ConfigurationError, match="LBH_ERASURE_SALT is not set"):
@@ -121,8 +123,10 @@ def test_alloy_export_leaves_out_an_erased_item_whole_until_alloy_edits_it(lake)
             "team_name": ["a"] * 3,
         }
     )
-    lake.alloy("api_response", "graffiti", "graffiti").write("20240301", root("2024-03-01T09:00"))
-    lake.alloy("api_response", "graffiti", "teams_3").write("20240301", teams)
+    alloy_table(lake, "api_response", "graffiti", "graffiti").write(
+        "20240301", root("2024-03-01T09:00")
+    )
+    alloy_table(lake, "api_response", "graffiti", "teams_3").write("20240301", teams)
     targets = alloy_dataset_targets(lake, dataset, "item_id", "primary_item")
     erased_at = erase_keys(lake, "alloy", "graffiti", targets, "i1")
 

@@ -15,6 +15,7 @@ import pyarrow.compute as pc
 
 from lbh_platform.alloy.client import ExportMember, ExportMemberError, ExportResult
 from lbh_platform.alloy.datasets import AlloyDataset
+from lbh_platform.alloy.erased import drop_erased_export
 from lbh_platform.alloy.locations import alloy_table
 from lbh_platform.alloy.transforms import (
     ParsedCsv,
@@ -101,9 +102,10 @@ def export(
                 f"{table!r} (it has {sorted(result.tables)}); check the query's join_designs"
             )
         parsed[table] = _read_table(dataset, table, value, source)
+    kept, erased = drop_erased_export(lake, dataset, {t: c.table for t, (_, c) in parsed.items()})
     reports = []
     for table, (member, csv) in parsed.items():
-        rows = _with_import_columns(csv.table, day, imported_at)
+        rows = _with_import_columns(kept[table], day, imported_at)
         notes = {
             REQUESTED_AT_KEY: result.requested_at.isoformat(),
             CSV_ROWS_KEY: str(csv.records),
@@ -116,6 +118,7 @@ def export(
             "export_member": member,
             "csv_records": csv.records,
             "all_null_rows_dropped": csv.all_null_rows,
+            "erased_rows_left_out": erased[table].rows,
         }
         if is_root(dataset, table):
             if result.reported_count is not None:

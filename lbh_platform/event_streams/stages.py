@@ -35,6 +35,7 @@ from lbh_platform.engines.arrow_engine import ArrowEngine
 from lbh_platform.engines.base import Engine
 from lbh_platform.event_streams import inputs as record
 from lbh_platform.event_streams.dynamodb import ScanResult, arrow_column
+from lbh_platform.event_streams.erased import drop_erased_events, drop_erased_items
 from lbh_platform.event_streams.events import EventReader
 from lbh_platform.event_streams.inputs import Base, Inputs
 from lbh_platform.event_streams.locations import stage_table
@@ -119,7 +120,7 @@ def extract_initial_state(
     result = scan()
     imported_at = imported_at or datetime.now(UTC)
     extracted = extract_table(stream, result.items)
-    rows = extracted.table
+    rows, erased = drop_erased_items(lake, stream, extracted.table)
     build = record.table_digest(rows)
     for name, values in import_columns(rows.num_rows, day, imported_at).items():
         rows = rows.append_column(name, values)
@@ -147,6 +148,7 @@ def extract_initial_state(
             "conversion_examples": extracted.conversion.examples,
             "nested_fields_outside_schema": extracted.conversion.unmapped,
             "attributes_outside_schema": extracted.extra_columns,
+            "erased_items_left_out": erased.rows,
             "path": written.path,
             "bytes_written": written.bytes_written,
         },
@@ -168,6 +170,7 @@ def compact_events(lake: Lake, stream: EventStream, day: date) -> list[StageRepo
     with ThreadPoolExecutor(READ_WORKERS, thread_name_prefix=f"{stream.name}-events") as pool:
         payloads = list(pool.map(files.read, listed))
     result = EventReader(stream).compact(zip([f.name for f in listed], payloads, strict=True))
+    result.events, erased = drop_erased_events(lake, stream, result.events)
     notes = {
         **record.raw_record(listed),
         record.EVENTS_READ_KEY: str(result.events_read),
@@ -207,6 +210,7 @@ def compact_events(lake: Lake, stream: EventStream, day: date) -> list[StageRepo
                 "events_by_action": {a["values"]: a["counts"] for a in actions},
                 "quarantined": result.quarantine.num_rows,
                 "redelivered_dropped": result.duplicates_dropped,
+                "erased_events_left_out": erased.rows,
                 "first_event_time": _iso(pc.min(times).as_py()) if len(times) else "none",
                 "last_event_time": _iso(pc.max(times).as_py()) if len(times) else "none",
                 "newest_file_time": notes[record.RAW_NEWEST_KEY] or "none",

@@ -27,6 +27,7 @@ from lbh_platform.engines.arrow_engine import ArrowEngine
 from lbh_platform.engines.base import Engine
 from lbh_platform.storage.lake import Lake
 from lbh_platform.storage.partitioned_table import PartitionedTable
+from lbh_platform.tascomi.erased import drop_erased_records
 from lbh_platform.tascomi.locations import tascomi_table
 from lbh_platform.tascomi.page_records import reencoded_texts
 from lbh_platform.tascomi.record_checks import check_pages
@@ -225,6 +226,7 @@ def ingest(
     previous = target.read(window.previous_import, [table.name]) if window.previous_import else None
     reencoded = previous is not None and not texts_as_sent(target, window.previous_import or "")
     raw, already_taken = drop_already_taken(raw, table.name, previous, previous_reencoded=reencoded)
+    raw, erased = drop_erased_records(lake, table.name, raw)
     written = target.write(
         partition_value(day), raw.replace_schema_metadata({RECORD_TEXTS_KEY: AS_SENT})
     )
@@ -241,6 +243,7 @@ def ingest(
             "records_updated_after_the_run": outliers.in_the_future,
             "records_already_taken_by_previous_import": already_taken,
             "superseded_versions_dropped": checked.superseded,
+            "erased_records_left_out": erased.rows,
             "path": written.path,
             "bytes_written": written.bytes_written,
         },
