@@ -2,9 +2,9 @@
 
 One plain JSON body, ``{"text": ...}``, is what Google Chat, Slack and Microsoft Teams
 incoming webhooks all accept, so one poster serves the three. A message names the source,
-table, partition, the check or step, the cause and a link to the run; every value of a
-secret-looking environment variable is masked before a message leaves (the webhook URL
-itself is a credential and is never logged). No Dagster here.
+table, partition, the check or step, the cause and a link to the run; every value of a setting
+the registry declares secret is masked before a message leaves (:mod:`.alerts_masking`; the
+webhook URL itself is a credential and is never logged). No Dagster here.
 """
 
 import logging
@@ -16,13 +16,16 @@ from dataclasses import dataclass
 import requests
 
 from lbh_platform import settings_registry as registry
+from lbh_platform.common.alerts_masking import (  # noqa: F401 (secret_values: re-exported)
+    MASK,
+    install_log_masking,
+    redact,
+    secret_values,
+)
 
 WEBHOOK_ENV = "LBH_ALERT_WEBHOOK_URL"
 UI_BASE_ENV = "LBH_UI_BASE_URL"
 DEFAULT_UI_BASE = "http://127.0.0.1:3000"
-MASK = "[redacted]"
-_SECRET_NAME = re.compile(r"KEY|SECRET|TOKEN|PASSWORD|PASSWD|CREDENTIAL|WEBHOOK", re.IGNORECASE)
-_MIN_SECRET_CHARS = 6
 _MAX_CAUSE_CHARS = 600
 
 
@@ -38,23 +41,6 @@ class Alert:
     cause: str
     run_id: str | None = None
     detail: str = ""  # e.g. "attempt 3 of 3", "severity ERROR, blocking"
-
-
-def secret_values(environ: Mapping[str, str] | None = None) -> list[str]:
-    """Values of environment variables whose names look like credentials."""
-    environ = registry.environ(environ)
-    values = {
-        value
-        for name, value in environ.items()
-        if _SECRET_NAME.search(name) and len(value) >= _MIN_SECRET_CHARS
-    }
-    return sorted(values, key=len, reverse=True)  # longest first: no partial masks
-
-
-def redact(text: str, secrets: Iterable[str]) -> str:
-    for secret in secrets:
-        text = text.replace(secret, MASK)
-    return text
 
 
 def failure_cause(chain: Sequence[tuple[str, str]]) -> str:
@@ -113,6 +99,7 @@ class WebhookPoster:
         self._timeout = timeout
         self._session = session or requests.Session()
         self._sleep = sleep
+        install_log_masking()  # urllib3 logs the request's path, which carries the token
 
     def __repr__(self) -> str:
         return "WebhookPoster(url=<from LBH_ALERT_WEBHOOK_URL>)"

@@ -39,6 +39,7 @@ from dagster._core.storage.tags import (  # no public aliases in 1.13
 from dagster._time import get_current_timestamp
 
 from lbh_platform.common.alerts import Alert, AlertDeliveryError, deliver, failure_cause
+from lbh_platform.common.alerts_masking import mask
 from lbh_platform.lib.automation_defaults import MONITORING, sensor_status
 from lbh_platform.lib.monitoring.freshness import (
     FRESHNESS_CHECK,
@@ -215,12 +216,12 @@ def check_failure_alert(
 def run_failure_alerts(context: dg.RunFailureSensorContext) -> None:
     alert, reason = run_failure_alert(context.instance, context.dagster_run.run_id)
     if alert is None:
-        context.log.info(reason)
+        context.log.info(mask(reason))
         return
     try:
         deliver(alert, context.log)
     except AlertDeliveryError as exc:
-        context.log.error(str(exc))
+        context.log.error(mask(str(exc)))
         raise
 
 
@@ -300,7 +301,7 @@ def _failed_check_alerts(
             reason = freshness_not_alerted(instance, evaluation, run, first_seen)
             if reason:
                 if log is not None:
-                    log.info(f"not alerted: {reason}")
+                    log.info(mask(f"not alerted: {reason}"))
                 continue
         key = evaluation.asset_key.to_user_string()
         # An overdue partition is one failure however many runs find it overdue.
@@ -361,7 +362,7 @@ def check_failure_alerts(context: dg.SensorEvaluationContext) -> dg.SkipReason |
             try:
                 deliver(alert, context.log)
             except AlertDeliveryError as exc:  # retried next tick
-                problem = str(exc)
+                problem = mask(str(exc))
                 context.log.error(problem)
                 break
             sent = [*sent, *identities][-_REMEMBERED:]

@@ -6,9 +6,11 @@ The alert sensors cannot report their own death; silence can. A ping is sent onl
 daemon the instance needs has sent its own heartbeat recently, so a stalled scheduler or run
 queue is silence too. A failed ping is logged and the tick skipped (the next tick is the
 retry; the monitor judges the gaps). The URL carries the monitor's token: it is never logged,
-only the setting's name, the HTTP status or the error's class.
+only the setting's name, the HTTP status or the error's class, and every message the sensor
+gives is masked of every value the settings registry declares secret.
 """
 
+import http.client
 import urllib.error
 import urllib.request
 
@@ -16,6 +18,7 @@ import dagster as dg
 from dagster._daemon.controller import get_daemon_statuses  # 1.13: no public health API
 
 from lbh_platform import settings_registry as registry
+from lbh_platform.common.alerts_masking import mask
 from lbh_platform.lib.automation_defaults import MONITORING, sensor_status
 
 HEARTBEAT_SENSOR = "lbh_heartbeat"
@@ -36,7 +39,8 @@ def ping(url: str, timeout: float = TIMEOUT_SECONDS) -> tuple[bool, str]:
     except urllib.error.HTTPError as exc:
         exc.close()
         return False, f"ping to {HEARTBEAT_ENV} failed: HTTP {exc.code}"
-    except (OSError, ValueError) as exc:  # URLError, timeouts, refused; a malformed URL
+    except (OSError, ValueError, http.client.HTTPException) as exc:
+        # URLError, timeouts, refused; a malformed URL; an answer that is not HTTP
         cause = exc.reason if isinstance(exc, urllib.error.URLError) else exc
         name = type(cause).__name__ if isinstance(cause, BaseException) else type(exc).__name__
         return False, f"ping to {HEARTBEAT_ENV} failed: {name}"
@@ -71,9 +75,10 @@ def build_heartbeat_sensor() -> dg.SensorDefinition:
                 f"no ping: no recent heartbeat from daemon(s) {', '.join(silent)} "
                 f"in {DAEMON_TOLERANCE_SECONDS} s; the monitor will raise the alarm"
             )
-            context.log.warning(message)
-            return dg.SkipReason(message)
+            context.log.warning(mask(message))
+            return dg.SkipReason(mask(message))
         sent, what = ping(url)
+        what = mask(what)
         if not sent:
             context.log.warning(f"{what}; next try in {INTERVAL_SECONDS} s")
         return dg.SkipReason(what)
