@@ -30,9 +30,9 @@ def _simulators(home: Path):
     """A context in which the APIs are reachable: configured ones, ``make dev``'s simulators,
     or simulators started here."""
     from lbh_platform import settings_registry as registry
+    from lbh_platform.alloy.settings import SIMULATOR_KEY as ALLOY_SIMULATOR_KEY
     from lbh_platform.cli.local import LONDON, local_simulators, requested_scale
     from lbh_platform.cli.simulator_state import find_running
-    from lbh_platform.alloy.settings import SIMULATOR_KEY as ALLOY_SIMULATOR_KEY
     from lbh_platform.tascomi.settings import SIMULATOR_PRIVATE_KEY, SIMULATOR_PUBLIC_KEY
 
     if registry.get("TASCOMI_API_URL") or registry.get("ALLOY_API_URL"):
