@@ -12,6 +12,8 @@ import dagster as dg
 
 import lbh_platform.defs
 from lbh_platform.alloy.datasets import AlloyDataset
+from lbh_platform.common.errors import ConfigurationError
+from lbh_platform.common.monitoring_config import load_monitoring_config, monitoring_file
 from lbh_platform.defs.alloy.definitions import build_alloy_definitions
 from lbh_platform.defs.event_streams.definitions import build_event_streams_definitions
 from lbh_platform.defs.platform.shared import build_shared_definitions
@@ -41,8 +43,18 @@ def build_definitions(
 
 
 def load_definitions() -> dg.Definitions:
-    """Every folder of ``lbh_platform/defs``, from the environment."""
-    return dg.load_from_defs_folder(path_within_project=Path(lbh_platform.defs.__file__).parent)
+    """Every folder of ``lbh_platform/defs``, from the environment. A monitoring override
+    naming no asset fails the load (it would silently not apply)."""
+    defs = dg.load_from_defs_folder(path_within_project=Path(lbh_platform.defs.__file__).parent)
+    keys = {k.to_user_string() for k in defs.resolve_asset_graph().get_all_asset_keys()}
+    unknown = load_monitoring_config().unknown_overrides(keys)
+    if unknown:
+        raise ConfigurationError(
+            f"{monitoring_file()}: overrides for assets that do not exist: {unknown}. Asset "
+            "keys end in <table>_<stage> (e.g. tascomi/snapshot/applications_snapshot); "
+            "fix or remove these entries."
+        )
+    return defs
 
 
 defs = load_definitions()

@@ -88,9 +88,7 @@ class _GarbageMonitor:
         self.server.server_close()
 
 
-def test_a_heartbeat_ping_answered_with_garbage_skips_the_tick_without_the_url(
-    monkeypatch, caplog
-):
+def test_a_heartbeat_ping_answered_with_garbage_skips_the_tick_without_the_url(monkeypatch, caplog):
     with _GarbageMonitor() as url, dg.instance_for_test() as instance:
         monkeypatch.setenv("LBH_HEARTBEAT_URL", url)
         monkeypatch.setattr(

@@ -222,8 +222,8 @@ def test_aliases_in_moderation_and_merge_keys_still_load(tmp_path):
         "volume:\n"
         "  defaults: &band {lower: 0.1, upper: 9}\n"
         "  overrides:\n"
-        "    tascomi/snapshot/appeals: *band\n"
-        "    tascomi/snapshot/fees: {<<: *band, upper: 3}\n"
+        "    tascomi/snapshot/appeals_snapshot: *band\n"
+        "    tascomi/snapshot/fees_snapshot: {<<: *band, upper: 3}\n"
     )
     config = load_monitoring_config(path)
     assert config.band("tascomi/snapshot/appeals_snapshot").upper == 9

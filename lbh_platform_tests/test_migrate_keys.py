@@ -45,3 +45,19 @@ def test_published_partitions_move_once_and_a_rerun_moves_nothing(monkeypatch, c
         capsys.readouterr()
         assert migrate_keys.main(["--apply"]) == 0
         assert "recorded 0 partitions" in capsys.readouterr().out
+
+
+def test_a_monitoring_override_under_a_key_from_before_fails_the_load(tmp_path, monkeypatch):
+    import pytest
+
+    from lbh_platform.common.errors import ConfigurationError
+    from lbh_platform.definitions import load_definitions
+
+    stale = tmp_path / "monitoring.yaml"
+    stale.write_text("volume:\n  overrides:\n    'tascomi/increment/wards': {lower: 0}\n")
+    monkeypatch.setenv("LBH_MONITORING_FILE", str(stale))
+    with pytest.raises(ConfigurationError, match="tascomi/increment/wards") as error:
+        load_definitions()
+    assert "<table>_<stage>" in str(error.value)
+    stale.write_text("volume:\n  overrides:\n    'tascomi/increment/wards_increment': {lower: 0}\n")
+    assert load_definitions().resolve_asset_graph()

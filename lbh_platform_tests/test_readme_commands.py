@@ -143,7 +143,7 @@ def _check_partition_run(defs: dg.Definitions, keys: set[dg.AssetKey], options) 
     }
     assert not missing, (
         f"the selection leaves out stages upstream of what it builds (upstream: selected): "
-        f"{missing}; select them too, e.g. +key:\"…\""
+        f'{missing}; select them too, e.g. +key:"…"'
     )
     job = defs.get_repository_def().get_implicit_job_def_for_assets(list(keys))
     assert job is not None, "the selection mixes partitions definitions: not one run"
@@ -247,7 +247,7 @@ def test_each_entry_point_answers_help(entry: tuple[str, ...]) -> None:
             "-m",
             "lbh_platform.definitions",
             "--select",
-            "group:tascomi,key:\"no/such/asset\"",
+            'group:tascomi,key:"no/such/asset"',
             "--partition",
             "2024-03-05",
         ),

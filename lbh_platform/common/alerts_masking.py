@@ -15,9 +15,7 @@ from lbh_platform import settings_registry as registry
 
 MASK = "[redacted]"
 # Only for names the registry does not declare: there the registry's flag decides.
-_CREDENTIAL_NAME = re.compile(
-    r"KEY|SECRET|TOKEN|PASSWORD|PASSWD|CREDENTIAL|WEBHOOK", re.IGNORECASE
-)
+_CREDENTIAL_NAME = re.compile(r"KEY|SECRET|TOKEN|PASSWORD|PASSWD|CREDENTIAL|WEBHOOK", re.IGNORECASE)
 _MIN_UNDECLARED_CHARS = 6  # a short value of a look-alike name would mask ordinary words
 _MIN_TARGET_CHARS = 8  # a URL's path that short ("/", "/api/") carries no token
 # Loggers of the HTTP libraries the monitoring uses: urllib3 logs each request's URL at DEBUG

@@ -50,6 +50,12 @@ class MonitoringConfig:
     def band(self, asset: str) -> VolumeBand:
         return self.volume_overrides.get(asset, self.volume)
 
+    def unknown_overrides(self, assets: set[str]) -> list[str]:
+        """Overridden asset keys that name no asset (a typo, or a key from before the
+        ``<table>_<stage>`` rule): they would be ignored without a word."""
+        named = set(self.deadline_overrides) | set(self.volume_overrides)
+        return sorted(named - assets)
+
 
 def _cron(value: object, where: str) -> str:
     parts = value.split() if isinstance(value, str) else []
@@ -94,9 +100,14 @@ def _section(document: dict, name: str, source: Path | str) -> dict:
     return section
 
 
+def monitoring_file() -> Path:
+    """``$LBH_MONITORING_FILE`` or the shipped file."""
+    return Path(registry.get("LBH_MONITORING_FILE") or DEFAULT_MONITORING_FILE)
+
+
 def load_monitoring_config(path: Path | str | None = None) -> MonitoringConfig:
     """Read and validate the file ``path``, ``$LBH_MONITORING_FILE`` or the shipped one."""
-    path = Path(path or registry.get("LBH_MONITORING_FILE") or DEFAULT_MONITORING_FILE)
+    path = Path(path) if path else monitoring_file()
     try:
         document = load_yaml(path) or {}
     except FileNotFoundError as exc:
