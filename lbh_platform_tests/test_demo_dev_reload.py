@@ -68,7 +68,7 @@ def test_a_table_added_by_probe_write_materialises_after_reload_without_restart(
     with dev.start_simulators(home) as sims:
         dev_environment = {name: os.environ[name] for name in TASCOMI_VARIABLES}
         before = keys_of(load_definitions())
-        assert f"tascomi/snapshot/{TABLE}" not in before
+        assert f"tascomi/snapshot/{TABLE}_snapshot" not in before
 
         unset(monkeypatch, *TASCOMI_VARIABLES)  # probe runs in another shell
         assert cli.run([TABLE, "--write"]) == 0, capsys.readouterr().err
@@ -81,7 +81,7 @@ def test_a_table_added_by_probe_write_materialises_after_reload_without_restart(
         for name, value in dev_environment.items():
             monkeypatch.setenv(name, value)
         defs = load_definitions()
-        assert keys_of(defs) - before >= {f"tascomi/{stage}/{TABLE}" for stage in STAGES}
+        assert keys_of(defs) - before >= {f"tascomi/{stage}/{TABLE}_{stage}" for stage in STAGES}
 
         day = datetime.now(LONDON).date()
         clock = datetime.combine(day, time(3), LONDON)  # the daily schedule's run
