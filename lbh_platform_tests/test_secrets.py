@@ -9,7 +9,6 @@ from datetime import date, timedelta
 import pytest
 
 from lbh_platform.alloy.datasets import load_datasets
-from lbh_platform.alloy.simulator import AlloySimulator
 from lbh_platform.common.errors import ConfigurationError
 from lbh_platform.lib.resources import (
     SecretsManagerAlloyApiResource,
@@ -19,8 +18,9 @@ from lbh_platform.lib.resources import (
 )
 from lbh_platform.settings import load_settings
 from lbh_platform.storage.secrets import read_secret
-from lbh_platform.tascomi.simulator import TascomiSimulator
 from lbh_platform.tascomi.tables import TascomiTable
+from lbh_platform_devkit.alloy.simulator import AlloySimulator
+from lbh_platform_devkit.tascomi.simulator import TascomiSimulator
 from lbh_platform_tests.aws_stand_in import SECRET_ACCESS_KEY, aws  # noqa: F401
 
 PUBLIC, PRIVATE = "secret-public-4f1c", "secret-private-9d2e"
