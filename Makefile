@@ -19,18 +19,18 @@ install: $(STAMP)
 ## Materialise several days of every table on local disk against the built-in simulator.
 run: $(STAMP)
 	@mkdir -p $(DAGSTER_HOME)
-	$(BIN)/python -m lbh_platform.cli.demo
+	$(BIN)/python -m lbh_platform_devkit.demo
 
 ## The Dagster UI with the daemon (schedules, sensors, backfills) and the simulator.
 dev: $(STAMP)
 	@mkdir -p $(DAGSTER_HOME)
-	$(BIN)/python -m lbh_platform.cli.dev
+	$(BIN)/python -m lbh_platform_devkit.dev
 
 ## The production topology on this machine: a local PostgreSQL (Debian's postgresql package),
 ## the code server, webserver and daemon started with deploy/docker-compose.yaml's commands.
 ## Ctrl-C stops everything; state is kept in .serve/ (`make serve-clean` removes it).
 serve: $(STAMP)
-	$(BIN)/python -m lbh_platform.deploy.serve
+	$(BIN)/python -m lbh_platform_devkit.serve
 
 serve-clean:
 	rm -rf .serve
@@ -40,7 +40,7 @@ test-deps:
 	bash scripts/install-test-deps.sh
 
 test: $(STAMP) test-deps
-	$(BIN)/ruff check lbh_platform lbh_platform_tests bench
+	$(BIN)/ruff check lbh_platform lbh_platform_devkit lbh_platform_tests bench
 	$(BIN)/pytest -q -p no:cacheprovider
 
 ## Benchmarks: prints a table and writes bench/results.json (about 27 minutes; --quick: about 6).
@@ -48,7 +48,7 @@ bench: $(STAMP) test-deps
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 lint: $(STAMP)
-	$(BIN)/ruff check lbh_platform lbh_platform_tests
+	$(BIN)/ruff check lbh_platform lbh_platform_devkit lbh_platform_tests
 
 clean:
 	rm -rf data .dagster_home

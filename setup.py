@@ -5,6 +5,8 @@ setup(
     version="0.1.0",
     description="London Borough of Hackney data platform ingestion as Dagster assets",
     python_requires=">=3.11,<3.12",
+    # Locally (`pip install -e .[dev]`) this finds lbh_platform_devkit beside lbh_platform; the
+    # image copies only lbh_platform, so its install has no development kit.
     packages=find_packages(exclude=["lbh_platform_tests"]),
     package_data={"lbh_platform": ["config/*.yaml", "config/**/*.json", "config/**/*.yaml"]},
     install_requires=[

@@ -114,8 +114,8 @@ def long_layout() -> Layout:
 def wide_layout() -> Layout:
     """The simulator's ``applications`` fields (minus the dropped GIS image), catalogue-typed."""
     from lbh_platform.tascomi.column_types import ColumnTypeCatalogue
-    from lbh_platform.tascomi.simulator.records import build_spec
     from lbh_platform.tascomi.tables import load_tables
+    from lbh_platform_devkit.tascomi.simulator.records import build_spec
 
     catalogue = ColumnTypeCatalogue.load()
     table = next(t for t in load_tables() if t.name == "applications")

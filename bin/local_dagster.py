@@ -31,9 +31,9 @@ def _simulators(home: Path):
     or simulators started here."""
     from lbh_platform import settings_registry as registry
     from lbh_platform.alloy.settings import SIMULATOR_KEY as ALLOY_SIMULATOR_KEY
-    from lbh_platform.cli.local import LONDON, local_simulators, requested_scale
     from lbh_platform.cli.simulator_state import find_running
     from lbh_platform.tascomi.settings import SIMULATOR_PRIVATE_KEY, SIMULATOR_PUBLIC_KEY
+    from lbh_platform_devkit.local import LONDON, local_stand_ins, requested_scale
 
     if registry.get("TASCOMI_API_URL") or registry.get("ALLOY_API_URL"):
         return nullcontext()
@@ -46,7 +46,7 @@ def _simulators(home: Path):
         registry.put("TASCOMI_API_URL", running.tascomi_url)
         registry.put("ALLOY_API_URL", running.alloy_url)
         return nullcontext()
-    simulators = local_simulators(
+    simulators = local_stand_ins(
         home,
         first_day=datetime.now(LONDON).date(),
         scale=requested_scale(),
@@ -59,7 +59,7 @@ def _simulators(home: Path):
 def main(argv: list[str]) -> int:
     sys.path.insert(0, str(ROOT))  # the checkout's package, even if another is installed
     from lbh_platform import settings_registry as registry
-    from lbh_platform.cli.local import prepare_local_environment
+    from lbh_platform_devkit.local import prepare_local_environment
 
     registry.set_default("LBH_RAW_ZONE", str(ROOT / "data" / "raw-zone"))
     registry.set_default("LBH_REFINED_ZONE", str(ROOT / "data" / "refined-zone"))

@@ -84,8 +84,8 @@ class Sandbox:
     # -- lifecycle -------------------------------------------------------------------------
 
     def start(self) -> None:
-        from lbh_platform.cli.local import Simulators
-        from lbh_platform.tascomi.tables import load_tables
+        from lbh_platform_devkit.local import LocalStandIns
+        from lbh_platform_devkit.stand_ins import LocalWorld
 
         self.postgres.start()
         self.heartbeat.__enter__()
@@ -94,12 +94,10 @@ class Sandbox:
         self._saved_environ = dict(os.environ)
         for name in _CLEARED:
             os.environ.pop(name, None)
-        self.simulators = Simulators(
-            load_tables(self.root / "tables.yaml"),
-            load_datasets(self.root / "alloy"),
-            scale=1.0,
-            epoch=date.today() - timedelta(days=60),
-        )
+        # The stand-ins serve what the services load (restored with the rest on stop).
+        os.environ["LBH_TASCOMI_TABLES_FILE"] = str(self.root / "tables.yaml")
+        os.environ["LBH_ALLOY_DATASETS_DIR"] = str(self.root / "alloy")
+        self.simulators = LocalStandIns(LocalWorld(epoch=date.today() - timedelta(days=60)))
         self.simulators.__enter__()
         env = {k: v for k, v in self._saved_environ.items() if k not in _CLEARED}
         env.update({k: os.environ[k] for k in os.environ if k.startswith(("TASCOMI_", "ALLOY_"))})

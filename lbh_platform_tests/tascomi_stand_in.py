@@ -7,8 +7,8 @@ from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from lbh_platform.tascomi.column_types import ColumnTypeCatalogue
-from lbh_platform.tascomi.simulator import TascomiSimulator
 from lbh_platform.tascomi.tables import TascomiTable
+from lbh_platform_devkit.tascomi.simulator import TascomiSimulator
 
 LONDON = ZoneInfo("Europe/London")
 

@@ -16,10 +16,10 @@ from lbh_platform.alloy.client import (
     unzip_tables,
 )
 from lbh_platform.alloy.datasets import load_datasets
-from lbh_platform.alloy.simulator import DEFAULT_EPOCH, AlloySimulator, find_last_edit_after
 from lbh_platform.alloy.transforms import apply_renames, csv_to_table, upsert_snapshot
 from lbh_platform.common.errors import DataError
 from lbh_platform.common.http import AuthenticationError, RetryPolicy
+from lbh_platform_devkit.alloy.simulator import DEFAULT_EPOCH, AlloySimulator, find_last_edit_after
 
 KEY = "sim-alloy-key-0123456789"
 NOON_DAY_5 = datetime.combine(DEFAULT_EPOCH + timedelta(days=5), datetime.min.time(), UTC).replace(

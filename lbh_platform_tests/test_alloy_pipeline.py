@@ -10,12 +10,12 @@ import pytest
 
 from lbh_platform.alloy.datasets import load_datasets
 from lbh_platform.alloy.locations import alloy_table
-from lbh_platform.alloy.simulator import AlloySimulator
 from lbh_platform.alloy.stages import key_columns
 from lbh_platform.alloy.transforms import apply_renames, clean_column_name
 from lbh_platform.definitions import build_definitions
 from lbh_platform.settings import load_settings
 from lbh_platform.storage.lake import Lake
+from lbh_platform_devkit.alloy.simulator import AlloySimulator
 
 pytestmark = pytest.mark.integration
 LONDON = ZoneInfo("Europe/London")

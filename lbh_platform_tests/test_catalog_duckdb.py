@@ -173,8 +173,8 @@ def test_local_pipeline_days_answer_the_playbook_query(tmp_path, zones, catalogu
     import dagster as dg
 
     from lbh_platform.definitions import build_definitions
-    from lbh_platform.tascomi.simulator import TascomiSimulator
     from lbh_platform.tascomi.tables import load_tables
+    from lbh_platform_devkit.tascomi.simulator import TascomiSimulator
     from lbh_platform_tests.test_tascomi_pipeline import api_clock, keys, run
 
     config = tmp_path / "tables.yaml"

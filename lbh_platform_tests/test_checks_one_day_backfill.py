@@ -28,8 +28,8 @@ from dagster_graphql.test.utils import execute_dagster_graphql
 from lbh_platform.settings import load_settings
 from lbh_platform.storage.lake import Lake
 from lbh_platform.tascomi.locations import tascomi_table
-from lbh_platform.tascomi.simulator import TascomiSimulator
 from lbh_platform.tascomi.tables import load_tables
+from lbh_platform_devkit.tascomi.simulator import TascomiSimulator
 from lbh_platform_tests.test_backfill_records import check_status
 
 pytestmark = pytest.mark.integration

@@ -18,11 +18,11 @@ from lbh_platform.alloy import stages
 from lbh_platform.alloy.client import AlloyClient
 from lbh_platform.alloy.datasets import load_datasets
 from lbh_platform.alloy.locations import alloy_table
-from lbh_platform.alloy.simulator import AlloySimulator
-from lbh_platform.cli.local import INSTANCE_CONFIG
 from lbh_platform.common.deletion_guard import CONFIRM_TAG
 from lbh_platform.common.http import RetryPolicy
 from lbh_platform.storage.lake import Lake
+from lbh_platform_devkit.alloy.simulator import AlloySimulator
+from lbh_platform_devkit.local import INSTANCE_CONFIG
 from lbh_platform_tests.test_backfill_records import check_status
 
 pytestmark = pytest.mark.integration

@@ -17,11 +17,11 @@ import dagster as dg
 import pytest
 import yaml
 
-from lbh_platform.cli.local import INSTANCE_CONFIG
 from lbh_platform.deploy.local_run_launcher import LocalRunLauncher, process_alive
 from lbh_platform.lib.monitoring.alerts import run_failure_alert
-from lbh_platform.tascomi.simulator import TascomiSimulator
 from lbh_platform.tascomi.tables import load_tables
+from lbh_platform_devkit.local import INSTANCE_CONFIG
+from lbh_platform_devkit.tascomi.simulator import TascomiSimulator
 
 LONDON = ZoneInfo("Europe/London")
 DAY = date(2024, 3, 6)

@@ -12,9 +12,7 @@ from datetime import datetime, time
 import dagster as dg
 import pytest
 
-from lbh_platform.cli import dev
 from lbh_platform.cli import probe as cli
-from lbh_platform.cli.local import LONDON
 from lbh_platform.definitions import load_definitions
 from lbh_platform.settings import load_settings
 from lbh_platform.storage.lake import Lake
@@ -22,6 +20,8 @@ from lbh_platform.tascomi.column_types import DEFAULT_CATALOGUE_FILE
 from lbh_platform.tascomi.locations import tascomi_table
 from lbh_platform.tascomi.stages import partition_value
 from lbh_platform.tascomi.tables import DEFAULT_TABLES_FILE, load_table_list
+from lbh_platform_devkit import dev
+from lbh_platform_devkit.local import LONDON
 
 pytestmark = pytest.mark.integration
 TABLE = "site_visits"
@@ -102,5 +102,5 @@ def test_a_table_added_by_probe_write_materialises_after_reload_without_restart(
         settings = load_settings()
         lake = Lake({"raw": settings.raw_zone, "refined": settings.refined_zone})
         snapshot = tascomi_table(lake, "snapshot", TABLE).read(partition_value(day))
-        truth = sims.tascomi.state(TABLE, clock)
+        truth = sims["tascomi"].state(TABLE, clock)
         assert truth and sorted(snapshot["id"].to_pylist()) == sorted(int(r["id"]) for r in truth)

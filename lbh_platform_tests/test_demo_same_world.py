@@ -8,12 +8,12 @@ from datetime import datetime, time, timedelta
 
 import pytest
 
-from lbh_platform.cli import demo, dev
-from lbh_platform.cli.local import LONDON
-from lbh_platform.cli.simulator_state import HISTORY_DAYS, WORLD_FILE, simulated_world
 from lbh_platform.common.errors import ConfigurationError
 from lbh_platform.tascomi.column_types import DEFAULT_CATALOGUE_FILE
 from lbh_platform.tascomi.tables import DEFAULT_TABLES_FILE
+from lbh_platform_devkit import demo, dev
+from lbh_platform_devkit.local import LONDON
+from lbh_platform_devkit.world import HISTORY_DAYS, WORLD_FILE, simulated_world
 
 SET_BY_SIMULATORS = (
     "TASCOMI_API_URL",
@@ -50,7 +50,7 @@ def served(simulators, day) -> dict[str, list[dict]]:
     """Every record each table holds at the 03:00 run of ``day``, as the API serves it."""
     with simulators as sims:
         moment = datetime.combine(day, time(3), LONDON)
-        return {table: sims.tascomi.state(table, moment) for table in TABLES}
+        return {table: sims["tascomi"].state(table, moment) for table in TABLES}
 
 
 def test_make_run_then_make_dev_serve_identical_records(home):

@@ -210,7 +210,7 @@ def test_production_topology(sandbox: Sandbox):
     box = sandbox
     lake = Lake({"raw": str(box.raw_zone), "refined": str(box.refined_zone)})
     history = days_ago(9, 8, 7, 6)
-    box.simulators.tascomi.latency = 0.05  # runs long enough for the queue to matter
+    box.simulators["tascomi"].latency = 0.05  # runs long enough for the queue to matter
 
     # -- 1. two tables through the queue, one table's runs never overlap --------------------
     both = launch_backfill(box, TABLES, history)
@@ -245,8 +245,8 @@ def test_production_topology(sandbox: Sandbox):
     later = days_ago(5, 4, 3)
     # The run's first applications request stalls 20 s (well inside the client's read
     # timeout), so the run is surely in flight when the daemon is killed.
-    box.simulators.tascomi.latency = 0.0
-    box.simulators.tascomi.inject("slow", resource="applications", delay=20)
+    box.simulators["tascomi"].latency = 0.0
+    box.simulators["tascomi"].inject("slow", resource="applications", delay=20)
     in_flight = launch_backfill(box, TABLES, later)
 
     def started_run():
@@ -268,7 +268,7 @@ def test_production_topology(sandbox: Sandbox):
 
     # -- 3. a dead run worker: marked failed, retried ----------------------------------------
     retried_day = days_ago(1)[0]
-    box.simulators.tascomi.inject("slow", resource="appeals", delay=30)  # in flight when killed
+    box.simulators["tascomi"].inject("slow", resource="appeals", delay=30)  # in flight when killed
     launched = box.web.graphql(
         LAUNCH_RUN,
         {

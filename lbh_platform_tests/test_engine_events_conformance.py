@@ -19,7 +19,10 @@ from lbh_platform.engines.arrow_engine import ArrowEngine
 from lbh_platform.event_streams import inputs, rules, stages
 from lbh_platform.event_streams.dynamodb import ScanResult, plain
 from lbh_platform.event_streams.events import EventReader
-from lbh_platform.event_streams.generator import (
+from lbh_platform.event_streams.locations import stage_table
+from lbh_platform.event_streams.spec import stream_named
+from lbh_platform.storage.lake import Lake
+from lbh_platform_devkit.event_streams.generator import (
     World,
     dynamodb_item,
     event_payload,
@@ -27,9 +30,6 @@ from lbh_platform.event_streams.generator import (
     sink_file_name,
     write_day,
 )
-from lbh_platform.event_streams.locations import stage_table
-from lbh_platform.event_streams.spec import stream_named
-from lbh_platform.storage.lake import Lake
 
 pytestmark = pytest.mark.spark
 TENURE = stream_named("tenure")

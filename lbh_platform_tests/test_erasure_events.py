@@ -15,12 +15,12 @@ from lbh_platform.erasure import AuditLog, KeySet, Request, erase
 from lbh_platform.erasure.locate import Locator, drop_erased
 from lbh_platform.event_streams import rules, stages
 from lbh_platform.event_streams.dynamodb import ScanResult, plain
-from lbh_platform.event_streams.generator import dynamodb_item, generate_stream, write_day
 from lbh_platform.event_streams.inputs import Inputs
 from lbh_platform.event_streams.locations import stage_table
 from lbh_platform.event_streams.sink import EventFiles
 from lbh_platform.event_streams.spec import stream_named
 from lbh_platform.storage.lake import Lake
+from lbh_platform_devkit.event_streams.generator import dynamodb_item, generate_stream, write_day
 
 TENURE = stream_named("tenure")
 DAYS = [date(2024, 3, 4), date(2024, 3, 5), date(2024, 3, 6)]

@@ -14,9 +14,9 @@ from lbh_platform.common.errors import ConfigurationError
 from lbh_platform.defs.event_streams.definitions import build_event_streams_definitions
 from lbh_platform.event_streams.locations import stage_table
 from lbh_platform.event_streams.spec import load_event_streams
-from lbh_platform.event_streams.stand_in import DynamoDbStandIn
 from lbh_platform.lib.engine import build_engine_resources
 from lbh_platform.lib.resources import LakeResource
+from lbh_platform_devkit.event_streams.stand_in import DynamoDbStandIn
 from lbh_platform_tests.sink_files import sink_parquet, write_sink_file
 
 QUIET = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}

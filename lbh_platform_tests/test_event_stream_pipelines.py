@@ -11,12 +11,12 @@ import pytest
 from lbh_platform.common.import_columns import yyyymmdd
 from lbh_platform.defs.event_streams.definitions import build_event_streams_definitions
 from lbh_platform.defs.event_streams.spec import job_names
-from lbh_platform.event_streams.generator import generate_stream, write_day
 from lbh_platform.event_streams.locations import stage_table
 from lbh_platform.event_streams.spec import load_event_streams
-from lbh_platform.event_streams.stand_in import stand_in_for
 from lbh_platform.lib.engine import build_engine_resources
 from lbh_platform.lib.resources import LakeResource
+from lbh_platform_devkit.event_streams.generator import generate_stream, write_day
+from lbh_platform_devkit.event_streams.stand_in import stand_in_for
 
 pytestmark = pytest.mark.integration
 DAYS = [date(2024, 3, 4), date(2024, 3, 5)]

@@ -12,11 +12,11 @@ from lbh_platform.alloy import stages
 from lbh_platform.alloy.client import AlloyClient, AlloyExportError
 from lbh_platform.alloy.datasets import load_datasets
 from lbh_platform.alloy.locations import alloy_table
-from lbh_platform.alloy.simulator import AlloySimulator
 from lbh_platform.common.deletion_guard import MassDeletionBlocked
 from lbh_platform.common.errors import DataError
 from lbh_platform.common.http import RetryPolicy
 from lbh_platform.storage.lake import Lake
+from lbh_platform_devkit.alloy.simulator import AlloySimulator
 
 pytestmark = pytest.mark.faults
 LONDON = ZoneInfo("Europe/London")

@@ -17,7 +17,6 @@ from lbh_platform.common.errors import ConfigurationError
 from lbh_platform.common.monitoring_config import DEFAULT_MONITORING_FILE, load_monitoring_config
 from lbh_platform.tascomi.column_types import DEFAULT_CATALOGUE_FILE, ColumnTypeCatalogue
 from lbh_platform.tascomi.config_files import ConfigEditError, add_table
-from lbh_platform.tascomi.simulator import TascomiSimulator
 from lbh_platform.tascomi.tables import (
     DEFAULT_TABLES_FILE,
     MAX_TABLE_NAME_LENGTH,
@@ -25,6 +24,7 @@ from lbh_platform.tascomi.tables import (
     load_table_list,
     load_tables,
 )
+from lbh_platform_devkit.tascomi.simulator import TascomiSimulator
 
 pytestmark = pytest.mark.faults
 LONG_NAME = "a" * 300

@@ -319,7 +319,7 @@ def test_a_missing_variable_fails_at_load(monkeypatch, faults):
 
 
 def test_unknown_table_in_the_demo_is_refused(faults, capsys):
-    from lbh_platform.cli.demo import main
+    from lbh_platform_devkit.demo import main
 
     assert main(["--days", "1", "--tables", "appeals,no_such_table"]) == 2
     assert "no_such_table" in capsys.readouterr().err
@@ -350,8 +350,8 @@ def test_concurrent_runs_of_one_partition_cannot_corrupt_it(lake, faults):
 def test_every_asset_shares_a_pool_per_table_and_the_local_instance_limits_it(
     tmp_path, monkeypatch
 ):
-    from lbh_platform.cli.local import prepare_local_environment
     from lbh_platform.definitions import defs
+    from lbh_platform_devkit.local import prepare_local_environment
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("DAGSTER_HOME", raising=False)

@@ -15,7 +15,12 @@ from lbh_platform.event_streams import inputs as record
 from lbh_platform.event_streams import rules, stages
 from lbh_platform.event_streams.dynamodb import ScanResult, plain
 from lbh_platform.event_streams.events import EventReader
-from lbh_platform.event_streams.generator import (
+from lbh_platform.event_streams.locations import stage_table
+from lbh_platform.event_streams.sink import EventFiles
+from lbh_platform.event_streams.spec import stream_named
+from lbh_platform.lib.resources import LakeResource
+from lbh_platform.storage.lake import Lake
+from lbh_platform_devkit.event_streams.generator import (
     World,
     dynamodb_item,
     event_payload,
@@ -24,11 +29,6 @@ from lbh_platform.event_streams.generator import (
     sink_file_name,
     write_day,
 )
-from lbh_platform.event_streams.locations import stage_table
-from lbh_platform.event_streams.sink import EventFiles
-from lbh_platform.event_streams.spec import stream_named
-from lbh_platform.lib.resources import LakeResource
-from lbh_platform.storage.lake import Lake
 
 pytestmark = pytest.mark.faults
 TENURE = stream_named("tenure")

@@ -10,12 +10,12 @@ import dagster as dg
 import pytest
 
 from lbh_platform.alloy.datasets import load_datasets
-from lbh_platform.alloy.simulator import AlloySimulator
 from lbh_platform.definitions import build_definitions
 from lbh_platform.lib.monitoring.alerts import check_failure_alerts, run_failure_alerts
 from lbh_platform.settings import load_settings
-from lbh_platform.tascomi.simulator import TascomiSimulator
 from lbh_platform.tascomi.tables import load_tables
+from lbh_platform_devkit.alloy.simulator import AlloySimulator
+from lbh_platform_devkit.tascomi.simulator import TascomiSimulator
 from lbh_platform_tests.webhook_receiver import WebhookReceiver
 
 pytestmark = [pytest.mark.faults, pytest.mark.integration]

@@ -11,14 +11,14 @@ import pyarrow as pa
 import pytest
 
 from lbh_platform.alloy.datasets import DEFAULT_DATASETS_DIR, load_datasets, parse_dataset
-from lbh_platform.alloy.simulator.data import DatasetData
 from lbh_platform.alloy.transforms import apply_renames, clean_column_name
 from lbh_platform.common.errors import ConfigurationError
 from lbh_platform.config import CONFIG_DIR
 from lbh_platform.event_streams.spec import load_event_streams
 from lbh_platform.tascomi.column_types import DEFAULT_CATALOGUE_FILE, ColumnTypeCatalogue
-from lbh_platform.tascomi.simulator.records import SyntheticData
 from lbh_platform.tascomi.tables import load_table_list
+from lbh_platform_devkit.alloy.simulator.data import DatasetData
+from lbh_platform_devkit.tascomi.simulator.records import SyntheticData
 
 
 def strings(names: list[str]) -> pa.Schema:

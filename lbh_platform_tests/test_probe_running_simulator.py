@@ -13,11 +13,11 @@ from datetime import date
 import pytest
 
 from lbh_platform.cli import probe as cli
-from lbh_platform.cli.local import local_simulators
 from lbh_platform.cli.simulator_state import RUNNING_DIR, announce, find_running
 from lbh_platform.tascomi.column_types import DEFAULT_CATALOGUE_FILE
 from lbh_platform.tascomi.settings import SIMULATOR_PORT
 from lbh_platform.tascomi.tables import DEFAULT_TABLES_FILE
+from lbh_platform_devkit.local import local_stand_ins
 
 # What the simulators set in this process, and a shell running probe would not have.
 SET_BY_SIMULATORS = (
@@ -75,17 +75,17 @@ def run_probe(capsys, *args: str) -> tuple[int, str, str]:
 
 def test_probe_finds_the_running_simulator_when_the_default_port_moved(home, monkeypatch, capsys):
     with default_port_taken():
-        simulators = local_simulators(
+        simulators = local_stand_ins(
             home, first_day=date.today(), scale=0.2, event_stream_days=None
         )
     with simulators as sims:
-        assert f":{SIMULATOR_PORT}/" not in sims.tascomi.base_url
+        assert f":{SIMULATOR_PORT}/" not in sims["tascomi"].base_url
         unset(monkeypatch, *SET_BY_SIMULATORS)  # probe runs in another shell
         status, out, err = run_probe(capsys, "site_visits", "--pages", "1")
         assert status == 0, err
-        assert f"using the built-in simulator at {sims.tascomi.base_url}" in err
+        assert f"using the built-in simulator at {sims['tascomi'].base_url}" in err
         assert "Tascomi resource 'site_visits'" in out
-        assert [r for r, _, _ in sims.tascomi.request_log] == ["site_visits"]
+        assert [r for r, _, _ in sims["tascomi"].request_log] == ["site_visits"]
     # Stopped: its record is gone, and probe says so rather than trying port 8765.
     assert list((home / RUNNING_DIR).glob("*.json")) == []
     status, out, err = run_probe(capsys, "site_visits")

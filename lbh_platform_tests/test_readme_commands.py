@@ -280,7 +280,7 @@ def test_the_readmes_commands_run_and_their_run_shows_in_the_instance(
     running") runs while simulators are announced for the instance, as `make dev`'s are."""
     from datetime import datetime
 
-    from lbh_platform.cli.local import LONDON, local_simulators
+    from lbh_platform_devkit.local import LONDON, local_stand_ins
 
     home = tmp_path / "dagster_home"
     environ = {
@@ -305,7 +305,7 @@ def test_the_readmes_commands_run_and_their_run_shows_in_the_instance(
             monkeypatch.setenv(name, "")  # restored after: the simulators set them
         today = datetime.now(LONDON).date()
         with (
-            local_simulators(home, first_day=today, scale=None, event_stream_days=None)
+            local_stand_ins(home, first_day=today, scale=None, event_stream_days=None)
             if needs_dev
             else _nothing()
         ):

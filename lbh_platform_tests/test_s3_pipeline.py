@@ -16,8 +16,8 @@ from lbh_platform.settings import load_settings
 from lbh_platform.storage.lake import Lake
 from lbh_platform.storage.partitioned_table import DATA_FILE
 from lbh_platform.tascomi.settings import SIMULATOR_PRIVATE_KEY, SIMULATOR_PUBLIC_KEY
-from lbh_platform.tascomi.simulator import TascomiSimulator
 from lbh_platform.tascomi.tables import load_tables
+from lbh_platform_devkit.tascomi.simulator import TascomiSimulator
 from lbh_platform_tests.aws_stand_in import aws  # noqa: F401
 from lbh_platform_tests.test_tascomi_pipeline import (
     api_clock,

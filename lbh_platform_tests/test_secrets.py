@@ -10,14 +10,14 @@ import pytest
 
 from lbh_platform.alloy.datasets import load_datasets
 from lbh_platform.alloy.settings import load_alloy_settings
-from lbh_platform.alloy.simulator import AlloySimulator
 from lbh_platform.common.errors import ConfigurationError
 from lbh_platform.defs.alloy.resources import AlloyApiResource
 from lbh_platform.defs.tascomi.resources import TascomiApiResource, tascomi_api_resource
 from lbh_platform.storage.secrets import read_secret
 from lbh_platform.tascomi.settings import load_tascomi_settings
-from lbh_platform.tascomi.simulator import TascomiSimulator
 from lbh_platform.tascomi.tables import TascomiTable
+from lbh_platform_devkit.alloy.simulator import AlloySimulator
+from lbh_platform_devkit.tascomi.simulator import TascomiSimulator
 from lbh_platform_tests.aws_stand_in import SECRET_ACCESS_KEY, aws  # noqa: F401
 
 PUBLIC, PRIVATE = "secret-public-4f1c", "secret-private-9d2e"

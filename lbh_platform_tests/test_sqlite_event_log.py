@@ -10,9 +10,9 @@ import dagster as dg
 import pytest
 from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
 
-from lbh_platform.cli.local import INSTANCE_CONFIG, prepare_local_environment
 from lbh_platform.deploy import sqlite_event_log
 from lbh_platform.deploy.sqlite_event_log import PooledSqliteEventLogStorage
+from lbh_platform_devkit.local import INSTANCE_CONFIG, prepare_local_environment
 
 
 @dg.asset

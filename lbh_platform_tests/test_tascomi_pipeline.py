@@ -16,8 +16,8 @@ from lbh_platform.definitions import build_definitions
 from lbh_platform.settings import load_settings
 from lbh_platform.storage.lake import Lake
 from lbh_platform.tascomi.locations import tascomi_table
-from lbh_platform.tascomi.simulator import TascomiSimulator
 from lbh_platform.tascomi.tables import TascomiTable, load_tables
+from lbh_platform_devkit.tascomi.simulator import TascomiSimulator
 
 pytestmark = pytest.mark.integration
 LONDON = ZoneInfo("Europe/London")

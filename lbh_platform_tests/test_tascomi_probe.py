@@ -23,7 +23,6 @@ from lbh_platform.tascomi.config_files import (
     insert_table_line,
 )
 from lbh_platform.tascomi.probe import infer_types, spread, string_columns
-from lbh_platform.tascomi.simulator import TascomiSimulator
 from lbh_platform.tascomi.tables import (
     DEFAULT_TABLES_FILE,
     PAUSED_RULE,
@@ -31,6 +30,7 @@ from lbh_platform.tascomi.tables import (
     load_table_list,
     load_tables,
 )
+from lbh_platform_devkit.tascomi.simulator import TascomiSimulator
 
 LONDON = ZoneInfo("Europe/London")
 DAY = date(2024, 3, 5)

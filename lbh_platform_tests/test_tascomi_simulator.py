@@ -18,8 +18,8 @@ import pytest
 import requests
 
 from lbh_platform.tascomi.column_types import ColumnTypeCatalogue
-from lbh_platform.tascomi.simulator import TascomiSimulator
 from lbh_platform.tascomi.tables import TascomiTable, load_tables
+from lbh_platform_devkit.tascomi.simulator import TascomiSimulator
 
 LONDON = ZoneInfo("Europe/London")
 PUBLIC, PRIVATE = "sim-public-key", "sim-private-key"

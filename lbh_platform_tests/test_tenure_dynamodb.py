@@ -18,8 +18,6 @@ from lbh_platform.event_streams.dynamodb import (
     parallel_scan,
     plain,
 )
-from lbh_platform.event_streams.generator import dynamodb_item as render_item
-from lbh_platform.event_streams.generator import generate_stream
 from lbh_platform.event_streams.schema import (
     Conversion,
     ConversionError,
@@ -27,7 +25,9 @@ from lbh_platform.event_streams.schema import (
     to_timestamp,
 )
 from lbh_platform.event_streams.spec import stream_named
-from lbh_platform.event_streams.stand_in import DynamoDbStandIn
+from lbh_platform_devkit.event_streams.generator import dynamodb_item as render_item
+from lbh_platform_devkit.event_streams.generator import generate_stream
+from lbh_platform_devkit.event_streams.stand_in import DynamoDbStandIn
 
 TENURE = stream_named("tenure")
 TENURE_SCHEMA = TENURE.schema.arrow_schema

@@ -9,10 +9,10 @@ import pyarrow as pa
 
 from lbh_platform.common import event_state
 from lbh_platform.event_streams.events import EventReader, sink_position
-from lbh_platform.event_streams.generator import World
-from lbh_platform.event_streams.generator import event_payload as render_event
-from lbh_platform.event_streams.generator import sink_file_name as sink_name
 from lbh_platform.event_streams.spec import stream_named
+from lbh_platform_devkit.event_streams.generator import World
+from lbh_platform_devkit.event_streams.generator import event_payload as render_event
+from lbh_platform_devkit.event_streams.generator import sink_file_name as sink_name
 
 T0 = datetime(2024, 3, 5, 9, 0, tzinfo=UTC)
 TENURE = stream_named("tenure")

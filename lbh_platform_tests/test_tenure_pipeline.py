@@ -14,14 +14,14 @@ import pytest
 from lbh_platform.common.import_columns import yyyymmdd
 from lbh_platform.defs.event_streams.definitions import build_event_stream_definitions
 from lbh_platform.defs.event_streams.spec import job_names, stage_key
-from lbh_platform.event_streams.generator import dynamodb_item, generate_stream
-from lbh_platform.event_streams.generator import write_day as write_files
 from lbh_platform.event_streams.locations import stage_table
 from lbh_platform.event_streams.sink import EventFiles
 from lbh_platform.event_streams.spec import stream_named
-from lbh_platform.event_streams.stand_in import DynamoDbStandIn
 from lbh_platform.lib.engine import build_engine_resources
 from lbh_platform.lib.resources import LakeResource
+from lbh_platform_devkit.event_streams.generator import dynamodb_item, generate_stream
+from lbh_platform_devkit.event_streams.generator import write_day as write_files
+from lbh_platform_devkit.event_streams.stand_in import DynamoDbStandIn
 
 pytestmark = pytest.mark.integration
 LONDON = ZoneInfo("Europe/London")

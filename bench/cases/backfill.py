@@ -39,8 +39,8 @@ def _child(argv: list[str]) -> dict[str, Any]:
     from lbh_platform.tascomi import stages
     from lbh_platform.tascomi.client import TascomiClient
     from lbh_platform.tascomi.column_types import ColumnTypeCatalogue
-    from lbh_platform.tascomi.simulator import TascomiSimulator
     from lbh_platform.tascomi.tables import load_tables
+    from lbh_platform_devkit.tascomi.simulator import TascomiSimulator
 
     catalogue = ColumnTypeCatalogue.load()
     table = next(t for t in load_tables() if t.name == TABLE)

@@ -31,8 +31,8 @@ PUBLIC, PRIVATE = "sim-public-key", "sim-private-key"
 def _serve(argv: list[str]) -> None:
     scale, latency, epoch = float(argv[0]), float(argv[1]), date.fromisoformat(argv[2])
     from lbh_platform.tascomi.column_types import ColumnTypeCatalogue
-    from lbh_platform.tascomi.simulator import TascomiSimulator
     from lbh_platform.tascomi.tables import load_tables
+    from lbh_platform_devkit.tascomi.simulator import TascomiSimulator
 
     tables = [t for t in load_tables() if t.name in ("appeals", "applications")]
     simulator = TascomiSimulator(

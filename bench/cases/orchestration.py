@@ -46,7 +46,7 @@ def prepare_environment(scratch: Path) -> Path:
     scratch.mkdir(parents=True, exist_ok=True)
     home = scratch / "dagster_home"
     home.mkdir(exist_ok=True)
-    from lbh_platform.cli.local import INSTANCE_CONFIG
+    from lbh_platform_devkit.local import INSTANCE_CONFIG
 
     # The embedded default's instance, as `make run` and `make dev` write it.
     (home / "dagster.yaml").write_text(INSTANCE_CONFIG)
@@ -122,15 +122,16 @@ def _daily(scratch: Path) -> dict[str, Any]:
 
     prepare_environment(scratch)
     from lbh_platform.alloy.datasets import load_datasets
-    from lbh_platform.cli.local import Simulators
     from lbh_platform.defs.alloy.spec import PIPELINE_JOB as ALLOY_JOB
     from lbh_platform.defs.tascomi.spec import DAILY_PIPELINE_JOB
     from lbh_platform.tascomi.tables import load_tables
+    from lbh_platform_devkit.local import LocalStandIns
+    from lbh_platform_devkit.stand_ins import LocalWorld
 
     tables = load_tables()
     datasets = load_datasets()
     runs: dict[str, Any] = {}
-    with Simulators(tables, datasets, scale=1, epoch=DAYS[0] - timedelta(days=30)) as sims:
+    with LocalStandIns(LocalWorld(epoch=DAYS[0] - timedelta(days=30))) as sims:
         from lbh_platform.definitions import defs  # after the simulators set the URLs
 
         started = time.perf_counter()
@@ -178,10 +179,10 @@ def _launched(scratch: Path) -> dict[str, Any]:
     import dagster as dg
 
     prepare_environment(scratch)
-    from lbh_platform.alloy.datasets import load_datasets
-    from lbh_platform.cli.local import Simulators
     from lbh_platform.defs.tascomi.spec import stage_key
     from lbh_platform.tascomi.tables import load_tables
+    from lbh_platform_devkit.local import LocalStandIns
+    from lbh_platform_devkit.stand_ins import LocalWorld
 
     tables = load_tables()
     launched = [t.name for t in tables if not t.is_static][:LAUNCHED_TABLES]
@@ -195,7 +196,7 @@ def _launched(scratch: Path) -> dict[str, Any]:
         ),
     }
     results: dict[str, Any] = {"cores": cores, "tables": launched}
-    with Simulators(tables, load_datasets(), scale=1, epoch=DAYS[0] - timedelta(days=30)) as sims:
+    with LocalStandIns(LocalWorld(epoch=DAYS[0] - timedelta(days=30))) as sims:
         instance = dg.DagsterInstance.get()
         sims.set_now(datetime.combine(DAYS[0], dtime(3, 0), LONDON))
         tascomi_daily_job().execute_in_process(

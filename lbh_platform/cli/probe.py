@@ -20,14 +20,13 @@ from datetime import datetime
 from pathlib import Path
 
 from lbh_platform import settings_registry as registry
-from lbh_platform.cli.local import tascomi_files
 from lbh_platform.cli.simulator_state import find_running, local_home
 from lbh_platform.common.credentials import resolved_keys
 from lbh_platform.common.errors import ConfigurationError
 from lbh_platform.common.http import RetryPolicy
 from lbh_platform.settings import load_settings
 from lbh_platform.tascomi.client import TascomiClient
-from lbh_platform.tascomi.column_types import ColumnTypeCatalogue
+from lbh_platform.tascomi.column_types import DEFAULT_CATALOGUE_FILE, ColumnTypeCatalogue
 from lbh_platform.tascomi.config_files import ConfigEditError, add_table
 from lbh_platform.tascomi.probe import (
     DEFAULT_PAGES,
@@ -43,7 +42,7 @@ from lbh_platform.tascomi.settings import (
     TascomiSettings,
     load_tascomi_settings,
 )
-from lbh_platform.tascomi.tables import load_table_list, table_name_problem
+from lbh_platform.tascomi.tables import DEFAULT_TABLES_FILE, load_table_list, table_name_problem
 
 # A person is waiting: fail within seconds, not after the pipelines' patient retries.
 PROBE_POLICY = RetryPolicy(max_attempts=3, backoff_base=0.5, backoff_max=4.0, read_timeout=60.0)
@@ -60,7 +59,9 @@ def probe_policy(settings: TascomiSettings) -> RetryPolicy:
 
 def config_files() -> tuple[Path, Path]:
     """The table list and catalogue the pipelines load (same variables, same defaults)."""
-    return tascomi_files()
+    tables = Path(registry.get("LBH_TASCOMI_TABLES_FILE") or DEFAULT_TABLES_FILE)
+    types = Path(registry.get("LBH_TASCOMI_COLUMN_TYPES_FILE") or DEFAULT_CATALOGUE_FILE)
+    return tables, types
 
 
 def probe_settings() -> TascomiSettings:

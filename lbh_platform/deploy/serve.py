@@ -4,9 +4,9 @@ The same three services as deploy/docker-compose.yaml (code server, webserver, d
 started with exactly its commands and environment (so ``LBH_DEPLOYMENT`` is ``production``:
 the schedules and sensors run as in production), sharing a PostgreSQL server of its own under
 ``.serve/`` (initdb on first use; kept, so history survives restarts), ``.serve/dagster_home``
-holding deploy/dagster.yaml and ``.serve/compute_logs``. The built-in simulators stand in for
-the APIs unless ``TASCOMI_API_URL`` / ``ALLOY_API_URL`` are set. Ctrl-C stops everything, by
-pid.
+holding deploy/dagster.yaml and ``.serve/compute_logs``. The APIs are the configured ones;
+``make serve`` runs ``lbh_platform_devkit.serve``, which passes in the development kit's
+stand-ins for those not configured. Ctrl-C stops everything, by pid.
 """
 
 import contextlib
@@ -15,8 +15,8 @@ import shutil
 import signal
 import socket
 import time
-from contextlib import nullcontext
-from datetime import date, timedelta
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 
 from lbh_platform import settings_registry as registry
@@ -37,7 +37,9 @@ def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
-def main() -> int:
+def main(local_apis: Callable[[], AbstractContextManager] | None = None) -> int:
+    """Serve until Ctrl-C; ``local_apis`` starts stand-ins for the APIs (set in the
+    environment while its context is open), after the zones' defaults are set."""
     root = Path(registry.get("LBH_SERVE_DIR") or ".serve").resolve()
     home = root / "dagster_home"
     home.mkdir(parents=True, exist_ok=True)
@@ -51,20 +53,7 @@ def main() -> int:
     postgres = LocalPostgres(
         root / "postgres", password=password, port=int(registry.get("LBH_SERVE_PG_PORT") or "0")
     )
-    use_simulators = not (registry.get("TASCOMI_API_URL") or registry.get("ALLOY_API_URL"))
-    if use_simulators:
-        from lbh_platform.alloy.datasets import load_datasets
-        from lbh_platform.cli.local import Simulators
-        from lbh_platform.tascomi.tables import load_tables
-
-        simulators = Simulators(
-            load_tables(),
-            load_datasets(),
-            scale=float(registry.get("LBH_SIM_SCALE") or 1),
-            epoch=date.today() - timedelta(days=60),
-        )
-    else:
-        simulators = nullcontext()
+    simulators = local_apis() if local_apis is not None else nullcontext()
 
     host = registry.get("LBH_DEV_HOST")
     port = registry.get("LBH_DEV_PORT")

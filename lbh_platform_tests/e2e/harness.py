@@ -330,7 +330,7 @@ class WebserverClient:
 
 
 class DagsterDev(WebserverClient):
-    """``python -m lbh_platform.cli.dev`` on a free loopback port, in ``root``."""
+    """``python -m lbh_platform_devkit.dev`` on a free loopback port, in ``root``."""
 
     def __init__(self, root: Path, tables_yaml: str):
         self.root = root
@@ -371,7 +371,7 @@ class DagsterDev(WebserverClient):
     def start(self) -> None:
         self._log = self.log_path.open("wb")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "lbh_platform.cli.dev"],
+            [sys.executable, "-m", "lbh_platform_devkit.dev"],
             cwd=self.root,
             env=self.env,
             stdin=subprocess.DEVNULL,
@@ -385,7 +385,7 @@ class DagsterDev(WebserverClient):
     def check_alive(self) -> None:
         if self.process is not None and self.process.poll() is not None:
             raise AssertionError(
-                f"lbh_platform.cli.dev exited with {self.process.returncode}:\n{self.log_tail()}"
+                f"lbh_platform_devkit.dev exited with {self.process.returncode}:\n{self.log_tail()}"
             )
 
     def stop(self) -> None:

@@ -6,11 +6,11 @@ from collections.abc import Callable
 from datetime import date
 
 from lbh_platform import settings_registry as registry
-from lbh_platform.event_streams.generator import generate_stream, write_day
 from lbh_platform.event_streams.spec import load_event_streams
-from lbh_platform.event_streams.stand_in import DynamoDbStandIn, stand_in_for
 from lbh_platform.settings import load_settings
 from lbh_platform.storage.lake import Lake
+from lbh_platform_devkit.event_streams.generator import generate_stream, write_day
+from lbh_platform_devkit.event_streams.stand_in import DynamoDbStandIn, stand_in_for
 
 
 def seed_event_streams(

@@ -1,7 +1,7 @@
 """Run the simulator standalone, e.g. to point a client or a demo at it by hand.
 
-``python -m lbh_platform.tascomi.simulator --port 8765 --scale 1`` prints the URL and keys and
-serves until Ctrl-C. While it runs it is recorded in ``DAGSTER_HOME`` (default
+``python -m lbh_platform_devkit.tascomi.simulator --port 8765 --scale 1`` prints the URL and keys
+and serves until Ctrl-C. While it runs it is recorded in ``DAGSTER_HOME`` (default
 ``./.dagster_home``), so ``probe`` without ``TASCOMI_API_URL`` uses it, as it uses the one of
 ``make dev``.
 """
@@ -13,14 +13,14 @@ from datetime import date
 
 from lbh_platform.cli.simulator_state import announce, local_home, withdraw
 from lbh_platform.tascomi.column_types import ColumnTypeCatalogue
-from lbh_platform.tascomi.simulator.records import DEFAULT_EPOCH
-from lbh_platform.tascomi.simulator.server import TascomiSimulator
 from lbh_platform.tascomi.tables import load_tables
+from lbh_platform_devkit.tascomi.simulator.records import DEFAULT_EPOCH
+from lbh_platform_devkit.tascomi.simulator.server import TascomiSimulator
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
-        prog="python -m lbh_platform.tascomi.simulator",
+        prog="python -m lbh_platform_devkit.tascomi.simulator",
         description="Serve a simulated Tascomi API on loopback.",
     )
     parser.add_argument("--host", default="127.0.0.1")

@@ -23,8 +23,8 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from lbh_platform.alloy.datasets import AlloyDataset
-from lbh_platform.alloy.simulator.data import DEFAULT_EPOCH, DatasetData, Table, item_id
-from lbh_platform.common.loopback import LoopbackHandler, LoopbackService, aware
+from lbh_platform_devkit.alloy.simulator.data import DEFAULT_EPOCH, DatasetData, Table, item_id
+from lbh_platform_devkit.loopback import LoopbackHandler, LoopbackService, aware
 
 API_PREFIX = "/api/"
 JOINED_PREFIX = "JoinedDesign_"

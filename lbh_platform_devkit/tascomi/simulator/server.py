@@ -19,14 +19,14 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from lbh_platform.common.loopback import LoopbackHandler, LoopbackService, aware
 from lbh_platform.tascomi.column_types import ColumnTypeCatalogue
-from lbh_platform.tascomi.simulator.records import (
+from lbh_platform.tascomi.tables import TascomiTable
+from lbh_platform_devkit.loopback import LoopbackHandler, LoopbackService, aware
+from lbh_platform_devkit.tascomi.simulator.records import (
     DEFAULT_EPOCH,
     LONDON,
     SyntheticData,
 )
-from lbh_platform.tascomi.tables import TascomiTable
 
 API_PREFIX = "/rest/v1/"
 # Transport faults, then bad input (the answer arrives, but lies or is malformed):

@@ -6,7 +6,7 @@ scan segments and ``LastEvaluatedKey`` paging), only the endpoint differs
 with generated entities in the table's own shape: camelCase attributes, nested maps and lists,
 ISO-8601 dates and a ``versionNumber``.
 
-Run ``python -m lbh_platform.event_streams.stand_in`` to start one with a few days of event
+Run ``python -m lbh_platform_devkit.event_streams.stand_in`` to start one with a few days of event
 files of every configured entity in the raw zone, for ``dagster dev``.
 """
 
@@ -22,7 +22,7 @@ import boto3
 from botocore.config import Config
 
 from lbh_platform import settings_registry as registry
-from lbh_platform.event_streams.generator import camel, dynamodb_item
+from lbh_platform_devkit.event_streams.generator import camel, dynamodb_item
 
 if TYPE_CHECKING:
     from lbh_platform.event_streams.spec import EventStream
@@ -178,8 +178,8 @@ def stand_in_for(streams: "Sequence[EventStream]", port: int = 0) -> DynamoDbSta
 
 def main(argv: list[str] | None = None) -> None:
     """Start a seeded stand-in and write the event files of the last few days; block."""
-    from lbh_platform.event_streams.seed import seed_event_streams
     from lbh_platform.settings import load_settings
+    from lbh_platform_devkit.event_streams.seed import seed_event_streams
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=8767)

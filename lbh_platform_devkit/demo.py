@@ -18,16 +18,16 @@ from pathlib import Path
 
 from lbh_platform import settings_registry as registry
 from lbh_platform.alloy.locations import alloy_table
-from lbh_platform.cli.local import (
+from lbh_platform.common.errors import ConfigurationError
+from lbh_platform.tascomi.locations import tascomi_table
+from lbh_platform_devkit.local import (
     LONDON,
-    Simulators,
-    local_simulators,
+    LocalStandIns,
+    local_stand_ins,
     prepare_local_environment,
     requested_scale,
     tascomi_files,
 )
-from lbh_platform.common.errors import ConfigurationError
-from lbh_platform.tascomi.locations import tascomi_table
 
 # Dagster's console logger would print every event; the demo prints its own progress.
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
@@ -90,25 +90,25 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     with simulators as sims:
         print(
-            f"Tascomi simulator at {sims.tascomi.base_url}, Alloy simulator at "
-            f"{sims.alloy.base_url} (scale {sims.tascomi.data.scale:g}, simulated since "
-            f"{sims.tascomi.epoch})",
+            f"stand-ins: {sims.describe()} (scale {sims.world.scale:g}, simulated since "
+            f"{sims.world.epoch})",
             flush=True,
         )
         return _run_days(days, tables, datasets, home, sims, started)
 
 
-def start_simulators(home: Path, days: list[date], scale: float | None = None) -> Simulators:
-    """The simulators ``make run`` runs: the world kept in ``home`` (new: starting before the
+def start_simulators(home: Path, days: list[date], scale: float | None = None) -> LocalStandIns:
+    """The stand-ins ``make run`` runs: the world kept in ``home`` (new: starting before the
     first day), every configured table served, the event streams seeded for ``days``."""
-    return local_simulators(home, first_day=days[0], scale=scale, event_stream_days=days)
+    return local_stand_ins(home, first_day=days[0], scale=scale, event_stream_days=days)
 
 
 def _jobs_for(day: date, first: bool, tables, datasets) -> list[tuple[str, str]]:
     """(job, partition) pairs a production day would run: daily tables every day, static ones
     on Sundays, Alloy on weekdays; the first day runs everything so the demo starts full."""
-    from lbh_platform.defs.alloy.spec import PIPELINE_JOB as ALLOY_JOB
     from lbh_platform.defs.event_streams.automation import job_names
+
+    from lbh_platform.defs.alloy.spec import PIPELINE_JOB as ALLOY_JOB
     from lbh_platform.defs.tascomi.spec import DAILY_PIPELINE_JOB, WEEKLY_PIPELINE_JOB
     from lbh_platform.event_streams.spec import load_event_streams
 
@@ -125,7 +125,7 @@ def _jobs_for(day: date, first: bool, tables, datasets) -> list[tuple[str, str]]
     return jobs
 
 
-def _run_days(days, tables, datasets, home: Path, sims: Simulators, started: float) -> int:
+def _run_days(days, tables, datasets, home: Path, sims: LocalStandIns, started: float) -> int:
     import dagster as dg
 
     from lbh_platform.definitions import build_definitions

@@ -1,6 +1,0 @@
-"""A loopback Alloy export API (real HTTP) with deterministic, day-by-day data."""
-
-from lbh_platform.alloy.simulator.data import DEFAULT_EPOCH
-from lbh_platform.alloy.simulator.server import AlloySimulator, find_last_edit_after
-
-__all__ = ["DEFAULT_EPOCH", "AlloySimulator", "find_last_edit_after"]

@@ -1,0 +1,1 @@
+"""The Alloy API simulator."""

@@ -1,0 +1,1 @@
+"""The Tascomi API simulator."""
