@@ -106,9 +106,8 @@ def start_simulators(home: Path, days: list[date], scale: float | None = None) -
 def _jobs_for(day: date, first: bool, tables, datasets) -> list[tuple[str, str]]:
     """(job, partition) pairs a production day would run: daily tables every day, static ones
     on Sundays, Alloy on weekdays; the first day runs everything so the demo starts full."""
-    from lbh_platform.defs.event_streams.spec import job_names
-
     from lbh_platform.defs.alloy.spec import PIPELINE_JOB as ALLOY_JOB
+    from lbh_platform.defs.event_streams.spec import job_names
     from lbh_platform.defs.tascomi.spec import DAILY_PIPELINE_JOB, WEEKLY_PIPELINE_JOB
     from lbh_platform.event_streams.spec import load_event_streams
 
