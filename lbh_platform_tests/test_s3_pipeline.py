@@ -15,7 +15,11 @@ from lbh_platform.lib.resources import LakeResource
 from lbh_platform.settings import load_settings
 from lbh_platform.storage.lake import Lake
 from lbh_platform.storage.partitioned_table import DATA_FILE
-from lbh_platform.tascomi.settings import SIMULATOR_PRIVATE_KEY, SIMULATOR_PUBLIC_KEY
+from lbh_platform.tascomi.settings import (
+    SIMULATOR_PRIVATE_KEY,
+    SIMULATOR_PUBLIC_KEY,
+    load_tascomi_settings,
+)
 from lbh_platform.tascomi.tables import load_tables
 from lbh_platform_devkit.tascomi.simulator import TascomiSimulator
 from lbh_platform_tests.aws_stand_in import aws  # noqa: F401
@@ -79,7 +83,8 @@ def test_tascomi_days_on_s3_register_every_table_and_partition_in_glue(
     try:
         settings = load_settings()
         assert settings.glue_catalog and not settings.duckdb_catalog
-        assert settings.tascomi_secret_id and not settings.tascomi_private_key
+        tascomi = load_tascomi_settings()
+        assert tascomi.access.secret_id and not any(tascomi.access.keys.values())
         defs = production_definitions(tables, catalogue, settings)
         lake = Lake.from_settings(settings)
         with dg.instance_for_test() as instance:

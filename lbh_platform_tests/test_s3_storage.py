@@ -80,6 +80,7 @@ CRASH_BETWEEN_WRITE_AND_PUBLISH = textwrap.dedent(
     import pyarrow as pa
     from lbh_platform.storage.lake import Lake
     from lbh_platform.storage.partitioned_table import PartitionedTable
+    from lbh_platform.tascomi.locations import tascomi_table
 
     def killed(self, temporary, final):
         os._exit(17)  # the process dies: no clean-up, no exception handlers
