@@ -93,7 +93,7 @@ def sandbox():
 
 
 def keys(table: str) -> list[dict]:
-    return [{"path": ["tascomi", stage, table]} for stage in STAGES]
+    return [{"path": ["tascomi", stage, f"{table}_{stage}"]} for stage in STAGES]
 
 
 def yyyymmdd(day: str) -> str:
@@ -141,7 +141,9 @@ def event_time(box: Sandbox, run_id: str, event_type: str) -> float:
 
 
 def tables_of(run: dict) -> set[str]:
-    return {path["path"][2] for path in run["assetSelection"] or []}
+    return {
+        path["path"][2].removesuffix(f"_{path['path'][1]}") for path in run["assetSelection"] or []
+    }
 
 
 def assert_snapshots_chain(lake: Lake, table: str, days: list[str]) -> None:

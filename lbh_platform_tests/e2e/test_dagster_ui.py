@@ -110,8 +110,9 @@ def asset_graph_shows_groups_and_stages(dev: DagsterDev, page: Page) -> None:
     assert {"tascomi", "alloy"} <= names, f"asset groups: {sorted(names)}"
     for (_, group), paths in groups.items():
         if group == "tascomi":
-            for table in {path[2] for path in paths}:
-                stages = {path[1] for path in paths if path[2] == table}
+            tables = {path[2].removesuffix(f"_{path[1]}") for path in paths}
+            for table in tables:
+                stages = {path[1] for path in paths if path[2] == f"{table}_{path[1]}"}
                 assert stages == set(STAGES), f"tascomi {table} has stages {sorted(stages)}"
         elif group == "alloy":
             assert {path[1] for path in paths} == {"api_response", "snapshot"}
