@@ -116,4 +116,9 @@ def test_runs_publish_checked_partitions_queryable_with_sql(tmp_path):
             f'SELECT snapshot_date, count(*) FROM "{database}"."parking_permits" '
             "GROUP BY snapshot_date ORDER BY snapshot_date"
         ).fetchall()
+        # The declared personal column stays out of the masked view analysts query.
+        masked = connection.execute(
+            f'SELECT * FROM "{database}"."parking_permits_masked" LIMIT 0'
+        ).description
     assert [(str(d), n) for d, n in rows] == [("20240304", 2), ("20240305", 3)]
+    assert "name" not in [column[0] for column in masked] and "id" in [c[0] for c in masked]

@@ -28,8 +28,12 @@ def alloy_table(lake: Lake, stage: str, dataset: str, table: str) -> Partitioned
         table,
         column,
         database=lake.database("env-services", zone),
-        catalog_table=table_name(name_prefix, dataset, table),
+        catalog_table=catalog_name(stage, dataset, table),
     )
+
+
+def catalog_name(stage: str, dataset: str, table: str) -> str:
+    return table_name(LOCATIONS[stage][3], dataset, table)
 
 
 def describe_location(stage: str, dataset: str, table: str) -> str:

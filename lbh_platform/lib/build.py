@@ -180,8 +180,12 @@ def _step_assets(spec: SourceSpec, unit: Unit, step: Step, keys: _Keys) -> dg.As
         required_resource_keys={"lake", "engine", *step.resources},
     )
     def run_step(context: dg.AssetExecutionContext) -> Iterator[dg.MaterializeResult]:
+        lake = context.resources.lake.lake()
+        lake.declare_personal(
+            {a.catalog: a.personal for a in step.assets if a.catalog and a.personal}
+        )
         step_context = StepContext(
-            lake=context.resources.lake.lake(),
+            lake=lake,
             make_engine=context.resources.engine.get,
             resources={name: getattr(context.resources, name) for name in step.resources},
             tags=dict(context.run.tags),

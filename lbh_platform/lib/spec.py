@@ -53,6 +53,7 @@ class Asset:
     volume: bool = False  # row count checked against its own history
     kinds: frozenset[str] = frozenset({"python", "parquet"})
     personal: PersonalData | None = None  # columns and nested fields holding personal data
+    catalog: str | None = None  # its catalogue table name: where ``personal`` is marked
 
 
 @dataclass

@@ -17,6 +17,7 @@ from lbh_platform.storage.partitioned_table import (
 )
 
 if TYPE_CHECKING:
+    from lbh_platform.erasure.personal import PersonalData
     from lbh_platform.settings import Settings
 
 
@@ -40,6 +41,13 @@ class Lake:
         self.environment = environment
         self.catalogs = tuple(catalogs)
         self.aws_region = aws_region
+        self._personal: dict[str, PersonalData] = {}
+
+    def declare_personal(self, declared: Mapping[str, "PersonalData"]) -> None:
+        """Catalogue table name -> its declared personal data: every publish of that table
+        then marks its Glue columns and makes its local masked view (no source named here:
+        the callers declare their own tables)."""
+        self._personal.update(declared)
 
     def __repr__(self) -> str:
         return f"Lake({self.zones}, environment={self.environment!r}, catalogs={self.catalogs})"
@@ -84,8 +92,9 @@ class Lake:
         if catalog_table is not None and database is None:
             raise ValueError("catalog_table needs a database")
         fs, base = self._filesystems[zone]
+        catalog_name = catalog_table or table_name(name)
         identity = (
-            CatalogIdentity(database, catalog_table or table_name(name))
+            CatalogIdentity(database, catalog_name, self._personal.get(catalog_name))
             if database is not None
             else None
         )

@@ -24,8 +24,12 @@ def tascomi_table(lake: Lake, stage: str, table: str) -> PartitionedTable:
         table,
         column,
         database=lake.database("tascomi", zone),
-        catalog_table=table_name(name_prefix, table),
+        catalog_table=catalog_name(stage, table),
     )
+
+
+def catalog_name(stage: str, table: str) -> str:
+    return table_name(LOCATIONS[stage][3], table)
 
 
 def describe_location(stage: str, table: str) -> str:

@@ -105,6 +105,7 @@ def _unit(table: str) -> Unit:
                         f"refined zone: parking/snapshot/{table}/snapshot_date=YYYYMMDD",
                         checks=(ids_check("snapshot", blocking=False),),
                         personal=parse_personal_data(["name"], f"parking {table}"),
+                        catalog=f"parking_{table}",
                         deps=("api_response",),
                         eager=True,
                         freshness=True,

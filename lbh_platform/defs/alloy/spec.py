@@ -6,7 +6,7 @@ from datetime import date
 
 from lbh_platform.alloy import stages
 from lbh_platform.alloy.datasets import AlloyDataset
-from lbh_platform.alloy.locations import alloy_table, describe_location
+from lbh_platform.alloy.locations import alloy_table, catalog_name, describe_location
 from lbh_platform.common.deletion_guard import CONFIRM_TAG
 from lbh_platform.common.stage_report import StageReport
 from lbh_platform.lib.spec import Asset, Check, Job, Schedule, SourceSpec, Step, StepContext, Unit
@@ -49,6 +49,7 @@ def _export_asset(dataset: AlloyDataset, table: str) -> Asset:
         label=_label(dataset, table),
         volume=True,
         personal=dataset.personal(table, "api_response"),
+        catalog=catalog_name("api_response", dataset.name, table),
     )
 
 
@@ -94,6 +95,7 @@ def _snapshot_asset(dataset: AlloyDataset, table: str) -> Asset:
         label=_label(dataset, table),
         freshness=True,
         personal=dataset.personal(table, "snapshot"),
+        catalog=catalog_name("snapshot", dataset.name, table),
     )
 
 

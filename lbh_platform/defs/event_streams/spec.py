@@ -163,6 +163,7 @@ def _unit(stream: EventStream) -> Unit:
             describe_location(stream, stage),
             checks=checks.get(stage, ()),
             personal=stream.personal(stage),
+            catalog=stream.catalog_name(stage),
             **extra,
         )
 

@@ -22,7 +22,7 @@ from lbh_platform.lib.spec import (
 )
 from lbh_platform.tascomi import quality, stages
 from lbh_platform.tascomi.column_types import ColumnTypeCatalogue
-from lbh_platform.tascomi.locations import describe_location
+from lbh_platform.tascomi.locations import catalog_name, describe_location
 from lbh_platform.tascomi.tables import TascomiTable
 
 NAME = "tascomi"
@@ -135,6 +135,7 @@ def _unit(
             deps=deps,
             eager=bool(deps),
             personal=personal(stage),
+            catalog=catalog_name(stage, table.name),
             **extra,
         )
 
