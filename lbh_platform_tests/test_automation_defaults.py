@@ -58,6 +58,7 @@ def test_the_embedded_demo_fetches_nothing_on_its_own(zones, monkeypatch):
         "contact_details_event_files",
         "tenure_weekly_resync",
         "contact_details_weekly_resync",
+        "lbh_retention_weekly",  # a demo keeps every day
     }
 
 

@@ -41,6 +41,13 @@ MONITORING = Role(
     embedded=True,
     why="freshness, alerts and the heartbeat must never wait for a click",
 )
+HOUSEKEEPING = Role(
+    "housekeeping",
+    production=True,
+    embedded=False,
+    why="production: expired snapshots leave the zone and the catalogues weekly, by the "
+    "retention policy; embedded: a demo keeps every day (run the job's dry run to see)",
+)
 OPT_IN = Role(
     "opt-in",
     production=False,
