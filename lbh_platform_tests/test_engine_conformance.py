@@ -2,7 +2,6 @@
 results (same rows, same types, same counts of cast failures), through the shared layout."""
 
 import json
-from dataclasses import dataclass
 from datetime import date
 
 import pyarrow as pa
@@ -10,6 +9,7 @@ import pytest
 
 from lbh_platform.engines.arrow_engine import ArrowEngine
 from lbh_platform.storage.lake import Lake
+from lbh_platform.tascomi.client import Page
 from lbh_platform.tascomi.locations import tascomi_table
 from lbh_platform.tascomi.transforms import raw_response_table
 
@@ -44,14 +44,6 @@ BAD = {
     ],
     "day": ["2024-01-02", "2024-01-02 10:00:00", "nope", "0000-00-00", "2024-1-2", None, ""],
 }
-
-
-@dataclass
-class Page:
-    number: int
-    url: str
-    status: int
-    records: list
 
 
 def records(day: int, count: int, extra_column: str | None = None) -> list[dict]:

@@ -4,7 +4,6 @@ metadata, and nothing already written is lost or corrupted."""
 import json
 import multiprocessing
 import os
-from dataclasses import dataclass
 from datetime import date, timedelta
 
 import pyarrow as pa
@@ -13,6 +12,7 @@ import pytest
 from lbh_platform.common.errors import ConfigurationError, DataError
 from lbh_platform.storage.lake import Lake
 from lbh_platform.tascomi import stages
+from lbh_platform.tascomi.client import Page
 from lbh_platform.tascomi.column_types import ColumnTypeCatalogue
 from lbh_platform.tascomi.locations import tascomi_table
 from lbh_platform.tascomi.quality import uniqueness
@@ -29,14 +29,6 @@ TYPES = {
     "amount": "float",
 }
 D1, D2, D3 = date(2024, 3, 4), date(2024, 3, 5), date(2024, 3, 6)
-
-
-@dataclass
-class Page:
-    number: int
-    url: str
-    status: int
-    records: list
 
 
 @pytest.fixture()

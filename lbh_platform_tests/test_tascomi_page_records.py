@@ -3,7 +3,6 @@ the parsed rows must be exactly what decoding the body into dicts gave."""
 
 import json
 import random
-from dataclasses import dataclass
 from datetime import date, datetime
 
 import pytest
@@ -11,6 +10,7 @@ import pytest
 from lbh_platform.common import json_body
 from lbh_platform.common.json_columns import parse_responses
 from lbh_platform.tascomi import page_records
+from lbh_platform.tascomi.client import Page
 from lbh_platform.tascomi.locations import tascomi_table
 from lbh_platform.tascomi.page_records import (
     DROPPED_FIELDS,
@@ -24,14 +24,6 @@ from lbh_platform.tascomi.record_checks import check_pages
 from lbh_platform.tascomi.transforms import raw_response_table
 
 GIS = DROPPED_FIELDS[0]
-
-
-@dataclass(frozen=True)
-class Page:
-    number: int
-    url: str
-    status: int
-    records: object
 
 
 def dicts_of(body: bytes) -> list[dict]:

@@ -3,7 +3,6 @@ give exactly what the reference implementations give: speed never changes a valu
 
 import json
 import random
-from dataclasses import dataclass
 from datetime import date, datetime
 
 import pyarrow as pa
@@ -13,15 +12,8 @@ from lbh_platform.common import json_columns
 from lbh_platform.common import recast as recasting
 from lbh_platform.common.json_columns import parse_responses
 from lbh_platform.common.recast import recast
+from lbh_platform.tascomi.client import Page
 from lbh_platform.tascomi.transforms import raw_response_table
-
-
-@dataclass
-class Page:
-    number: int
-    url: str
-    status: int
-    records: list
 
 
 def record(i: int) -> dict:

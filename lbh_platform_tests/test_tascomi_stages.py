@@ -1,7 +1,6 @@
 """Stage bookkeeping: import windows after gaps, snapshots on the newest earlier snapshot."""
 
 import json
-from dataclasses import dataclass
 from datetime import date
 
 import pytest
@@ -9,20 +8,13 @@ import pytest
 from lbh_platform.common.errors import DataError
 from lbh_platform.storage.lake import Lake
 from lbh_platform.tascomi import stages
+from lbh_platform.tascomi.client import Page
 from lbh_platform.tascomi.locations import tascomi_table
 from lbh_platform.tascomi.stages import import_window
 from lbh_platform.tascomi.tables import TascomiTable
 
 TABLE = TascomiTable("appeals")
 TYPES = {"id": "integer", "last_updated": "timestamp", "n": "integer"}
-
-
-@dataclass
-class Page:
-    number: int
-    url: str
-    status: int
-    records: list
 
 
 class FakeApi:

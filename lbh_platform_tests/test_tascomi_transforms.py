@@ -1,7 +1,6 @@
 """Parse, recast, dedupe and upsert on the single-machine engine."""
 
 import json
-from dataclasses import dataclass
 from datetime import date, datetime
 
 import pyarrow as pa
@@ -10,15 +9,8 @@ import pytest
 from lbh_platform.common.json_columns import parse_responses
 from lbh_platform.common.recast import recast
 from lbh_platform.common.rows import apply_increment, dedupe_latest
+from lbh_platform.tascomi.client import Page
 from lbh_platform.tascomi.transforms import raw_response_table
-
-
-@dataclass
-class Page:
-    number: int
-    url: str
-    status: int
-    records: list
 
 
 def raw(records, resource="things", day=date(2024, 3, 10), status=200):
