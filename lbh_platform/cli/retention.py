@@ -149,7 +149,13 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-def run(argv: Sequence[str] | None = None, lake: Lake | None = None) -> int:
+def run(
+    argv: Sequence[str] | None = None,
+    lake: Lake | None = None,
+    say: Callable[[str], None] = print,
+    complain: Callable[[str], None] = lambda text: print(text, file=sys.stderr),
+) -> int:
+    """The command; ``say`` takes each line of the plan (a Dagster job passes its log)."""
     args = parser().parse_args(argv)
     today = args.today or datetime.now(UTC).date()
     try:
@@ -165,17 +171,17 @@ def run(argv: Sequence[str] | None = None, lake: Lake | None = None) -> int:
                 raise ConfigurationError(f"no table {args.table!r} in {args.source or SOURCES}")
         audit = AuditLog.of(lake) if args.apply else None
         total = 0
-        print(f"retention {'(applied)' if args.apply else '(dry run)'}, today {today}")
+        say(f"retention {'(applied)' if args.apply else '(dry run)'}, today {today}")
         for table in tables:
             plan = plan_table(table, config, today)
             if not plan.decisions:
                 continue
-            print(f"{table.name}: {plan.policy.describe()}")
+            say(f"{table.name}: {plan.policy.describe()}")
             for decision in plan.decisions:
                 if not decision.keep or args.verbose:
                     word = "keep  " if decision.keep else "remove"
-                    print(f"  {word} {decision.value}  {decision.reason}")
-            print(f"  keeps {len(plan.keep)}, removes {len(plan.delete)}")
+                    say(f"  {word} {decision.value}  {decision.reason}")
+            say(f"  keeps {len(plan.keep)}, removes {len(plan.delete)}")
             total += len(plan.delete)
             if args.apply and plan.delete:
                 apply_retention(
@@ -187,12 +193,12 @@ def run(argv: Sequence[str] | None = None, lake: Lake | None = None) -> int:
                     audit=audit,
                 )
         if args.apply:
-            print(f"{total} snapshot partition(s) removed")
+            say(f"{total} snapshot partition(s) removed")
         else:
-            print(f"{total} snapshot partition(s) would be removed; --apply removes them")
+            say(f"{total} snapshot partition(s) would be removed; --apply removes them")
         return 0
     except (ConfigurationError, DataError, CatalogError, OSError) as exc:
-        print(f"retention: {exc}", file=sys.stderr)
+        complain(f"retention: {exc}")
         return 1
 
 

@@ -3,11 +3,12 @@ a multi-asset per step, a partitioned check step per step, jobs, schedules, sens
 freshness and volume checks, and the source's resources. No source is named here."""
 
 from collections.abc import Iterator
-from datetime import date, datetime
+from datetime import datetime
 
 import dagster as dg
 import pyarrow as pa
 
+from lbh_platform.common.lineage import partition_key
 from lbh_platform.common.monitoring_config import MonitoringConfig, load_monitoring_config
 from lbh_platform.common.stage_report import StageReport
 from lbh_platform.erasure.column_schema import column_schema
@@ -61,10 +62,6 @@ class _Keys:
             raise KeyError(f"{self.spec.name} {unit.name}: no asset {ref!r}") from None
 
 
-def _partition_key(value: str) -> str:
-    return f"{value[:4]}-{value[4:6]}-{value[6:]}"
-
-
 def _run_partitions(
     context: dg.AssetExecutionContext, unit: Unit, keys: _Keys, build
 ) -> Iterator[dg.MaterializeResult]:
@@ -82,7 +79,7 @@ def _run_partitions(
     for position, day in enumerate(days, start=1):
         for report in build(partition_day(day)):
             key = keys.of(unit, report_ref(report))
-            partition = _partition_key(report.partition)
+            partition = partition_key(report.partition)
             if key not in own or partition not in days:
                 _log_side_report(context, key, partition, report, partitions)
                 continue
@@ -336,12 +333,3 @@ def build_source(spec: SourceSpec, monitoring: MonitoringConfig | None = None) -
         deadlines=deadlines,
         monitoring=monitoring,
     )
-
-
-def asset_key(spec: SourceSpec, unit: Unit, ref: str) -> dg.AssetKey:
-    """The key of ``unit``'s asset ``ref`` (for callers outside the builder: tests, tools)."""
-    return _Keys(spec).of(unit, ref)
-
-
-def partition_date(key: str) -> date:
-    return partition_day(key)

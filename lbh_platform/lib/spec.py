@@ -193,6 +193,12 @@ def asset_path(source: str, unit: Unit, asset: Asset) -> tuple[str, ...]:
     return (source, asset.stage, *unit.path, f"{stem}_{asset.stage}")
 
 
+def stage_path(source: str, unit: Unit, stage: str) -> tuple[str, ...]:
+    """The key of ``unit``'s one asset at ``stage`` (for tools that select by stage)."""
+    [asset] = [a for a in unit.assets if a.stage == stage]
+    return asset_path(source, unit, asset)
+
+
 def unit_prefix(source: str, unit: Unit) -> str:
     """How a unit's step and check-step names start: ``<source>_<unit>``, or the source alone
     when the unit is the source's only one of that name (an event-streamed entity)."""

@@ -13,6 +13,7 @@ import functools
 import json
 from datetime import date, datetime, timedelta
 
+from lbh_platform.common.lineage import partition_key
 from lbh_platform.common.stage_report import StageReport
 from lbh_platform.event_streams import rules, stages
 from lbh_platform.event_streams.inputs import Inputs, describe_problems, digest
@@ -33,7 +34,7 @@ from lbh_platform.lib.spec import (
     Step,
     StepContext,
     Unit,
-    asset_path,
+    stage_path,
 )
 from lbh_platform.storage.lake import Lake
 
@@ -65,13 +66,7 @@ def job_names(stream: EventStream) -> dict[str, str]:
 def stage_key(stream: EventStream, stage: str) -> tuple[str, ...]:
     """The asset key of one of the entity's stages (by the one rule, :func:`asset_path`)."""
     [unit] = event_stream_source(stream, {}).units
-    [asset] = [a for a in unit.assets if a.stage == stage]
-    return asset_path(stream.name, unit, asset)
-
-
-def _partition(value: str) -> str:
-    """``YYYYMMDD`` -> the daily partition key ``YYYY-MM-DD``."""
-    return f"{value[:4]}-{value[4:6]}-{value[6:]}"
+    return stage_path(stream.name, unit, stage)
 
 
 def _checks(stream: EventStream) -> dict[str, tuple[Check, ...]]:
@@ -167,7 +162,6 @@ def _unit(stream: EventStream) -> Unit:
             **extra,
         )
 
-    applied = dict(deps=("events", "initial_state"), eager=True, eager_ignores=("initial_state",))
     return Unit(
         name=stream.name,
         path=(),
@@ -220,7 +214,9 @@ def _unit(stream: EventStream) -> Unit:
                         "event-time order (raw folders not yet compacted are compacted first), "
                         "on the configured engine (`LBH_ENGINE`).",
                         freshness=True,
-                        **applied,
+                        deps=("events", "initial_state"),
+                        eager=True,
+                        eager_ignores=("initial_state",),
                     ),
                     asset(
                         "deletions",
@@ -242,7 +238,7 @@ def _file_sensor(stream: EventStream, job: str):
         files = EventFiles(lake, stream.topic)
         changed, new_cursor = changed_days(files, load_cursor(cursor), DEFAULT_LOOKBACK)
         requests = [
-            SensorRequest(partition=_partition(value), run_key=f"{job}:{value}:{seen}")
+            SensorRequest(partition=partition_key(value), run_key=f"{job}:{value}:{seen}")
             for value, seen in changed
         ]
         return SensorTick(
@@ -270,7 +266,7 @@ def rebuild_request(
     why = "; ".join(f"{v}: {describe_problems(p)}" for v, p in sorted(stale.items()))
     request = SensorRequest(
         run_key=f"{job}:{first}:{last}:{digest(stale)}",
-        tags={RANGE_START: _partition(first), RANGE_END: _partition(last)},
+        tags={RANGE_START: partition_key(first), RANGE_END: partition_key(last)},
     )
     return request, why
 

@@ -2,9 +2,6 @@
 snapshots, as a dry run (the default: the run's log lists what would be removed) or applied
 (``apply: true``; the weekly schedule's runs). See docs/RETENTION.md."""
 
-import contextlib
-import io
-
 import dagster as dg
 
 from lbh_platform.cli import retention
@@ -27,14 +24,11 @@ def remove_expired_snapshots(
     argv = ["--who", "dagster", "--run-id", context.run_id]
     if config.apply:
         argv.append("--apply")
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = retention.run(argv, lake=lake.lake())
-    for line in out.getvalue().splitlines():
-        context.log.info(line)
+    errors: list[str] = []
+    code = retention.run(argv, lake=lake.lake(), say=context.log.info, complain=errors.append)
     if code != 0:
         raise dg.Failure(
-            description=f"retention failed: {err.getvalue().strip()}",
+            description=f"retention failed: {' '.join(errors)}",
             metadata={"apply": config.apply},
         )
 

@@ -18,7 +18,7 @@ from lbh_platform.lib.spec import (
     Step,
     StepContext,
     Unit,
-    asset_path,
+    stage_path,
 )
 from lbh_platform.tascomi import quality, stages
 from lbh_platform.tascomi.column_types import ColumnTypeCatalogue
@@ -259,6 +259,4 @@ def tascomi_source(
 def stage_key(table: str, stage: str) -> tuple[str, ...]:
     """The asset key of a table's stage (by the one rule, :func:`asset_path`), for tools and
     benchmarks that select assets by table."""
-    unit = _unit(TascomiTable(name=table), {})
-    [asset] = [a for a in unit.assets if a.stage == stage]
-    return asset_path(NAME, unit, asset)
+    return stage_path(NAME, _unit(TascomiTable(name=table), {}), stage)
