@@ -159,6 +159,16 @@ class Sensor:
 
 
 @dataclass(frozen=True)
+class Housekeeping:
+    """What the retention and erasure tools need of a source: its snapshot tables (each with
+    the imports that may still need a snapshot and its lineage guard) and, for a table and an
+    optional field path, its stages in pipeline order with where each holds the key."""
+
+    snapshot_tables: Callable[[Lake], Sequence[Any]]
+    erasure_targets: Callable[[Lake, str, str | None], Sequence[Any]]
+
+
+@dataclass(frozen=True)
 class SourceSpec:
     """Everything a source brings. ``resources`` are made when definitions load."""
 
@@ -170,6 +180,7 @@ class SourceSpec:
     sensors: tuple[Sensor, ...] = ()
     resources: Mapping[str, Callable[[], Any]] = field(default_factory=dict)
     description: str = ""
+    housekeeping: Housekeeping | None = None  # None: no retention, no erasure
 
 
 def ref(stage: str, table: str | None = None) -> str:

@@ -9,7 +9,17 @@ from lbh_platform.alloy.datasets import AlloyDataset
 from lbh_platform.alloy.locations import alloy_table, catalog_name, describe_location
 from lbh_platform.common.deletion_guard import CONFIRM_TAG
 from lbh_platform.common.stage_report import StageReport
-from lbh_platform.lib.spec import Asset, Check, Job, Schedule, SourceSpec, Step, StepContext, Unit
+from lbh_platform.lib.spec import (
+    Asset,
+    Check,
+    Housekeeping,
+    Job,
+    Schedule,
+    SourceSpec,
+    Step,
+    StepContext,
+    Unit,
+)
 from lbh_platform.lib.spec import ref as asset_ref
 
 NAME = "alloy"
@@ -155,7 +165,9 @@ SCHEDULES = (
 )
 
 
-def alloy_source(datasets: list[AlloyDataset], resources: dict) -> SourceSpec:
+def alloy_source(
+    datasets: list[AlloyDataset], resources: dict, housekeeping: Housekeeping | None = None
+) -> SourceSpec:
     """Adding an AQS file adds all of this, with the weekday freshness check of each snapshot
     and the volume check of each export table."""
     return SourceSpec(
@@ -165,4 +177,5 @@ def alloy_source(datasets: list[AlloyDataset], resources: dict) -> SourceSpec:
         jobs=JOBS,
         schedules=SCHEDULES,
         resources=resources,
+        housekeeping=housekeeping,
     )

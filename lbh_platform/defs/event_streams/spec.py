@@ -25,6 +25,7 @@ from lbh_platform.lib.roles import EVENT_FILES, OPT_IN
 from lbh_platform.lib.spec import (
     Asset,
     Check,
+    Housekeeping,
     Job,
     Schedule,
     Sensor,
@@ -281,7 +282,9 @@ def _stale_sensor(stream: EventStream, job: str):
     return evaluate
 
 
-def event_stream_source(stream: EventStream, resources: dict) -> SourceSpec:
+def event_stream_source(
+    stream: EventStream, resources: dict, housekeeping: Housekeeping | None = None
+) -> SourceSpec:
     """One configured entity: every stage, check, job, sensor and schedule, with the
     snapshot's daily freshness check and the events' volume check."""
     name, label, names = stream.name, stream.label, job_names(stream)
@@ -346,4 +349,5 @@ def event_stream_source(stream: EventStream, resources: dict) -> SourceSpec:
             ),
         ),
         resources=resources,
+        housekeeping=housekeeping,
     )

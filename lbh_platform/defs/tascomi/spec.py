@@ -12,6 +12,7 @@ from lbh_platform.erasure.personal import PersonalData
 from lbh_platform.lib.spec import (
     Asset,
     Check,
+    Housekeeping,
     Job,
     Schedule,
     SourceSpec,
@@ -240,7 +241,10 @@ SCHEDULES = (
 
 
 def tascomi_source(
-    tables: list[TascomiTable], catalogue: ColumnTypeCatalogue, resources: dict
+    tables: list[TascomiTable],
+    catalogue: ColumnTypeCatalogue,
+    resources: dict,
+    housekeeping: Housekeeping | None = None,
 ) -> SourceSpec:
     """Adding a table to the list adds all of this (its freshness and volume checks too)."""
     return SourceSpec(
@@ -253,6 +257,7 @@ def tascomi_source(
         jobs=JOBS,
         schedules=SCHEDULES,
         resources=resources,
+        housekeeping=housekeeping,
     )
 
 
