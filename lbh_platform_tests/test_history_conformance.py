@@ -10,8 +10,10 @@ import pytest
 
 from lbh_platform.engines.arrow_engine import ArrowEngine
 from lbh_platform.history import arrow_files, maintain
-from lbh_platform.history.source import HISTORY_PREFIX, HistorySource, history_table, tascomi_source
+from lbh_platform.history.source import HistorySource, history_table
 from lbh_platform.storage.lake import Lake
+from lbh_platform.tascomi.history import PREFIX
+from lbh_platform.tascomi.history import history_source as tascomi_source
 from lbh_platform_tests.test_history_deletions import (
     FIRST,
     POLICY,
@@ -44,7 +46,7 @@ def arrow_of(frame) -> pa.Table:  # noqa: ANN001
 
 def beside(lake: Lake, source: HistorySource, name: str) -> HistorySource:
     database = lake.database("tascomi", "refined")
-    history = history_table(lake, "refined", HISTORY_PREFIX["tascomi"], name, database)
+    history = history_table(lake, "refined", PREFIX, name, database)
     return dataclasses.replace(source, history=history)
 
 

@@ -79,7 +79,6 @@ def source_of(lake: Lake, stream: Stream) -> HistorySource:
 
     return HistorySource(
         what="entities history",
-        key=("entities", "history"),
         history=history_table(lake, "refined", "history", "entities", "db"),
         increments=lake.table("refined", "changes", "entities", "import_date"),
         id_column="id",

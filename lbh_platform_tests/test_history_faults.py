@@ -172,7 +172,7 @@ def test_a_batch_whose_ids_do_not_cast_is_refused_naming_it(lake, faults):
 
 
 def test_a_history_ahead_of_its_snapshot_is_refused(lake, faults):
-    from lbh_platform.history.source import tascomi_source
+    from lbh_platform.tascomi.history import history_source as tascomi_source
 
     source = tascomi_source(lake, "contacts")
     with pytest.raises(DataError, match="snapshot 20240301 is not published"):

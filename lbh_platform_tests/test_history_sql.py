@@ -11,9 +11,9 @@ from lbh_platform.catalog.base import PartitionRegistration
 from lbh_platform.catalog.duckdb_catalog import DuckDBCatalog
 from lbh_platform.common.import_columns import SNAPSHOT_COLUMNS
 from lbh_platform.history import arrow_files, maintain
-from lbh_platform.history.source import tascomi_source
 from lbh_platform.storage.lake import Lake
 from lbh_platform.storage.partitioned_table import PartitionedTable
+from lbh_platform.tascomi.history import history_source as tascomi_source
 from lbh_platform.tascomi.locations import tascomi_table
 from lbh_platform_tests.test_history_tascomi import SMALL, TABLE, canonical, run_days
 

@@ -12,9 +12,9 @@ import pytest
 from lbh_platform.common.import_columns import SNAPSHOT_COLUMNS
 from lbh_platform.history import arrow_files, maintain
 from lbh_platform.history.segments import Policy
-from lbh_platform.history.source import tascomi_source
 from lbh_platform.storage.lake import Lake
 from lbh_platform.tascomi import stages
+from lbh_platform.tascomi.history import history_source as tascomi_source
 from lbh_platform.tascomi.locations import tascomi_table
 from lbh_platform.tascomi.tables import TascomiTable
 from lbh_platform_tests.test_faults_data import Page

@@ -236,20 +236,19 @@ class SparkHistory:
         from lbh_platform.engines.spark_engine import spark_uri
 
         of_import = {i: day(b.valid_from) for b in batches for i in b.imports}
+        part = increments.partition_column  # each file's import (or snapshot) day
         paths = [spark_uri(increments, increments.partition_dir(i)) for i in of_import]
         try:
             rows = (
                 self.spark.read.option("mergeSchema", "true")
                 .option("basePath", spark_uri(increments, increments.base))
                 .parquet(*paths)
-                .withColumn("import_date", F.col("import_date").cast("string"))
+                .withColumn(part, F.col(part).cast("string"))
             )
         except Exception as exc:  # noqa: BLE001 - Spark's analysis errors have no common base
             raise DataError(f"{increments.display}: cannot read the increments: {exc}") from exc
-        mapping = self.spark.createDataFrame(
-            [(i, d) for i, d in of_import.items()], ["import_date", _BATCH]
-        )
-        rows = rows.join(F.broadcast(mapping), on="import_date", how="inner").cache()
+        mapping = self.spark.createDataFrame([(i, d) for i, d in of_import.items()], [part, _BATCH])
+        rows = rows.join(F.broadcast(mapping), on=part, how="inner").cache()
         try:
             return self._rebuild(history, rows, batches, id_column, deleted, operation,
                                  closed_share, base_notes)  # fmt: skip

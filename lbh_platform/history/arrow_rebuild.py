@@ -68,13 +68,13 @@ def _scan(
     open of the file."""
     path = f"{increments.partition_dir(value)}/{DATA_FILE}"
     with opened(increments.fs, path) as parquet:
-        schema = parquet.schema_arrow.append(pa.field("import_date", pa.string()))
+        schema = parquet.schema_arrow.append(pa.field(increments.partition_column, pa.string()))
         names = [n for n in (id_column, *TIE_BREAKS) if n in schema.names]
         table = parquet.read(columns=names)
         source = Source(value, path, parquet.metadata, schema, batch)
     n = table.num_rows
     narrow = (
-        table.append_column("import_date", pa.array([value] * n, pa.string()))
+        table.append_column(increments.partition_column, pa.array([value] * n, pa.string()))
         .append_column(FILE, pa.array(np.full(n, index, dtype=np.int32)))
         .append_column(POSITION, pa.array(np.arange(n, dtype=np.int64)))
     )
@@ -222,7 +222,8 @@ def rebuild(
             with opened(increments.fs, source.path, source.metadata) as parquet:
                 table = parquet.read()
             return table.append_column(
-                "import_date", pa.array([source.value] * table.num_rows, pa.string())
+                increments.partition_column,
+                pa.array([source.value] * table.num_rows, pa.string()),
             )
 
         window: list[pa.Table] = []

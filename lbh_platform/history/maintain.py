@@ -340,7 +340,7 @@ def versions(history: PartitionedTable, engine: Any = None) -> Any:
 def _report(source: HistorySource, value: str, run: _Run, engine: Any) -> StageReport:
     state = state_of(source.history)
     return StageReport(
-        source.key,
+        "history",
         value,
         run.versions,
         {
@@ -357,4 +357,22 @@ def _report(source: HistorySource, value: str, run: _Run, engine: Any) -> StageR
             "path": source.history.location(),
             "bytes_written": run.bytes_written,
         },
+        table=source.table,
+    )
+
+
+def behind(source: HistorySource, value: str) -> str | None:
+    """Why the history does not hold snapshot ``value`` as its inputs are now (a batch up to
+    ``value`` missing, or applied from an increment re-written since), or None: it does."""
+    state = state_of(source.history)
+    if not state.segments:
+        return "the history has no segment: materialise it"
+    recorded = [b for b in state.batches if b.valid_from <= value]
+    planned = [b for b in _plan(source, state, value) if b.valid_from <= value]
+    first = batching.first_difference(recorded, planned)
+    if first is None:
+        return None
+    return (
+        f"its batch {first} is not as its inputs are now (missing, or an input re-written "
+        "since it was applied): materialise the history again"
     )

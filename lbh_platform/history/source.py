@@ -20,18 +20,16 @@ import pyarrow as pa
 from lbh_platform.catalog.base import table_name
 from lbh_platform.storage.lake import Lake
 from lbh_platform.storage.partitioned_table import PartitionedTable
-from lbh_platform.tascomi.locations import tascomi_table
 
-HISTORY_PREFIX = {"tascomi": "planning/tascomi/history"}
 APPLIED_KEY = "lbh.applied"  # what a snapshot records as its batch (tascomi.stages.APPLIED_KEY)
 
 
 @dataclass(frozen=True)
 class HistorySource:
-    """One table's history: ``what`` names it in errors and logs ("tascomi applications")."""
+    """One table's history: ``what`` names it in errors and logs ("tascomi applications");
+    ``table`` names the asset in its unit when the unit publishes several tables."""
 
     what: str
-    key: tuple[str, ...]
     history: PartitionedTable
     increments: PartitionedTable
     id_column: str
@@ -39,6 +37,7 @@ class HistorySource:
     applied_key: str = APPLIED_KEY
     # The ids batch ``valid_from`` (of these imports) deleted, or None: no deletions.
     deleted: Callable[[str, Sequence[str]], pa.Array | None] | None = None
+    table: str | None = None
 
     def deleted_ids(self, valid_from: str, imports: Sequence[str]) -> pa.Array | None:
         if self.deleted is None:
@@ -54,28 +53,21 @@ class HistorySource:
         return None if text is None else json.loads(text)
 
 
-def history_table(lake: Lake, zone: str, prefix: str, name: str, database: str) -> PartitionedTable:
+def history_table(
+    lake: Lake,
+    zone: str,
+    prefix: str,
+    name: str,
+    database: str,
+    catalog_table: str | None = None,
+) -> PartitionedTable:
     """A history's segments: ``<zone>/<prefix>/<name>/segment=<segment>/``, registered as
-    ``database.history_<name>``."""
+    ``database.<catalog_table>`` (default ``history_<name>``)."""
     return lake.table(
         zone,
         prefix,
         name,
         "segment",
         database=database,
-        catalog_table=table_name("history", name),
-    )
-
-
-def tascomi_source(lake: Lake, table: str, id_column: str = "id") -> HistorySource:
-    """A Tascomi table's history, beside its increments and snapshots in the refined zone."""
-    return HistorySource(
-        what=f"tascomi {table} history",
-        key=("tascomi", "history", table),
-        history=history_table(
-            lake, "refined", HISTORY_PREFIX["tascomi"], table, lake.database("tascomi", "refined")
-        ),
-        increments=tascomi_table(lake, "increment", table),
-        id_column=id_column,
-        snapshots=tascomi_table(lake, "snapshot", table),
+        catalog_table=catalog_table or table_name("history", name),
     )
