@@ -19,7 +19,7 @@ def test_shipped_configuration_has_all_48_tables_with_their_checks(catalogue, se
     assert sum(t.cadence == "daily" for t in tables) == 21
     defs = build_definitions(tables, catalogue, settings)
     keys = {k for k in defs.resolve_asset_graph().get_all_asset_keys()}
-    assert len(keys) == 48 * 4
+    assert len(keys) == 48 * 5  # four stages and the history
     check_keys = defs.resolve_asset_graph().asset_check_keys
     apps = dg.AssetKey(["tascomi", "parsed", "applications_parsed"])
     assert dg.AssetCheckKey(apps, "application_reference_number_complete") in check_keys
@@ -34,7 +34,7 @@ def test_new_table_entry_yields_stages_checks_and_schedule(tmp_path, catalogue, 
     )
     defs = build_definitions(load_tables(config), catalogue, settings)
     graph = defs.resolve_asset_graph()
-    for stage in STAGES:
+    for stage in (*STAGES, "history"):
         assert (
             dg.AssetKey(["tascomi", stage, f"planning_brand_new_{stage}"])
             in graph.get_all_asset_keys()
@@ -47,6 +47,7 @@ def test_new_table_entry_yields_stages_checks_and_schedule(tmp_path, catalogue, 
     assert ("parsed", "id_import_date_unique") in checks
     assert ("snapshot", "id_unique") in checks
     assert ("increment", "no_cast_failures") in checks
+    assert ("history", "holds_snapshot") in checks
     schedule = defs.resolve_schedule_def("tascomi_weekly_static_sunday_0300")
     job = defs.resolve_job_def(schedule.job_name)
     selected = job.asset_layer.selected_asset_keys

@@ -6,9 +6,14 @@ from datetime import date
 
 from lbh_platform.alloy import stages
 from lbh_platform.alloy.datasets import AlloyDataset
+from lbh_platform.alloy.history import catalog_name as history_catalog_name
+from lbh_platform.alloy.history import describe_history_location, history_of
 from lbh_platform.alloy.locations import alloy_table, catalog_name, describe_location
 from lbh_platform.common.deletion_guard import CONFIRM_TAG
+from lbh_platform.common.import_columns import yyyymmdd
 from lbh_platform.common.stage_report import StageReport
+from lbh_platform.history import from_snapshots
+from lbh_platform.history import stage as history_stage
 from lbh_platform.lib.spec import (
     Asset,
     Check,
@@ -109,6 +114,39 @@ def _snapshot_asset(dataset: AlloyDataset, table: str) -> Asset:
     )
 
 
+def _history_asset(dataset: AlloyDataset, table: str) -> Asset:
+    keys = ", ".join(f"`{k}`" for k in stages.key_columns(dataset, table))
+    full = dataset.mode == "full"
+    return Asset(
+        "history",
+        history_stage.describe(
+            f"Alloy `{dataset.name}` `{table}`",
+            keys,
+            "snapshots' changes (rows new or different since the snapshot before, and keys "
+            "gone from it"
+            + (": a full export's import columns alone are not a change)" if full else ")"),
+        ),
+        describe_history_location(dataset.name, table),
+        checks=(
+            Check(
+                history_stage.CHECK,
+                history_stage.CHECK_DESCRIPTION,
+                lambda lake, v: history_stage.holds_snapshot(
+                    f"alloy {dataset.name}/{table} history",
+                    v,
+                    from_snapshots.behind(history_of(lake, dataset, table), v),
+                ),
+            ),
+        ),
+        deps=(asset_ref("snapshot", table),),
+        eager=True,
+        table=table,
+        label=_label(dataset, table),
+        personal=dataset.personal(table, "snapshot"),
+        catalog=history_catalog_name(dataset.name, table),
+    )
+
+
 def _unit(dataset: AlloyDataset) -> Unit:
     def export(ctx: StepContext, day: date) -> list[StageReport]:
         return stages.export(ctx.lake, dataset, day, ctx.resources[API].export)
@@ -119,6 +157,13 @@ def _unit(dataset: AlloyDataset) -> Unit:
             return [stages.snapshot(ctx.lake, dataset, table, day, confirm_deletions=confirmed)]
 
         return snapshot
+
+    def history_of_table(table: str):
+        def history(ctx: StepContext, day: date) -> list[StageReport]:
+            source = history_of(ctx.lake, dataset, table)
+            return [from_snapshots.update(source, yyyymmdd(day), ctx.engine)]
+
+        return history
 
     name = dataset.name
     return Unit(
@@ -137,6 +182,12 @@ def _unit(dataset: AlloyDataset) -> Unit:
             ),
             *(
                 Step(f"alloy_{name}_{t}_snapshot", (_snapshot_asset(dataset, t),), snapshot_of(t))
+                for t in dataset.tables
+            ),
+            *(
+                Step(
+                    f"alloy_{name}_{t}_history", (_history_asset(dataset, t),), history_of_table(t)
+                )
                 for t in dataset.tables
             ),
         ),

@@ -13,14 +13,19 @@ import functools
 import json
 from datetime import date, datetime, timedelta
 
+from lbh_platform.common.import_columns import yyyymmdd
 from lbh_platform.common.lineage import partition_key
 from lbh_platform.common.stage_report import StageReport
 from lbh_platform.event_streams import rules, stages
+from lbh_platform.event_streams.history import catalog_name as history_catalog_name
+from lbh_platform.event_streams.history import describe_history_location, history_of
 from lbh_platform.event_streams.inputs import Inputs, describe_problems, digest
 from lbh_platform.event_streams.locations import describe_location
 from lbh_platform.event_streams.sink import EventFiles
 from lbh_platform.event_streams.spec import EventStream
 from lbh_platform.event_streams.watch import DEFAULT_LOOKBACK, changed_days, load_cursor
+from lbh_platform.history import from_snapshots
+from lbh_platform.history import stage as history_stage
 from lbh_platform.lib.roles import EVENT_FILES, OPT_IN
 from lbh_platform.lib.spec import (
     Asset,
@@ -152,6 +157,10 @@ def _unit(stream: EventStream) -> Unit:
     def apply(ctx: StepContext, day: date) -> list[StageReport]:
         return stages.build_snapshot(ctx.lake, stream, day, ctx.engine)
 
+    def history(ctx: StepContext, day: date) -> list[StageReport]:
+        source = history_of(ctx.lake, stream)
+        return [from_snapshots.update(source, yyyymmdd(day), ctx.engine)]
+
     def asset(stage: str, description: str, **extra) -> Asset:
         return Asset(
             stage,
@@ -230,6 +239,37 @@ def _unit(stream: EventStream) -> Unit:
                 ),
                 apply,
             ),
+            Step(
+                f"{stream.name}_history",
+                (
+                    Asset(
+                        "history",
+                        history_stage.describe(
+                            stream.label,
+                            f"`{stream.key}`",
+                            "snapshots' changes (entities new or different since the snapshot "
+                            "before, and entities gone from it), re-syncs included",
+                        ),
+                        describe_history_location(stream),
+                        checks=(
+                            Check(
+                                history_stage.CHECK,
+                                history_stage.CHECK_DESCRIPTION,
+                                lambda lake, v: history_stage.holds_snapshot(
+                                    f"{stream.label} history",
+                                    v,
+                                    from_snapshots.behind(history_of(lake, stream), v),
+                                ),
+                            ),
+                        ),
+                        deps=("snapshot",),
+                        eager=True,
+                        personal=stream.personal("snapshot"),
+                        catalog=history_catalog_name(stream),
+                    ),
+                ),
+                history,
+            ),
         ),
     )
 
@@ -298,18 +338,18 @@ def event_stream_source(
             names["resync"],
             "Re-read DynamoDB (with the drift check), then rebuild the day's snapshot on the "
             "fresh extract and that day's events.",
-            ("initial_state", "snapshot", "deletions"),
+            ("initial_state", "snapshot", "deletions", "history"),
         ),
         Job(
             names["daily"],
             "One day's events compacted and applied to the snapshot (no DynamoDB read).",
-            ("events", "events_quarantine", "snapshot", "deletions"),
+            ("events", "events_quarantine", "snapshot", "deletions", "history"),
         ),
         Job(names["pipeline"], f"Every {label} asset with its checks (manual runs, demos).", ()),
         Job(
             names["rebuild"],
             "Rebuild a range of snapshots in date order (started by the stale-snapshot sensor).",
-            ("snapshot", "deletions"),
+            ("snapshot", "deletions", "history"),
         ),
     )
     return SourceSpec(

@@ -7,8 +7,12 @@ import functools
 from collections.abc import Callable
 from datetime import date
 
+from lbh_platform.catalog.base import table_name
+from lbh_platform.common.import_columns import yyyymmdd
 from lbh_platform.common.stage_report import StageReport
 from lbh_platform.erasure.personal import PersonalData
+from lbh_platform.history import maintain
+from lbh_platform.history import stage as history_stage
 from lbh_platform.lib.spec import (
     Asset,
     Check,
@@ -23,6 +27,7 @@ from lbh_platform.lib.spec import (
 )
 from lbh_platform.tascomi import quality, stages
 from lbh_platform.tascomi.column_types import ColumnTypeCatalogue
+from lbh_platform.tascomi.history import describe_history_location, history_source
 from lbh_platform.tascomi.locations import catalog_name, describe_location
 from lbh_platform.tascomi.tables import TascomiTable
 
@@ -51,6 +56,9 @@ DESCRIPTIONS = {
     "snapshot": (
         "Full Tascomi `{t}` table as of the snapshot date: the previous snapshot with every "
         "increment since applied by `{id}`. Query the newest `snapshot_date` for current data."
+    ),
+    "history": history_stage.describe(
+        "Tascomi `{t}`", "`{id}`", "increments at the cost of the day's changes"
     ),
 }
 
@@ -101,6 +109,17 @@ def _checks(table: TascomiTable, types: dict[str, str]) -> dict[str, tuple[Check
                 lambda lake, v: quality.types_outcome(lake, table, v, types),
             ),
         ),
+        "history": (
+            Check(
+                history_stage.CHECK,
+                history_stage.CHECK_DESCRIPTION,
+                lambda lake, v: history_stage.holds_snapshot(
+                    f"tascomi {table.name} history",
+                    v,
+                    maintain.behind(history_source(lake, table.name, id_col), v),
+                ),
+            ),
+        ),
         "snapshot": (
             Check(
                 f"{id_col}_unique",
@@ -128,15 +147,21 @@ def _unit(
     checks = _checks(table, types)
 
     def asset(stage: str, deps: tuple[str, ...] = (), **extra) -> Asset:
+        history = stage == "history"
         return Asset(
             stage,
             DESCRIPTIONS[stage].format(t=table.name, id=table.id_column),
-            describe_location(stage, table.name),
+            describe_history_location(table.name)
+            if history
+            else describe_location(stage, table.name),
             checks=checks.get(stage, ()),
             deps=deps,
             eager=bool(deps),
-            personal=personal(stage),
-            catalog=catalog_name(stage, table.name),
+            # The history holds the snapshot's columns.
+            personal=personal("snapshot" if history else stage),
+            catalog=table_name("history", table.name)
+            if history
+            else catalog_name(stage, table.name),
             **extra,
         )
 
@@ -158,6 +183,10 @@ def _unit(
 
     def snapshot(ctx: StepContext, day: date) -> list[StageReport]:
         return [stages.snapshot(ctx.lake, table, day, ctx.engine)]
+
+    def history(ctx: StepContext, day: date) -> list[StageReport]:
+        source = history_source(ctx.lake, table.name, table.id_column)
+        return [maintain.update(source, yyyymmdd(day), ctx.engine)]
 
     name = table.name
     return Unit(
@@ -186,6 +215,7 @@ def _unit(
                 (asset("snapshot", ("increment",), freshness=True),),
                 snapshot,
             ),
+            Step(f"tascomi_{name}_history", (asset("history", ("snapshot",)),), history),
         ),
     )
 
