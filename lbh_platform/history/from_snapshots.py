@@ -208,7 +208,14 @@ def _compute(
     if current[key].null_count:
         raise DataError(f"{what}: {current[key].null_count} snapshot row(s) have no key")
     rows, gone = diff(current, before, key, source.ignore, what)
+    # Each key column too, so an erasure finds a deleted key where it finds the snapshot's.
     deleted = pa.table({key: gone})
+    if before is not None and len(gone):
+        held = before.filter(pc.is_in(before[key], value_set=gone))
+        deleted = held.select(list(dict.fromkeys([*source.keys, key])))
+    elif len(source.keys) > 1:
+        for column in source.keys:
+            deleted = deleted.append_column(column, pa.nulls(0, current.schema.field(column).type))
     note = {CHANGES_OF: _note(value, previous, snapshots)}
     # Deletions first: the changes partition is the marker that both are current.
     source.deleted.write(value, deleted.replace_schema_metadata(note))
