@@ -102,17 +102,17 @@ def test_a_compaction_killed_after_it_commits_is_finished_by_the_next_write(
     lake, tmp_path, monkeypatch, faults
 ):
     stream, source = kept_days(lake)
-    original = PartitionedTable.delete
+    original = PartitionedTable.remove_partition
     calls = []
 
-    def delete(self, value: str) -> None:  # noqa: ANN001
+    def remove(self, value: str) -> bool:  # noqa: ANN001
         calls.append(value)
         if len(calls) == 2:  # after the first replaced segment went
             raise Killed("killed removing replaced segments")
-        original(self, value)
+        return original(self, value)
 
     with monkeypatch.context() as patched, pytest.raises(Killed):
-        patched.setattr(PartitionedTable, "delete", delete)
+        patched.setattr(PartitionedTable, "remove_partition", remove)
         maintain.compact(source)
     state = maintain.state_of(source.history)
     assert state.pending_removal and state.base is not None

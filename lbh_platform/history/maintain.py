@@ -71,7 +71,7 @@ def settle(history: PartitionedTable) -> State:
     state = state_of(history)
     for name in [*state.orphans, *state.pending_removal]:
         log.info("%s: removing segment %s (orphaned or replaced)", history.display, name)
-        history.delete(name)
+        history.remove_partition(name)
     if state.orphans or state.pending_removal:
         state = state_of(history)
     return state
@@ -170,7 +170,7 @@ def _write_day(
     except DataError as exc:
         raise DataError(f"{source.what} batch {batch.valid_from}: {exc}") from exc
     for segment in replaced:
-        source.history.delete(segment.name)
+        source.history.remove_partition(segment.name)
     run.applied.append(batch.valid_from)
     run.versions += day.versions
     run.tombstones += day.tombstones
@@ -188,7 +188,7 @@ def _finish(history: PartitionedTable, replaced: list[Segment]) -> None:
     by_name = {s.name: s for s in replaced}
     for name, _ in segments.removal_order(replaced):
         if name in by_name:
-            history.delete(name)
+            history.remove_partition(name)
 
 
 def _minor(source: HistorySource, engine: Any, state: State, run: _Run, policy: Policy) -> None:
