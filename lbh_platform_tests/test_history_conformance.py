@@ -106,3 +106,30 @@ def test_spark_keeps_deletions_as_the_arrow_engine_does(spark_engine, tmp_path):
         assert set(got["id"].to_pylist()) == set(stream.truth[day]), day
     maintain.rebuild(spark_source, spark_engine, policy=POLICY)
     assert canonical(arrow_of(maintain.versions(spark_source.history))) == daily
+
+
+def test_spark_keeps_a_history_read_off_snapshots_as_the_arrow_engine_does(spark_engine, tmp_path):
+    """Alloy's and the event streams' histories (changes of nested, growing snapshots) on
+    Spark, day by day and rebuilt in one pass, give each day's snapshot."""
+    from lbh_platform.history import from_snapshots
+    from lbh_platform_tests.test_history_from_snapshots import FIRST as START
+    from lbh_platform_tests.test_history_from_snapshots import World, same, tables
+    from lbh_platform_tests.test_history_from_snapshots import value as day_value
+
+    lake = Lake({"refined": str(tmp_path / "refined")})
+    arrow_source = tables(lake, "entities", ("id",))
+    spark_source = dataclasses.replace(
+        arrow_source, history=history_table(lake, "refined", "history", "entities_spark", "db")
+    )
+    world = World(9)
+    days = [day_value(START + timedelta(days=n)) for n in range(12)]
+    for n, day in enumerate(days):
+        arrow_source.snapshots.write(day, world.day(START + timedelta(days=n)))
+        from_snapshots.update(arrow_source, day)
+        from_snapshots.update(spark_source, day, spark_engine)
+    daily = canonical(arrow_of(maintain.versions(arrow_source.history)))
+    assert canonical(arrow_of(maintain.versions(spark_source.history, spark_engine))) == daily
+    maintain.rebuild(spark_source.source(), spark_engine)
+    assert canonical(arrow_of(maintain.versions(spark_source.history))) == daily
+    for day in days:
+        same(maintain.as_of(spark_source.history, day), arrow_source.snapshots.read(day), "id")
