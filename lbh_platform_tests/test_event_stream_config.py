@@ -137,7 +137,7 @@ def test_a_made_up_entity_from_config_runs_end_to_end(config, tmp_path, monkeypa
     defs = dg.Definitions.merge(build_event_streams_definitions([stream], environ={}), shared)
     graph = defs.resolve_asset_graph()
     keys = {k.to_user_string() for k in graph.get_all_asset_keys()}
-    assert keys == {f"repairs/{stage}/repairs_{stage}" for stage in STAGES}
+    assert keys == {f"repairs/{stage}/repairs_{stage}" for stage in (*STAGES, "history")}
     checks = {(k.asset_key.path[1], k.name) for k in graph.asset_check_keys}
     assert ("snapshot", "every_event_applied") in checks
     assert ("events", "raw_files_compacted") in checks

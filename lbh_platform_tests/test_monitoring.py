@@ -221,7 +221,8 @@ def test_volume_checks_ride_in_the_stage_check_steps(two_tables):
         if n.name.endswith("_checks")  # not the assets' steps, nor the freshness check
     }
     assert check_steps == {
-        f"tascomi_appeals_{stage}_checks" for stage in ("parsed", "increment", "snapshot")
+        f"tascomi_appeals_{stage}_checks"
+        for stage in ("parsed", "increment", "snapshot", "history")
     }
     checks = pipeline.asset_layer.asset_graph.asset_check_keys
     assert {volume("api_response"), volume("increment")} <= set(checks)
