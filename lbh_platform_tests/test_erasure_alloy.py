@@ -6,9 +6,9 @@ from pathlib import Path
 import pytest
 
 from lbh_platform.alloy import stages
+from lbh_platform.alloy.housekeeping import alloy_dataset_targets
 from lbh_platform.alloy.locations import alloy_table
 from lbh_platform.alloy.stages import JOINED_ID, ROOT_ID
-from lbh_platform.cli.erase import alloy_dataset_targets
 from lbh_platform.erasure import AuditLog, KeySet, Request, erase, find
 from lbh_platform.storage.lake import Lake
 from lbh_platform_tests.test_alloy_snapshots import (

@@ -61,4 +61,11 @@ def test_mistakes_are_one_line(lake, capsys):
     assert command.run(argv, lake=lake) == 1
     assert "erase by a top-level field" in capsys.readouterr().err
     assert command.run(["alloy", "no_such_dataset", "--key", "1"], lake=lake) == 1
-    assert "no Alloy dataset named 'no_such_dataset'" in capsys.readouterr().err
+    assert "alloy has no table 'no_such_dataset'; its tables are" in capsys.readouterr().err
+
+
+def test_an_unknown_source_names_the_known_ones(lake, capsys):
+    assert command.run(["parking", "bays", "--key", "1"], lake=lake) == 1
+    err = capsys.readouterr().err
+    assert "unknown source 'parking'" in err
+    assert all(name in err for name in ("tascomi", "alloy", "event_streams"))

@@ -9,12 +9,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from lbh_platform.cli.erase import event_stream_targets
 from lbh_platform.common.import_columns import yyyymmdd
 from lbh_platform.erasure import AuditLog, KeySet, Request, erase
 from lbh_platform.erasure.locate import Locator, drop_erased
 from lbh_platform.event_streams import rules, stages
 from lbh_platform.event_streams.dynamodb import ScanResult, plain
+from lbh_platform.event_streams.housekeeping import event_stream_targets
 from lbh_platform.event_streams.inputs import Inputs
 from lbh_platform.event_streams.locations import stage_table
 from lbh_platform.event_streams.sink import EventFiles

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from lbh_platform.cli.erase import tascomi_targets
 from lbh_platform.erasure import (
     AuditLog,
     KeySet,
@@ -23,6 +22,7 @@ from lbh_platform.erasure.locate import blocked
 from lbh_platform.erasure.paths import parse_path
 from lbh_platform.storage.lake import Lake
 from lbh_platform.tascomi import stages
+from lbh_platform.tascomi.housekeeping import tascomi_targets
 from lbh_platform.tascomi.locations import tascomi_table
 from lbh_platform_tests.test_faults_snapshot_inputs import TABLE, TYPES, Api
 
@@ -191,3 +191,38 @@ def test_files_keep_their_footer_notes(lake):
     )
     assert {v: increments.file_metadata(v) for v in increments.partitions()} == notes
     assert os.path.exists(increments.base)
+
+
+def test_the_history_is_erased_and_rebuilt_from_the_erased_increments(lake, monkeypatch):
+    """The history's segments lose the record with every other stage; the history then no
+    longer holds its snapshots as they are (they were re-written), and its next run rebuilds
+    it from the erased increments: "as of D" is snapshot D again, without the record."""
+    from lbh_platform.history import maintain
+    from lbh_platform.tascomi.history import history_source
+
+    api = pipeline(lake)
+    source = history_source(lake, TABLE.name)
+    for day in DAYS:
+        maintain.update(source, value(day))
+    targets = tascomi_targets(lake, TABLE.name)
+    keys = KeySet([str(PERSON)])
+    held = {h.stage for found in find(targets, keys) for h in found}
+    assert "history" in held
+    monkeypatch.setenv("LBH_ERASURE_SALT", SALT)  # the ingest reads the recorded erasures
+    audit = AuditLog.of(lake)  # recorded, so the next import leaves the record out
+    erase(Request("tascomi", TABLE.name, "dpo"), targets, keys, audit=audit, salt=SALT)
+    assert PERSON not in maintain.versions(source.history)["id"].to_pylist()
+    assert maintain.behind(source, value(DAYS[-1])) is not None
+    nxt = DAYS[-1] + timedelta(days=1)
+    api.edit(1, nxt, name="v4-1")
+    run_day(lake, api.fetch, nxt)
+    maintain.update(source, value(nxt))
+    assert maintain.behind(source, value(nxt)) is None
+    snapshots = tascomi_table(lake, "snapshot", TABLE.name)
+    for day in [*DAYS, nxt]:
+        got = maintain.as_of(source.history, value(day))
+        want = snapshots.read(value(day), ["id", "name"])
+        assert sorted(got.select(["id", "name"]).to_pylist(), key=str) == sorted(
+            want.select(["id", "name"]).to_pylist(), key=str
+        )
+        assert PERSON not in got["id"].to_pylist()

@@ -8,13 +8,14 @@ from datetime import date
 import pyarrow as pa
 import pytest
 
-from lbh_platform.cli.erase import event_stream_targets, tascomi_targets
 from lbh_platform.erasure import AuditLog, KeySet, Request, erase, find, scrub
+from lbh_platform.event_streams.housekeeping import event_stream_targets
 from lbh_platform.event_streams.inputs import Inputs
 from lbh_platform.retention import RetentionPolicy, apply_retention, plan_retention
 from lbh_platform.storage.lake import Lake
 from lbh_platform.storage.partitioned_table import TEMPORARY_PREFIX, PartitionedTable
 from lbh_platform.tascomi import stages
+from lbh_platform.tascomi.housekeeping import tascomi_targets
 from lbh_platform.tascomi.locations import tascomi_table
 from lbh_platform_tests.test_erasure_events import TENURE, updated_entity
 from lbh_platform_tests.test_erasure_events import pipeline as tenure_pipeline

@@ -12,15 +12,17 @@ import pytest
 
 from lbh_platform.alloy.datasets import load_datasets
 from lbh_platform.alloy.erased import drop_erased_export
+from lbh_platform.alloy.housekeeping import alloy_dataset_targets
 from lbh_platform.alloy.locations import alloy_table
-from lbh_platform.cli.erase import alloy_dataset_targets, event_stream_targets, tascomi_targets
 from lbh_platform.common.errors import ConfigurationError
 from lbh_platform.erasure import AuditLog, KeySet, Request, erase
 from lbh_platform.erasure.recorded import drop_erased_rows, erased_paths
 from lbh_platform.event_streams.erased import drop_erased_events, drop_erased_items
+from lbh_platform.event_streams.housekeeping import event_stream_targets
 from lbh_platform.event_streams.spec import stream_named
 from lbh_platform.storage.lake import Lake
 from lbh_platform.tascomi.erased import LONDON, drop_erased_records
+from lbh_platform.tascomi.housekeeping import tascomi_targets
 from lbh_platform.tascomi.locations import tascomi_table
 
 SALT = "test-salt-0123456789abcdef"

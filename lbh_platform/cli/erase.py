@@ -12,190 +12,52 @@ holds them and how many rows; ``--apply`` rewrites them (each atomically), verif
 holds them any more and records an audit entry (who, when, rows per partition, a salted hash
 of each key: ``LBH_ERASURE_SALT`` must be set). Nothing printed or recorded holds a key.
 
-What a source's stages are and where each holds the key is decided here for now (the
-``*_targets`` functions; tests use them too): Tascomi by the record's id (raw responses:
-inside each record's JSON text); Alloy by the root item's id, with its joined designs' rows
+What a source's stages are and where each holds the key comes from its spec
+(``SourceSpec.housekeeping``): Tascomi by the record's id (raw responses: inside each
+record's JSON text); Alloy by the root item's id, with its joined designs' rows
 (``primary_item``); event streams by the entity's key or a nested field (``--column``), in
-the raw event files, the initial state, events, quarantine, snapshots and deletions.
+the raw event files, the initial state, events, quarantine, snapshots and deletions. Every
+table's history (and the snapshot changes it is kept from) is erased too.
 """
 
 import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from lbh_platform.alloy.locations import alloy_table
 from lbh_platform.common.errors import ConfigurationError, DataError
 from lbh_platform.erasure import (
     AuditLog,
     ErasureIncomplete,
-    FileTarget,
     KeySet,
-    Locator,
     Request,
-    TableTarget,
     erase,
     erasure_salt,
     find,
     operator,
 )
-from lbh_platform.erasure.paths import FieldPath, Step, parse_path
 from lbh_platform.erasure.targets import Target
+from lbh_platform.lib.sources import all_source_specs
+from lbh_platform.lib.spec import Housekeeping
 from lbh_platform.storage.lake import Lake
-from lbh_platform.tascomi.locations import tascomi_table
-
-if TYPE_CHECKING:
-    from lbh_platform.alloy.datasets import AlloyDataset
-    from lbh_platform.event_streams.spec import EventStream
-
-SOURCES = ("tascomi", "alloy", "event_streams")
 
 
-# --------------------------------------------------------------------------- targets
-
-
-def tascomi_targets(lake: Lake, table: str, path: str = "id") -> list[Target]:
-    """A Tascomi table's four stages, by a top-level field of the record (its id)."""
-    located = parse_path(path, f"tascomi {table} --column")
-    if len(located.steps) != 1 or located.steps[0].each:
-        raise ConfigurationError(
-            f"tascomi {table}: erase by a top-level field of the record (such as id); the "
-            f"parsed stages hold nested fields as JSON text, so {path!r} cannot be located"
-        )
-    column = Locator(located)
-    return [
-        TableTarget(
-            "api_response", tascomi_table(lake, "api_response", table), Locator(located, table)
-        ),
-        TableTarget("parsed", tascomi_table(lake, "parsed", table), column, ("api_response",)),
-        TableTarget("increment", tascomi_table(lake, "increment", table), column, ("parsed",)),
-        TableTarget(
-            "snapshot",
-            tascomi_table(lake, "snapshot", table),
-            column,
-            ("increment",),
-            cumulative=True,
-        ),
-    ]
-
-
-def alloy_targets(lake: Lake, dataset_name: str) -> list[Target]:
-    """An Alloy dataset's exports and snapshots, by the root item's id: the root table's rows
-    and every joined design's rows of that item."""
-    from lbh_platform.alloy.datasets import load_datasets
-    from lbh_platform.alloy.stages import JOINED_ID, ROOT_ID
-
-    dataset = next((d for d in load_datasets() if d.name == dataset_name), None)
-    if dataset is None:
-        raise ConfigurationError(f"no Alloy dataset named {dataset_name!r}")
-    return alloy_dataset_targets(lake, dataset, ROOT_ID, JOINED_ID)
-
-
-def alloy_dataset_targets(
-    lake: Lake, dataset: "AlloyDataset", root_id: str, joined_id: str
-) -> list[Target]:
-    """The exports (joined tables first, as published) then the snapshots of ``dataset``."""
-
-    def key(table: str, renamed: bool) -> Locator:
-        column = root_id if table == dataset.name else joined_id
-        if renamed:
-            column = dataset.renames.get(table, {}).get(column, column)
-        return Locator.of(column)
-
-    order = [*dataset.joined_designs, dataset.name]  # the export publishes the root last
-    exports: list[Target] = [
-        TableTarget(
-            f"api_response {table}",
-            alloy_table(lake, "api_response", dataset.name, table),
-            key(table, False),
-        )
-        for table in order
-    ]
-    snapshots: list[Target] = [
-        TableTarget(
-            f"snapshot {table}",
-            alloy_table(lake, "snapshot", dataset.name, table),
-            key(table, True),
-            # A snapshot is built on the one before it and its table's exports (a joined
-            # table's also on the root's): the proof wants it written after both.
-            tuple(dict.fromkeys([f"api_response {table}", f"api_response {dataset.name}"])),
-            cumulative=True,
-        )
-        for table in [dataset.name, *dataset.joined_designs]
-    ]
-    return exports + snapshots
-
-
-def raw_event_path(stream: "EventStream", path: FieldPath) -> FieldPath:
-    """A canonical field path as the raw events spell it (the Avro names, under the
-    envelope's entity field): ``household_members[].id`` -> ``Tenure.HouseholdMembers[].Id``."""
-    fields = stream.schema.fields
-    steps = [Step(stream.entity_field)]
-    for step in path.steps:
-        found = next((f for f in fields if f.name == step.name), None)
-        if found is None:
-            raise ConfigurationError(
-                f"{stream.label}: no field {step.name!r} at {path} (fields: "
-                f"{', '.join(f.name for f in fields)})"
-            )
-        steps.append(Step(found.source_name, step.each))
-        fields = found.fields
-    return FieldPath(tuple(steps))
-
-
-def event_stream_targets(lake: Lake, entity: str, path: str | None = None) -> list[Target]:
-    """An event-streamed entity's stages, raw event files first, by its key or a field."""
-    from lbh_platform.event_streams import inputs
-    from lbh_platform.event_streams.locations import stage_table
-    from lbh_platform.event_streams.sink import EventFiles
-    from lbh_platform.event_streams.spec import stream_named
-
-    stream = stream_named(entity)
-    located = parse_path(path or stream.key, f"{stream.label} --column")
-    raw = raw_event_path(stream, located)
-    files = EventFiles(lake, stream.topic)
-    column = Locator(located)
-
-    def raw_files_now(value: str, notes: dict[str, str]) -> dict[str, str]:
-        # The events partition records the raw files it was compacted from; after the
-        # erasure removed or rewrote some, it records them as they are now (not stale).
-        return inputs.raw_record(files.files(value))
-
-    targets: list[Target] = [
-        FileTarget("raw events", files, Locator(raw, remove=column.removes)),
-        TableTarget("initial_state", stage_table(lake, stream, "initial_state"), column),
-        TableTarget(
-            "events",
-            stage_table(lake, stream, "events"),
-            column,
-            ("raw events",),
-            restate=raw_files_now,
-        ),
-        TableTarget(
-            "events_quarantine",
-            stage_table(lake, stream, "events_quarantine"),
-            Locator(raw, "content", column.removes),
-        ),
-        TableTarget("snapshot", stage_table(lake, stream, "snapshot"), column),
-    ]
-    if str(located) == stream.key:
-        targets.append(
-            TableTarget("deletions", stage_table(lake, stream, "deletions"), Locator.of("id"))
-        )
-    return targets
+def housekeeping_of(source: str, table: str) -> Housekeeping:
+    """The housekeeping of the source (by its spec's housekeeping name) that has ``table``."""
+    found = [s.housekeeping for s in all_source_specs() if s.housekeeping is not None]
+    named = [h for h in found if h.name == source]
+    if not named:
+        known = sorted({h.name for h in found})
+        raise ConfigurationError(f"unknown source {source!r}; sources are {known}")
+    for housekeeping in named:
+        if table in housekeeping.tables:
+            return housekeeping
+    tables = sorted(t for h in named for t in h.tables)
+    raise ConfigurationError(f"{source} has no table {table!r}; its tables are {tables}")
 
 
 def targets_for(lake: Lake, source: str, table: str, path: str | None) -> list[Target]:
-    if source == "tascomi":
-        return tascomi_targets(lake, table, path or "id")
-    if source == "alloy":
-        if path is not None:
-            raise ConfigurationError("alloy: erasure is by the root item's id (no --column)")
-        return alloy_targets(lake, table)
-    if source == "event_streams":
-        return event_stream_targets(lake, table, path)
-    raise ConfigurationError(f"unknown source {source!r}; sources are {SOURCES}")
+    return list(housekeeping_of(source, table).erasure_targets(lake, table, path))
 
 
 # --------------------------------------------------------------------------- command
@@ -216,7 +78,7 @@ def parser() -> argparse.ArgumentParser:
         prog="python -m lbh_platform.cli.erase",
         description="Erase records by key from every stage of a table (dry run by default).",
     )
-    p.add_argument("source", choices=SOURCES)
+    p.add_argument("source", help="tascomi, alloy or event_streams (a source's housekeeping name)")
     p.add_argument("table", help="Tascomi table, Alloy dataset or event-streamed entity")
     p.add_argument("--key", action="append", default=[], help="a key value (repeatable)")
     p.add_argument("--keys-file", help="a file of key values, one per line ('-': stdin)")

@@ -10,119 +10,46 @@ catalogue; a table always keeps its newest snapshot, the base of any snapshot st
 built and what its lineage proof needs. ``--apply`` appends what it removed to the audit log
 (``<refined zone>/lbh-audit/retention/``). See docs/RETENTION.md.
 
-Which tables each source has is decided here for now (:func:`snapshot_tables`); the
-scheduled job will take the same from each source's spec.
+Which tables a source has comes from its spec (``SourceSpec.housekeeping``), so a new source
+is retained by the same policy without a change here.
 """
 
 import argparse
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
-from lbh_platform.alloy.locations import alloy_table
 from lbh_platform.catalog.base import CatalogError
 from lbh_platform.common.errors import ConfigurationError, DataError
 from lbh_platform.erasure import AuditLog, operator
+from lbh_platform.lib.sources import all_source_specs
 from lbh_platform.retention import (
     RetentionConfig,
     RetentionPlan,
     apply_retention,
-    lineage_guard,
     load_retention,
     missing_snapshots,
     plan_retention,
-    recorded_base_guard,
 )
-from lbh_platform.retention.policy import Guard
+from lbh_platform.retention.tables import SnapshotTable
 from lbh_platform.storage.lake import Lake
-from lbh_platform.storage.partitioned_table import PartitionedTable
-from lbh_platform.tascomi.locations import tascomi_table
-
-SOURCES = ("tascomi", "alloy", "event_streams")
-
-
-@dataclass(frozen=True)
-class SnapshotTable:
-    """One table's snapshots, its imports (days that may still need a snapshot) and the
-    guard its lineage needs."""
-
-    source: str
-    table: str
-    snapshots: PartitionedTable
-    imports: Callable[[], list[str]]
-    guard: Callable[[], Guard]
-
-    @property
-    def name(self) -> str:
-        return f"{self.source}/{self.table}"
-
-
-def _tascomi(lake: Lake) -> list[SnapshotTable]:
-    from lbh_platform.tascomi import stages
-    from lbh_platform.tascomi.tables import load_tables
-
-    return [
-        SnapshotTable(
-            "tascomi",
-            t.name,
-            tascomi_table(lake, "snapshot", t.name),
-            lambda t=t: tascomi_table(lake, "increment", t.name).partitions(),
-            lambda t=t: lineage_guard(stages.snapshot_inputs(lake, t.name)),
-        )
-        for t in load_tables()
-    ]
-
-
-def _alloy(lake: Lake) -> list[SnapshotTable]:
-    from lbh_platform.alloy import stages
-    from lbh_platform.alloy.datasets import load_datasets
-
-    return [
-        SnapshotTable(
-            "alloy",
-            f"{d.name}/{t}",
-            alloy_table(lake, "snapshot", d.name, t),
-            lambda d=d, t=t: alloy_table(lake, "api_response", d.name, t).partitions(),
-            lambda d=d, t=t: lineage_guard(stages.snapshot_inputs(lake, d, t)),
-        )
-        for d in load_datasets()
-        for t in d.tables
-    ]
-
-
-def _event_streams(lake: Lake) -> list[SnapshotTable]:
-    from lbh_platform.event_streams.inputs import BASE_KEY, Base
-    from lbh_platform.event_streams.locations import stage_table
-    from lbh_platform.event_streams.spec import load_event_streams
-
-    def guard(table: PartitionedTable) -> Guard:
-        def recorded(value: str) -> str | None:
-            base = Base.parse(table.file_metadata(value).get(BASE_KEY, ":"))
-            return base.value if base.stage == "snapshot" else None
-
-        return recorded_base_guard(recorded)
-
-    found = []
-    for stream in load_event_streams():
-        snapshots = stage_table(lake, stream, "snapshot")
-        events = stage_table(lake, stream, "events")
-        found.append(
-            SnapshotTable(
-                "event_streams",
-                stream.name,
-                snapshots,
-                events.partitions,
-                lambda snapshots=snapshots: guard(snapshots),
-            )
-        )
-    return found
 
 
 def snapshot_tables(lake: Lake, source: str | None = None) -> list[SnapshotTable]:
-    builders = {"tascomi": _tascomi, "alloy": _alloy, "event_streams": _event_streams}
-    chosen = [source] if source else list(SOURCES)
-    return [t for name in chosen for t in builders[name](lake)]
+    """Every source's snapshot tables (from its spec's housekeeping), or one source's."""
+    tables = [
+        t
+        for spec in all_source_specs()
+        if spec.housekeeping is not None
+        for t in spec.housekeeping.snapshot_tables(lake)
+    ]
+    if source is None:
+        return tables
+    chosen = [t for t in tables if t.source == source]
+    if not chosen:
+        known = sorted({t.source for t in tables})
+        raise ConfigurationError(f"unknown source {source!r}; sources are {known}")
+    return chosen
 
 
 def plan_table(table: SnapshotTable, config: RetentionConfig, today: date) -> RetentionPlan:
@@ -138,7 +65,9 @@ def parser() -> argparse.ArgumentParser:
         prog="python -m lbh_platform.cli.retention",
         description="Remove expired snapshot partitions (dry run by default).",
     )
-    p.add_argument("source", nargs="?", choices=SOURCES, help="one source (default: all)")
+    p.add_argument(
+        "source", nargs="?", help="one source: tascomi, alloy, event_streams… (default: all)"
+    )
     p.add_argument("--table", help="one table (Alloy: <dataset>/<table>)")
     p.add_argument("--today", type=date.fromisoformat, help="the date ages count from")
     p.add_argument("--config", help="a retention file (default: LBH_RETENTION_CONFIG)")
@@ -168,7 +97,8 @@ def run(
         if args.table:
             tables = [t for t in tables if t.table == args.table]
             if not tables:
-                raise ConfigurationError(f"no table {args.table!r} in {args.source or SOURCES}")
+                where = args.source or "any source"
+                raise ConfigurationError(f"no table {args.table!r} in {where}")
         audit = AuditLog.of(lake) if args.apply else None
         total = 0
         say(f"retention {'(applied)' if args.apply else '(dry run)'}, today {today}")

@@ -160,10 +160,14 @@ class Sensor:
 
 @dataclass(frozen=True)
 class Housekeeping:
-    """What the retention and erasure tools need of a source: its snapshot tables (each with
-    the imports that may still need a snapshot and its lineage guard) and, for a table and an
-    optional field path, its stages in pipeline order with where each holds the key."""
+    """What the retention and erasure tools need of a source. ``name`` is how the retention
+    file and the erase command name it (every event-streamed entity: ``event_streams``);
+    ``tables`` what erasure takes as a table (a Tascomi table, an Alloy dataset, an entity);
+    ``snapshot_tables(lake)`` its snapshots for retention; ``erasure_targets(lake, table,
+    field path or None)`` a table's stages in pipeline order with where each holds the key."""
 
+    name: str
+    tables: tuple[str, ...]
     snapshot_tables: Callable[[Lake], Sequence[Any]]
     erasure_targets: Callable[[Lake, str, str | None], Sequence[Any]]
 

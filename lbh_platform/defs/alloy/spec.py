@@ -4,7 +4,7 @@ weekdays, snapshots follow by automation."""
 
 from datetime import date
 
-from lbh_platform.alloy import stages
+from lbh_platform.alloy import housekeeping, stages
 from lbh_platform.alloy.datasets import AlloyDataset
 from lbh_platform.alloy.history import catalog_name as history_catalog_name
 from lbh_platform.alloy.history import describe_history_location, history_of
@@ -216,9 +216,7 @@ SCHEDULES = (
 )
 
 
-def alloy_source(
-    datasets: list[AlloyDataset], resources: dict, housekeeping: Housekeeping | None = None
-) -> SourceSpec:
+def alloy_source(datasets: list[AlloyDataset], resources: dict) -> SourceSpec:
     """Adding an AQS file adds all of this, with the weekday freshness check of each snapshot
     and the volume check of each export table."""
     return SourceSpec(
@@ -228,5 +226,10 @@ def alloy_source(
         jobs=JOBS,
         schedules=SCHEDULES,
         resources=resources,
-        housekeeping=housekeeping,
+        housekeeping=Housekeeping(
+            housekeeping.SOURCE,
+            tuple(d.name for d in datasets),
+            lambda lake: housekeeping.snapshot_tables(lake, datasets),
+            lambda lake, name, path: housekeeping.alloy_targets(lake, datasets, name, path),
+        ),
     )

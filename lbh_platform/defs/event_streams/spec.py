@@ -16,7 +16,7 @@ from datetime import date, datetime, timedelta
 from lbh_platform.common.import_columns import yyyymmdd
 from lbh_platform.common.lineage import partition_key
 from lbh_platform.common.stage_report import StageReport
-from lbh_platform.event_streams import rules, stages
+from lbh_platform.event_streams import housekeeping, rules, stages
 from lbh_platform.event_streams.history import catalog_name as history_catalog_name
 from lbh_platform.event_streams.history import describe_history_location, history_of
 from lbh_platform.event_streams.inputs import Inputs, describe_problems, digest
@@ -322,9 +322,7 @@ def _stale_sensor(stream: EventStream, job: str):
     return evaluate
 
 
-def event_stream_source(
-    stream: EventStream, resources: dict, housekeeping: Housekeeping | None = None
-) -> SourceSpec:
+def event_stream_source(stream: EventStream, resources: dict) -> SourceSpec:
     """One configured entity: every stage, check, job, sensor and schedule, with the
     snapshot's daily freshness check and the events' volume check."""
     name, label, names = stream.name, stream.label, job_names(stream)
@@ -389,5 +387,10 @@ def event_stream_source(
             ),
         ),
         resources=resources,
-        housekeeping=housekeeping,
+        housekeeping=Housekeeping(
+            housekeeping.SOURCE,
+            (stream.name,),
+            lambda lake: housekeeping.snapshot_tables(lake, stream),
+            lambda lake, _, path: housekeeping.stream_targets(lake, stream, path),
+        ),
     )

@@ -25,7 +25,7 @@ from lbh_platform.lib.spec import (
     Unit,
     stage_path,
 )
-from lbh_platform.tascomi import quality, stages
+from lbh_platform.tascomi import housekeeping, quality, stages
 from lbh_platform.tascomi.column_types import ColumnTypeCatalogue
 from lbh_platform.tascomi.history import describe_history_location, history_source
 from lbh_platform.tascomi.locations import catalog_name, describe_location
@@ -274,7 +274,6 @@ def tascomi_source(
     tables: list[TascomiTable],
     catalogue: ColumnTypeCatalogue,
     resources: dict,
-    housekeeping: Housekeeping | None = None,
 ) -> SourceSpec:
     """Adding a table to the list adds all of this (its freshness and volume checks too)."""
     return SourceSpec(
@@ -287,7 +286,12 @@ def tascomi_source(
         jobs=JOBS,
         schedules=SCHEDULES,
         resources=resources,
-        housekeeping=housekeeping,
+        housekeeping=Housekeeping(
+            housekeeping.SOURCE,
+            tuple(t.name for t in tables),
+            lambda lake: housekeeping.snapshot_tables(lake, tables),
+            lambda lake, table, path: housekeeping.tascomi_targets(lake, table, path or "id"),
+        ),
     )
 
 
