@@ -22,7 +22,7 @@ table's history (and the snapshot changes it is kept from) is erased too.
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from lbh_platform.common.errors import ConfigurationError, DataError
@@ -95,7 +95,13 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-def run(argv: Sequence[str] | None = None, lake: Lake | None = None) -> int:
+def run(
+    argv: Sequence[str] | None = None,
+    lake: Lake | None = None,
+    say: Callable[[str], None] = print,
+    complain: Callable[[str], None] = lambda text: print(text, file=sys.stderr),
+) -> int:
+    """The command; ``say`` takes each line of output (a Dagster job passes its log)."""
     args = parser().parse_args(argv)
     try:
         keys = read_keys(args.key, args.keys_file)
@@ -106,10 +112,10 @@ def run(argv: Sequence[str] | None = None, lake: Lake | None = None) -> int:
         targets = targets_for(lake, args.source, args.table, args.column)
         if not args.apply:
             held = [h for found in find(targets, keys) for h in found]
-            print(f"dry run: {len(keys)} key(s) in {args.source} {args.table}")
+            say(f"dry run: {len(keys)} key(s) in {args.source} {args.table}")
             for h in held:
-                print(f"  {h.stage:<24} {h.partition}  {h.count} row(s)/file(s)  {h.location}")
-            print(
+                say(f"  {h.stage:<24} {h.partition}  {h.count} row(s)/file(s)  {h.location}")
+            say(
                 f"{len(held)} partition(s) hold them; --apply erases them"
                 if held
                 else "no partition holds them"
@@ -128,22 +134,22 @@ def run(argv: Sequence[str] | None = None, lake: Lake | None = None) -> int:
             allow_unsound=args.allow_unsound,
         )
         for c in report.changes:
-            print(
+            say(
                 f"  {c.stage:<24} {c.partition}  {c.action:<11} rows removed {c.rows_removed}"
                 f", elements {c.elements_removed}, files removed {c.files_removed}"
                 f", rewritten {c.files_rewritten}"
             )
-        print(
+        say(
             f"erasure {report.erasure_id[:8]}: {report.rows_removed} row(s) removed from "
             f"{len(report.rewritten)} partition(s); verified: nothing holds the keys. Audit: "
             f"{', '.join(report.audit_entries)}"
         )
         return 0
     except ErasureIncomplete as exc:
-        print(f"erase: {exc}", file=sys.stderr)
+        complain(f"erase: {exc}")
         return 1
     except (ConfigurationError, DataError, ValueError, OSError) as exc:
-        print(f"erase: {exc}", file=sys.stderr)
+        complain(f"erase: {exc}")
         return 1
 
 
