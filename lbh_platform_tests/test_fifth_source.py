@@ -122,3 +122,30 @@ def test_runs_publish_checked_partitions_queryable_with_sql(tmp_path):
         ).description
     assert [(str(d), n) for d, n in rows] == [("20240304", 2), ("20240305", 3)]
     assert "name" not in [column[0] for column in masked] and "id" in [c[0] for c in masked]
+
+
+def test_retention_and_erasure_take_the_new_source_from_its_spec(tmp_path, monkeypatch, capsys):
+    """Its housekeeping comes with its spec: the retention and erase commands (which walk
+    every source's spec) plan its snapshots and find its records with no change of theirs."""
+    from lbh_platform.cli import erase, retention
+
+    api = ParkingApiStandIn(RECORDS)
+    defs, lake_resource = _definitions(tmp_path, api)
+    with dg.instance_for_test() as instance:
+        for day in DAYS:
+            defs.resolve_job_def("parking_pipeline").execute_in_process(
+                instance=instance, partition_key=day.isoformat(), run_config=QUIET
+            )
+    spec = parking_source(["permits", "zones"], {})
+    for module in (erase, retention):
+        monkeypatch.setattr(module, "all_source_specs", lambda: [spec])
+    lake = lake_resource.lake()
+    assert retention.run(["parking", "--today", "2024-12-31", "--verbose"], lake=lake) == 0
+    out = capsys.readouterr().out
+    assert "parking/permits:" in out and "parking/zones:" in out
+    assert "keep   20240305" in out  # the newest is always kept
+    keys = tmp_path / "keys.txt"
+    keys.write_text("P1\n")
+    assert erase.run(["parking", "permits", "--keys-file", str(keys)], lake=lake) == 0
+    out = capsys.readouterr().out
+    assert "snapshot" in out and "api_response" in out and "P1" not in out

@@ -8,8 +8,21 @@ import pyarrow as pa
 
 from lbh_platform.common.quality import RuleOutcome
 from lbh_platform.common.stage_report import StageReport
+from lbh_platform.erasure import Locator, TableTarget
 from lbh_platform.erasure.personal import parse_personal_data
-from lbh_platform.lib.spec import Asset, Check, Job, Schedule, SourceSpec, Step, StepContext, Unit
+from lbh_platform.lib.spec import (
+    Asset,
+    Check,
+    Housekeeping,
+    Job,
+    Schedule,
+    SourceSpec,
+    Step,
+    StepContext,
+    Unit,
+)
+from lbh_platform.retention import recorded_base_guard
+from lbh_platform.retention.tables import SnapshotTable
 from lbh_platform.storage.lake import Lake
 from lbh_platform.storage.partitioned_table import PartitionedTable
 
@@ -117,6 +130,31 @@ def _unit(table: str) -> Unit:
     )
 
 
+def _housekeeping(tables: list[str]) -> Housekeeping:
+    """Retention of its snapshots (each is whole: no base to keep) and erasure by id."""
+
+    def snapshots(lake: Lake) -> list[SnapshotTable]:
+        return [
+            SnapshotTable(
+                NAME,
+                t,
+                table_at(lake, "snapshot", t),
+                lambda t=t: table_at(lake, "api_response", t).partitions(),
+                lambda: recorded_base_guard(lambda value: None),
+            )
+            for t in tables
+        ]
+
+    def targets(lake: Lake, table: str, path: str | None) -> list[TableTarget]:
+        key = Locator.of(path or "id")
+        return [
+            TableTarget("api_response", table_at(lake, "api_response", table), key),
+            TableTarget("snapshot", table_at(lake, "snapshot", table), key),
+        ]
+
+    return Housekeeping(NAME, tuple(tables), snapshots, targets)
+
+
 def parking_source(tables: list[str], resources: dict) -> SourceSpec:
     return SourceSpec(
         name=NAME,
@@ -130,4 +168,5 @@ def parking_source(tables: list[str], resources: dict) -> SourceSpec:
             Schedule("parking_daily_0600", "parking_daily_fetch", "0 6 * * *", "Daily at 06:00."),
         ),
         resources=resources,
+        housekeeping=_housekeeping(tables),
     )
