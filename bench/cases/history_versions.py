@@ -55,7 +55,6 @@ def _source(scratch: Path) -> Any:
     lake = Lake({"refined": str(scratch)})
     return HistorySource(
         what=f"bench {TABLE} history",
-        key=("bench", "history", TABLE),
         history=history_table(lake, "refined", "history", TABLE, "bench"),
         increments=lake.table("refined", "increment", TABLE, "import_date"),
         id_column=ID,

@@ -27,6 +27,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from lbh_platform.common.errors import DataError
+from lbh_platform.common.event_state import conform_to
 from lbh_platform.common.import_columns import SNAPSHOT_COLUMNS
 from lbh_platform.common.stage_report import StageReport
 from lbh_platform.history import maintain
@@ -88,26 +89,6 @@ def _with_key(table: pa.Table, keys: tuple[str, ...], what: str) -> pa.Table:
     return table.append_column(HISTORY_KEY, joined)
 
 
-def _aligned(previous: pa.Table, schema: pa.Schema, what: str) -> pa.Table:
-    """``previous`` with ``schema``'s columns and types: a column added since is null."""
-    columns = []
-    for field in schema:
-        if field.name not in previous.column_names:
-            columns.append(pa.nulls(previous.num_rows, field.type))
-            continue
-        column = previous[field.name]
-        if column.type != field.type:
-            try:
-                column = column.cast(field.type)
-            except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
-                raise DataError(
-                    f"{what}: column {field.name!r} is {column.type} in the snapshot before and "
-                    f"{field.type} now, and its values do not cast: {exc}"
-                ) from exc
-        columns.append(column)
-    return pa.Table.from_arrays(columns, schema=schema)
-
-
 def diff(
     current: pa.Table,
     previous: pa.Table | None,
@@ -122,7 +103,10 @@ def diff(
         return current, pa.array([], ids.type)
     compared = [n for n in current.column_names if n not in ignore]
     left = current.select(compared)
-    right = _aligned(previous, left.schema, what)
+    try:  # the snapshot before, on today's columns: a column added since is null there
+        right = conform_to(previous, left.schema, f"{what}: the snapshot before")
+    except ValueError as exc:
+        raise DataError(str(exc)) from exc
     with duckdb.connect() as con:
         con.register("left_rows", left)
         con.register("right_rows", right)

@@ -117,29 +117,14 @@ def _snapshot_asset(dataset: AlloyDataset, table: str) -> Asset:
 def _history_asset(dataset: AlloyDataset, table: str) -> Asset:
     keys = ", ".join(f"`{k}`" for k in stages.key_columns(dataset, table))
     full = dataset.mode == "full"
-    return Asset(
-        "history",
-        history_stage.describe(
-            f"Alloy `{dataset.name}` `{table}`",
-            keys,
-            "snapshots' changes (rows new or different since the snapshot before, and keys "
-            "gone from it"
-            + (": a full export's import columns alone are not a change)" if full else ")"),
-        ),
+    return history_stage.history_asset(
+        f"alloy {dataset.name}/{table}",
+        keys,
+        "snapshots' changes (rows new or different since the snapshot before, and keys gone "
+        "from it" + (": a full export's import columns alone are not a change)" if full else ")"),
         describe_history_location(dataset.name, table),
-        checks=(
-            Check(
-                history_stage.CHECK,
-                history_stage.CHECK_DESCRIPTION,
-                lambda lake, v: history_stage.holds_snapshot(
-                    f"alloy {dataset.name}/{table} history",
-                    v,
-                    from_snapshots.behind(history_of(lake, dataset, table), v),
-                ),
-            ),
-        ),
+        lambda lake, v: from_snapshots.behind(history_of(lake, dataset, table), v),
         deps=(asset_ref("snapshot", table),),
-        eager=True,
         table=table,
         label=_label(dataset, table),
         personal=dataset.personal(table, "snapshot"),

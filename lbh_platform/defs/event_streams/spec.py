@@ -242,28 +242,14 @@ def _unit(stream: EventStream) -> Unit:
             Step(
                 f"{stream.name}_history",
                 (
-                    Asset(
-                        "history",
-                        history_stage.describe(
-                            stream.label,
-                            f"`{stream.key}`",
-                            "snapshots' changes (entities new or different since the snapshot "
-                            "before, and entities gone from it), re-syncs included",
-                        ),
+                    history_stage.history_asset(
+                        stream.label,
+                        f"`{stream.key}`",
+                        "snapshots' changes (entities new or different since the snapshot "
+                        "before, and entities gone from it), re-syncs included",
                         describe_history_location(stream),
-                        checks=(
-                            Check(
-                                history_stage.CHECK,
-                                history_stage.CHECK_DESCRIPTION,
-                                lambda lake, v: history_stage.holds_snapshot(
-                                    f"{stream.label} history",
-                                    v,
-                                    from_snapshots.behind(history_of(lake, stream), v),
-                                ),
-                            ),
-                        ),
+                        lambda lake, v: from_snapshots.behind(history_of(lake, stream), v),
                         deps=("snapshot",),
-                        eager=True,
                         personal=stream.personal("snapshot"),
                         catalog=history_catalog_name(stream),
                     ),

@@ -57,9 +57,6 @@ DESCRIPTIONS = {
         "Full Tascomi `{t}` table as of the snapshot date: the previous snapshot with every "
         "increment since applied by `{id}`. Query the newest `snapshot_date` for current data."
     ),
-    "history": history_stage.describe(
-        "Tascomi `{t}`", "`{id}`", "increments at the cost of the day's changes"
-    ),
 }
 
 
@@ -109,17 +106,6 @@ def _checks(table: TascomiTable, types: dict[str, str]) -> dict[str, tuple[Check
                 lambda lake, v: quality.types_outcome(lake, table, v, types),
             ),
         ),
-        "history": (
-            Check(
-                history_stage.CHECK,
-                history_stage.CHECK_DESCRIPTION,
-                lambda lake, v: history_stage.holds_snapshot(
-                    f"tascomi {table.name} history",
-                    v,
-                    maintain.behind(history_source(lake, table.name, id_col), v),
-                ),
-            ),
-        ),
         "snapshot": (
             Check(
                 f"{id_col}_unique",
@@ -147,23 +133,28 @@ def _unit(
     checks = _checks(table, types)
 
     def asset(stage: str, deps: tuple[str, ...] = (), **extra) -> Asset:
-        history = stage == "history"
         return Asset(
             stage,
             DESCRIPTIONS[stage].format(t=table.name, id=table.id_column),
-            describe_history_location(table.name)
-            if history
-            else describe_location(stage, table.name),
+            describe_location(stage, table.name),
             checks=checks.get(stage, ()),
             deps=deps,
             eager=bool(deps),
-            # The history holds the snapshot's columns.
-            personal=personal("snapshot" if history else stage),
-            catalog=table_name("history", table.name)
-            if history
-            else catalog_name(stage, table.name),
+            personal=personal(stage),
+            catalog=catalog_name(stage, table.name),
             **extra,
         )
+
+    history_asset = history_stage.history_asset(
+        f"tascomi {table.name}",
+        f"`{table.id_column}`",
+        "increments at the cost of the day's changes",
+        describe_history_location(table.name),
+        lambda lake, v: maintain.behind(history_source(lake, table.name, table.id_column), v),
+        deps=("snapshot",),
+        personal=personal("snapshot"),  # the history holds the snapshot's columns
+        catalog=table_name("history", table.name),
+    )
 
     def ingest(ctx: StepContext, day: date) -> list[StageReport]:
         return [stages.ingest(ctx.lake, table, day, ctx.resources[API].fetch)]
@@ -215,7 +206,7 @@ def _unit(
                 (asset("snapshot", ("increment",), freshness=True),),
                 snapshot,
             ),
-            Step(f"tascomi_{name}_history", (asset("history", ("snapshot",)),), history),
+            Step(f"tascomi_{name}_history", (history_asset,), history),
         ),
     )
 
