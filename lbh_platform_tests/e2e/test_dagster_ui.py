@@ -3,8 +3,8 @@
 Against a real webserver and daemon (``make dev`` in a sandbox, with the simulators):
 
 1. the asset graph shows every group (Tascomi, Alloy, Tenure when present) with its stages;
-2. a partition backfill of one Tascomi table's four stages over four recent days is launched by
-   clicking (Materialize all… → partition range → Launch backfill), completes in one run, and
+2. a partition backfill of one Tascomi table's four stages and its history over four recent
+   days is launched by clicking (Materialize all… → partition range → Launch backfill), completes in one run, and
    builds the snapshots in date order, each on the one before;
 3. a duplicate planted in the next day's raw partition fails the blocking
    ``id_import_date_unique`` check when ``parsed`` + ``increment`` are launched from the UI, and
@@ -174,7 +174,7 @@ def choose_partitions(page: Page, text: str, count: int) -> None:
 def backfill_from_the_ui_builds_snapshots_in_order(
     dev: DagsterDev, page: Page, lake: Lake, days: list[date]
 ) -> None:
-    select_assets(dev, page, f'key:"tascomi/*/{TABLE}_*"', count=4)
+    select_assets(dev, page, f'key:"tascomi/*/{TABLE}_*"', count=len(STAGES) + 1)  # + history
     choose_partitions(page, f"[{days[0].isoformat()}...{days[-1].isoformat()}]", len(days))
     page.get_by_role("dialog").get_by_role("button", name="Launch backfill").click()
     toast = page.get_by_text(re.compile(r"Created backfill \w+"))
@@ -192,9 +192,9 @@ def backfill_from_the_ui_builds_snapshots_in_order(
 
     page.reload()
     expect(page.get_by_text("Succeeded").first).to_be_visible(timeout=UI_TIMEOUT)
-    for stage in STAGES:
+    for stage in (*STAGES, "history"):
         expect(page.get_by_text(f"tascomi / {stage} / {TABLE}_{stage}").first).to_be_visible()
-    expect(page.get_by_text("100% completed")).to_have_count(len(STAGES), timeout=UI_TIMEOUT)
+    expect(page.get_by_text("100% completed")).to_have_count(len(STAGES) + 1, timeout=UI_TIMEOUT)
     shoot(page, "backfill.png")
 
     # Every stage materialised each day, in date order, each day with its own row count.
@@ -206,6 +206,8 @@ def backfill_from_the_ui_builds_snapshots_in_order(
             for d in days
         }
         assert counts == stored, stage
+    # The history followed each day in the same run.
+    assert dev.materialized_partitions(key("history")) == [d.isoformat() for d in days]
     first_full_load = dev.row_counts(key("api_response"))
     assert len(set(first_full_load.values())) > 1, first_full_load
     # The run built the snapshots day by day, oldest first ...
