@@ -4,8 +4,8 @@ Against a real webserver and daemon (``make dev`` in a sandbox, with the simulat
 
 1. the asset graph shows every group (Tascomi, Alloy, Tenure when present) with its stages;
 2. a partition backfill of one Tascomi table's four stages and its history over four recent
-   days is launched by clicking (Materialize all… → partition range → Launch backfill), completes in one run, and
-   builds the snapshots in date order, each on the one before;
+   days is launched by clicking (Materialize all… → partition range → Launch backfill),
+   completes in one run, and builds the snapshots in date order, each on the one before;
 3. a duplicate planted in the next day's raw partition fails the blocking
    ``id_import_date_unique`` check when ``parsed`` + ``increment`` are launched from the UI, and
    ``increment`` is not materialised for that day;
