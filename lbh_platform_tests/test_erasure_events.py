@@ -10,7 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from lbh_platform.common.import_columns import yyyymmdd
-from lbh_platform.erasure import AuditLog, KeySet, Request, erase
+from lbh_platform.erasure import AuditLog, KeySet, Request, erase, find
 from lbh_platform.erasure.locate import Locator, drop_erased
 from lbh_platform.event_streams import rules, stages
 from lbh_platform.event_streams.dynamodb import ScanResult, plain
@@ -167,3 +167,35 @@ def test_compaction_can_drop_the_events_of_an_erased_entity(lake):
     assert removed.rows == 1
     assert kept.to_pylist() == [events.to_pylist()[1], events.to_pylist()[2]]
     assert repr(erased) == "ErasedKeys(1 keys)"  # never a key, even in its repr
+
+
+def test_the_history_and_its_snapshot_changes_are_erased_and_followed(lake, monkeypatch):
+    """The entity leaves the history's segments and the snapshot changes it is kept from;
+    the history's next run recomputes the changes of the re-written snapshots and answers
+    every day as its snapshot, without the entity."""
+    from lbh_platform.event_streams.history import history_of
+    from lbh_platform.history import from_snapshots, maintain
+
+    monkeypatch.setenv("LBH_ERASURE_SALT", SALT)
+    stream = pipeline(lake, json_events=False)
+    history = history_of(lake, TENURE)
+    for day in DAYS:
+        from_snapshots.update(history, yyyymmdd(day))
+    entity = updated_entity(stream)
+    targets = event_stream_targets(lake, "tenure")
+    keys = KeySet([entity])
+    held = {h.stage for found in find(targets, keys) for h in found}
+    assert {"history", "history changes"} <= held
+    audit = AuditLog.of(lake)
+    erase(Request("event_streams", "tenure", "dpo"), targets, keys, audit=audit, salt=SALT)
+    assert not [h for found in find(targets, keys) for h in found]
+    last = yyyymmdd(DAYS[-1])
+    assert from_snapshots.behind(history, last) is not None
+    from_snapshots.update(history, last)
+    assert from_snapshots.behind(history, last) is None
+    snapshots = stage_table(lake, TENURE, "snapshot")
+    for day in DAYS:
+        got = maintain.as_of(history.history, yyyymmdd(day))
+        want = snapshots.read(yyyymmdd(day))
+        assert sorted(got["id"].to_pylist()) == sorted(want["id"].to_pylist())
+        assert entity not in got["id"].to_pylist()
