@@ -7,6 +7,7 @@ from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import dagster as dg
+import duckdb
 import pyarrow as pa
 import pytest
 
@@ -109,6 +110,17 @@ def test_alloy_histories_answer_every_weekday_as_its_snapshot(zones, catalogue, 
             # One version per change, not one per row per day.
             assert versions.num_rows < latest * len(WEEKDAYS) / 2, (dataset.name, table)
     assert compared > 0
+    # The local SQL catalogue made each history's "as of" macro as it registered it.
+    database = lake.database("env-services", "refined")
+    last = yyyymmdd(WEEKDAYS[-1])
+    with duckdb.connect(settings.duckdb_path, read_only=True) as connection:
+        for dataset in datasets:
+            name = f"alloy_history_{dataset.name}_{dataset.name}"
+            (count,) = connection.execute(
+                f'select count(*) from "{database}"."{name}_as_of"(?)', [last]
+            ).fetchone()
+            snapshot = alloy_table(lake, "snapshot", dataset.name, dataset.name).read(last)
+            assert count == snapshot.num_rows, name
 
 
 def test_event_stream_histories_answer_every_day_and_follow_a_rebuilt_snapshot(zones, monkeypatch):

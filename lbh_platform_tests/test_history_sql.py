@@ -12,28 +12,11 @@ from lbh_platform.catalog.duckdb_catalog import DuckDBCatalog
 from lbh_platform.common.import_columns import SNAPSHOT_COLUMNS
 from lbh_platform.history import arrow_files, maintain
 from lbh_platform.storage.lake import Lake
-from lbh_platform.storage.partitioned_table import PartitionedTable
 from lbh_platform.tascomi.history import history_source as tascomi_source
 from lbh_platform.tascomi.locations import tascomi_table
 from lbh_platform_tests.test_history_tascomi import SMALL, TABLE, canonical, run_days
 
 DATABASE = "dataplatform-stg-tascomi-refined-zone"
-
-
-def registration(history: PartitionedTable, segment: str) -> PartitionRegistration:
-    with history.open_parquet(segment) as parquet:
-        schema = parquet.schema_arrow.remove_metadata()
-    assert history.catalog is not None
-    return PartitionRegistration(
-        history.catalog.database, history.catalog.table, history.uri, schema, "segment", segment
-    )
-
-
-def sql_forms(path: str, history: PartitionedTable) -> None:
-    """What the catalogue's registration adds for a history (``history_sql.create``)."""
-    live = maintain.state_of(history).names()
-    with duckdb.connect(path) as connection:
-        assert history_sql.create(connection, registration(history, live[0]))
 
 
 def as_of_sql(path: str, day: str) -> pa.Table:
@@ -59,7 +42,7 @@ def test_sql_as_of_is_every_days_snapshot_and_versions_are_exact(catalogued):
     lake, path = catalogued
     source = tascomi_source(lake, TABLE.name)
     built = run_days(lake, days=14, on_snapshot=lambda d: maintain.update(source, d, policy=SMALL))
-    sql_forms(path, source.history)
+    # The catalogue made the history's SQL forms as it registered its segments.
     snapshots = tascomi_table(lake, "snapshot", TABLE.name)
     for day in built:
         expected = snapshots.read(day)

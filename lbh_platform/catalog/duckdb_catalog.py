@@ -126,7 +126,7 @@ class DuckDBCatalog:
                 )
                 self._skipped_remote = True
             return
-        statements = [view_sql(r), self._masked_sql(r)]
+        statements = [view_sql(r), self._masked_sql(r), *self._history_sql(r)]
         sql = "\n".join(statements)
         key = (os.path.abspath(self.path), r.database, r.table)
         wanted = (sql, r.schema.to_string(show_schema_metadata=False))
@@ -136,6 +136,19 @@ class DuckDBCatalog:
                 return
             if self._create_view(r, [s for s in statements if s]):
                 _registered[key] = (*wanted, _file_identity(key[0]))
+
+    def _history_sql(self, r: PartitionRegistration) -> list[str]:
+        """A history's ``<table>_as_of(day)`` macro and ``<table>_versions`` view (none for
+        another table): made with its view, so every history is queryable "as of" a day."""
+        from lbh_platform.catalog import history_sql
+
+        id_column = history_sql.id_column_of(r)
+        if id_column is None:
+            return []
+        return [
+            history_sql.as_of_sql(r.database, r.table, id_column),
+            history_sql.versions_sql(r.database, r.table, id_column),
+        ]
 
     def _masked_sql(self, r: PartitionRegistration) -> str:
         """The masked view's statement (empty: the caller gave no declaration)."""
