@@ -3,6 +3,7 @@ rebuild half-way) leaves the history answering "as of D" as before or as after, 
 SQL readers alike, and the next write finishes or discards it; bad batches are refused with
 the table, batch and cause, nothing written."""
 
+import threading
 from datetime import timedelta
 
 import duckdb
@@ -14,7 +15,7 @@ from lbh_platform.common.errors import DataError
 from lbh_platform.history import arrow_files, maintain
 from lbh_platform.history.segments import Policy
 from lbh_platform.storage.lake import Lake
-from lbh_platform.storage.partitioned_table import PartitionedTable
+from lbh_platform.storage.partitioned_table import PartitionedTable, PartitionWriter
 from lbh_platform_tests.test_history_deletions import FIRST, Stream, matches_truth, source_of, value
 
 pytestmark = pytest.mark.faults
@@ -177,4 +178,34 @@ def test_a_history_ahead_of_its_snapshot_is_refused(lake, faults):
     source = tascomi_source(lake, "contacts")
     with pytest.raises(DataError, match="snapshot 20240301 is not published"):
         maintain.update(source, "20240301")
+    faults.record(survived=True)
+
+
+def test_a_rebuild_whose_writer_fails_leaves_the_history_as_it_was(
+    lake, tmp_path, monkeypatch, faults
+):
+    """Row groups are encoded on a writer thread: its failure still fails the rebuild with its
+    own cause, publishes nothing and leaves no thread behind."""
+    stream, source = kept_days(lake)
+    before = sorted(source.history.partitions())
+    original = PartitionWriter.write
+    calls = []
+
+    def write(self, table: pa.Table) -> None:  # noqa: ANN001
+        calls.append(threading.current_thread().name)
+        if len(calls) == 3:
+            raise Killed("disk full while encoding a row group")
+        original(self, table)
+
+    monkeypatch.setattr(PartitionWriter, "write", write)
+    with pytest.raises(Killed, match="disk full"):
+        maintain.rebuild(source)
+    assert calls and all(name.startswith("history-write") for name in calls)
+    assert not [t for t in threading.enumerate() if t.name.startswith("history-write")]
+    assert sorted(source.history.partitions()) == before
+    monkeypatch.setattr(PartitionWriter, "write", original)
+    all_true(stream, source.history, str(tmp_path / "sql.duckdb"))
+    report = maintain.rebuild(source)
+    assert report.rows == maintain.versions(source.history).num_rows
+    all_true(stream, source.history)
     faults.record(survived=True)

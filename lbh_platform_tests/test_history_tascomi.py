@@ -11,6 +11,7 @@ import pytest
 
 from lbh_platform.common.import_columns import SNAPSHOT_COLUMNS
 from lbh_platform.history import arrow_files, maintain
+from lbh_platform.history.columns import STORED
 from lbh_platform.history.segments import Policy
 from lbh_platform.storage.lake import Lake
 from lbh_platform.tascomi import stages
@@ -206,3 +207,26 @@ def test_a_rerun_day_rewrites_its_batch_and_a_compacted_one_rebuilds(lake):
     assert report.metadata["rebuilt"]
     for day in days:
         assert_as_of_is_snapshot(lake, source.history, value(day))
+
+
+def test_segment_footers_hold_statistics_of_the_validity_columns_only(lake, small_row_groups):
+    """ "As of D" prunes row groups by valid_from and valid_to; min/max of the record columns
+    would prune nothing in a segment sorted by validity, and cost write time."""
+    source = tascomi_source(lake, TABLE.name)
+    run_days(lake, on_snapshot=lambda day: maintain.update(source, day, policy=SMALL))
+    maintain.rebuild(source)
+    names = source.history.partitions()
+    assert len(names) > 1
+    for name in names:
+        with source.history.open_parquet(name) as parquet:
+            meta = parquet.metadata
+            assert meta.num_row_groups > 1, name
+            for index in range(meta.num_row_groups):
+                group = meta.row_group(index)
+                chunks = [group.column(c) for c in range(group.num_columns)]
+                with_statistics = {c.path_in_schema for c in chunks if c.is_stats_set}
+                assert with_statistics == set(STORED), f"{name} row group {index}"
+    snapshot = tascomi_table(lake, "snapshot", TABLE.name)
+    with snapshot.open_parquet(snapshot.partitions()[-1]) as parquet:
+        group = parquet.metadata.row_group(0)
+        assert all(group.column(c).is_stats_set for c in range(group.num_columns))

@@ -2,8 +2,10 @@
 row groups can hold rows valid on a day (from the files' own statistics)."""
 
 import contextlib
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
+from types import TracebackType
 from typing import TypeVar
 
 import numpy as np
@@ -34,6 +36,7 @@ BAND_DAYS = 182
 MIN_BAND_ROWS = 1024
 
 T = TypeVar("T")
+R = TypeVar("R")
 
 
 def group_rows(columns: int) -> int:
@@ -97,7 +100,7 @@ class Groups:
 
     def __init__(
         self,
-        sink: PartitionWriter,
+        sink: "PartitionWriter | _Behind",
         rows: int,
         band_days: int | None = None,
         min_rows: int = MIN_BAND_ROWS,
@@ -150,6 +153,53 @@ class Groups:
         self._write_pending()
 
 
+class InOrder:
+    """Work run in order on a thread of its own, so that encoding row groups overlaps reading
+    and arranging the next ones (Arrow releases the GIL for both). At most ``backlog`` items
+    wait, as each holds its rows. Leaving the block waits for all of them and raises the
+    first error; after an error, waiting items are dropped and the running one finishes.
+    Enter it after the sinks it writes to, so that it is left first."""
+
+    def __init__(self, name: str, backlog: int = 2):
+        self.backlog = backlog
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix=name)
+        self._pending: deque[Future[None]] = deque()
+
+    def submit(self, work: Callable[..., None], *args: object) -> None:
+        while len(self._pending) >= self.backlog:
+            self._pending.popleft().result()
+        self._pending.append(self._pool.submit(work, *args))
+
+    def sink(self, sink: PartitionWriter) -> "_Behind":
+        """``sink`` with its writes made on this thread (for :class:`Groups`)."""
+        return _Behind(self, sink)
+
+    def __enter__(self) -> "InOrder":
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        try:
+            if kind is None:
+                while self._pending:
+                    self._pending.popleft().result()
+        finally:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+class _Behind:
+    def __init__(self, thread: InOrder, sink: PartitionWriter):
+        self._thread = thread
+        self._sink = sink
+
+    def write(self, table: pa.Table) -> None:
+        self._thread.submit(self._sink.write, table)
+
+
 def leaf_index(parquet: pq.ParquetFile, name: str) -> int | None:
     schema = parquet.metadata.schema
     for index in range(len(schema)):
@@ -180,9 +230,7 @@ def row_groups_for(parquet: pq.ParquetFile, valid_on: object, closed: bool) -> l
     return chosen
 
 
-def prefetched(
-    items: Sequence[T], read: Callable[[T], pa.Table], ahead: int = 1
-) -> Iterator[pa.Table]:
+def prefetched(items: Sequence[T], read: Callable[[T], R], ahead: int = 1) -> Iterator[R]:
     """``read(item)`` for each item in order, up to ``ahead`` of them read in threads while
     the caller works on the last."""
     if not items:
@@ -190,10 +238,10 @@ def prefetched(
     with ThreadPoolExecutor(ahead, thread_name_prefix="history-read") as pool:
         pending = [pool.submit(read, item) for item in items[:ahead]]
         for index in range(len(items)):
-            table = pending.pop(0).result()
+            result = pending.pop(0).result()
             if index + ahead < len(items):
                 pending.append(pool.submit(read, items[index + ahead]))
-            yield table
+            yield result
 
 
 @contextlib.contextmanager

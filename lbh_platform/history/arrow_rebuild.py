@@ -8,8 +8,9 @@ resolved across batches, its ``valid_to``; the closed versions are cut into segm
 a time ahead of the routing (a small file's read is mostly fixed costs). Batches come in
 ``valid_from`` order; about a row group of them at a time is taken once, grouped by segment
 (then by ``valid_from`` and ``valid_to``), and each segment gets one contiguous slice, so its
-row groups are few chunks and every segment comes out sorted. The base is published last, and
-commits.
+row groups are few chunks and every segment comes out sorted. Row groups are encoded on a
+writer thread while the next increments are read and arranged. The base is published last,
+and commits.
 """
 
 import contextlib
@@ -29,6 +30,7 @@ from lbh_platform.history import segments
 from lbh_platform.history.arrow_files import (
     BAND_DAYS,
     Groups,
+    InOrder,
     conform,
     group_rows,
     history_schema,
@@ -36,7 +38,7 @@ from lbh_platform.history.arrow_files import (
     prefetched,
 )
 from lbh_platform.history.batches import Batch
-from lbh_platform.history.columns import DATE, IS_DELETED, VALID_FROM, VALID_TO, day
+from lbh_platform.history.columns import DATE, STORED, VALID_FROM, day
 from lbh_platform.history.engine import Rebuilt
 from lbh_platform.history.exact import resolve
 from lbh_platform.storage.partitioned_table import DATA_FILE, PartitionedTable
@@ -202,8 +204,7 @@ def rebuild(
         base_sink = stack.enter_context(
             history.stream(_base(batches, operation), schema, base_notes)
         )
-        outputs = {-1: Groups(base_sink, rows_per_group, BAND_DAYS)}
-        sinks = [base_sink]
+        sinks = {-1: base_sink}
         for index, (after, until) in enumerate(cuts):
             name = segments.closed_name(after, until, operation)
             notes = {
@@ -211,9 +212,14 @@ def rebuild(
                 segments.CLOSED_AFTER: after,
                 segments.CLOSED_UNTIL: until,
             }
-            sink = stack.enter_context(history.stream(name, schema, notes))
-            sinks.append(sink)
-            outputs[index] = Groups(sink, rows_per_group, BAND_DAYS)
+            sinks[index] = stack.enter_context(history.stream(name, schema, notes))
+        writing = stack.enter_context(InOrder("history-write"))  # left before the sinks
+        outputs = {
+            key: Groups(writing.sink(sink), rows_per_group, BAND_DAYS)
+            for key, sink in sinks.items()
+        }
+        record = pa.schema([field for field in schema if field.name not in STORED])
+        added = [increments.partition_column, *STORED]
         order = np.argsort(files, kind="stable")
         starts = np.searchsorted(files[order], np.arange(len(sources) + 1))
 
@@ -221,10 +227,7 @@ def rebuild(
             source = sources[index]
             with opened(increments.fs, source.path, source.metadata) as parquet:
                 table = parquet.read()
-            return table.append_column(
-                increments.partition_column,
-                pa.array([source.value] * table.num_rows, pa.string()),
-            )
+            return table
 
         window: list[pa.Table] = []
         keys: list[np.ndarray] = []
@@ -256,13 +259,20 @@ def rebuild(
             rows_at = positions[mine]
             identity = len(rows_at) == table.num_rows  # every row kept, in file order
             taken = table if identity else table.take(pa.array(rows_at))
-            batch = batches[sources[index].batch]
-            taken = taken.append_column(
-                VALID_FROM, pa.array([day(batch.valid_from)] * len(mine), DATE)
-            )
-            taken = taken.append_column(VALID_TO, ends.take(pa.array(mine)))
-            taken = taken.append_column(IS_DELETED, pa.array(gone_flags[mine]))
-            window.append(conform(taken, schema))
+            source = sources[index]
+            count = len(mine)
+            columns = [
+                *taken.columns,
+                pa.repeat(pa.scalar(source.value), count),
+                pa.repeat(pa.scalar(day(batches[source.batch].valid_from), DATE), count),
+                ends.take(pa.array(mine)),
+                pa.array(gone_flags[mine]),
+            ]
+            if source.schema.equals(record, check_metadata=False):  # one schema, not four
+                window.append(pa.Table.from_arrays(columns, schema=schema))
+            else:
+                names = [*taken.column_names, *added]
+                window.append(conform(pa.Table.from_arrays(columns, names=names), schema))
             keys.append(mine)
             held += len(mine)
             if held >= rows_per_group:
@@ -271,7 +281,7 @@ def rebuild(
         route()
         for groups in outputs.values():
             groups.close()
-    written = [s.result for s in reversed(sinks) if s.result is not None]
+    written = [s.result for s in reversed(sinks.values()) if s.result is not None]
     log.info(
         "%s: rebuilt %d segments (%d versions, %d current) in %.1fs",
         history.display, len(written), n, current, time.perf_counter() - started,

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import pyarrow as pa
 
 from lbh_platform.catalog.base import table_name
+from lbh_platform.history.columns import STORED
 from lbh_platform.storage.lake import Lake
 from lbh_platform.storage.partitioned_table import PartitionedTable
 
@@ -62,7 +63,9 @@ def history_table(
     catalog_table: str | None = None,
 ) -> PartitionedTable:
     """A history's segments: ``<zone>/<prefix>/<name>/segment=<segment>/``, registered as
-    ``database.<catalog_table>`` (default ``history_<name>``)."""
+    ``database.<catalog_table>`` (default ``history_<name>``). Their footers hold min/max of
+    the validity columns only: "as of D" prunes row groups by those, and a segment is sorted
+    by nothing else, so the record columns' statistics would prune nothing."""
     return lake.table(
         zone,
         prefix,
@@ -70,4 +73,5 @@ def history_table(
         "segment",
         database=database,
         catalog_table=catalog_table or table_name("history", name),
+        statistics=STORED,
     )

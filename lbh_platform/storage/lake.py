@@ -84,9 +84,11 @@ class Lake:
         *,
         database: str | None = None,
         catalog_table: str | None = None,
+        statistics: Sequence[str] | None = None,
     ) -> PartitionedTable:
         """A table at ``<zone>/<prefix>/<name>``; with ``database`` it registers each publish
-        as ``database.catalog_table`` (default: ``name`` made a valid table name)."""
+        as ``database.catalog_table`` (default: ``name`` made a valid table name);
+        ``statistics`` limits the footers' min/max to those columns."""
         if zone not in self.zones:
             raise KeyError(f"unknown zone {zone!r}; the lake has {sorted(self.zones)}")
         if catalog_table is not None and database is None:
@@ -105,6 +107,7 @@ class Lake:
             f"{self.zones[zone]}/{prefix}/{name}",
             catalog=identity,
             catalogs=self.catalogs,
+            statistics=statistics,
         )
 
 

@@ -118,17 +118,22 @@ class PartitionWriter:
     every piece becomes one or more row groups of the one file. The Parquet writer opens at
     the first rows, which choose its encodings (:mod:`lbh_platform.storage.parquet_encoding`)."""
 
-    def __init__(self, sink: pa.NativeFile, schema: pa.Schema):
+    def __init__(self, sink: pa.NativeFile, schema: pa.Schema, statistics: bool | list[str] = True):
         self._sink = sink
         self._writer: pq.ParquetWriter | None = None
         self.schema = schema
+        self.statistics = statistics
         self.rows = 0
         self.result: WriteResult | None = None  # set once the partition is published
 
     def _open(self, first: pa.Table | pa.RecordBatch | None) -> pq.ParquetWriter:
         dictionary = dictionary_columns(self.schema, first)
         return pq.ParquetWriter(
-            self._sink, self.schema, compression="snappy", use_dictionary=dictionary
+            self._sink,
+            self.schema,
+            compression="snappy",
+            use_dictionary=dictionary,
+            write_statistics=self.statistics,
         )
 
     def write(self, table: pa.Table | pa.RecordBatch) -> None:
@@ -164,8 +169,12 @@ class PartitionedTable:
         catalog: CatalogIdentity | None = None,
         catalogs: Sequence[Catalog] = (),
         temporary_max_age: float = TEMPORARY_MAX_AGE_SECONDS,
+        statistics: Sequence[str] | None = None,
     ):
         self.temporary_max_age = temporary_max_age
+        # Columns whose min/max go in the footers (None: every column). A reader prunes row
+        # groups only by the columns it filters on; statistics of the rest cost write time.
+        self.statistics = None if statistics is None else tuple(statistics)
         self.fs = fs
         self.base = base.rstrip("/")
         self.partition_column = partition_column
@@ -175,6 +184,13 @@ class PartitionedTable:
 
     def __repr__(self) -> str:
         return f"PartitionedTable({self.display})"
+
+    def statistics_for(self, schema: pa.Schema) -> bool | list[str]:
+        """``write_statistics`` for a file of ``schema``: every column, or the chosen ones."""
+        if self.statistics is None:
+            return True
+        chosen = [name for name in self.statistics if name in schema.names]
+        return chosen or False
 
     @property
     def uri(self) -> str:
@@ -243,7 +259,12 @@ class PartitionedTable:
         final = f"{folder}/{DATA_FILE}"
         try:
             with self.fs.open_output_stream(temporary) as sink:
-                pq.write_table(table, sink, compression="snappy")
+                pq.write_table(
+                    table,
+                    sink,
+                    compression="snappy",
+                    write_statistics=self.statistics_for(table.schema),
+                )
             size = self.fs.get_file_info(temporary).size or 0
             self._publish(temporary, final)
         except BaseException:
@@ -275,7 +296,7 @@ class PartitionedTable:
         temporary = f"{folder}/{TEMPORARY_PREFIX}{uuid.uuid4().hex}.parquet"
         try:
             with self.fs.open_output_stream(temporary) as sink:
-                writer = PartitionWriter(sink, schema)
+                writer = PartitionWriter(sink, schema, self.statistics_for(schema))
                 try:
                     yield writer
                 finally:
@@ -326,7 +347,10 @@ class PartitionedTable:
                     with (
                         self.fs.open_output_stream(moving) as sink,
                         pq.ParquetWriter(
-                            sink, schema.with_metadata(metadata), compression="snappy"
+                            sink,
+                            schema.with_metadata(metadata),
+                            compression="snappy",
+                            write_statistics=self.statistics_for(schema),
                         ) as writer,
                     ):
                         for batch in parquet.iter_batches():
@@ -464,7 +488,7 @@ class PartitionedTable:
                     metadata.update({k.encode(): v.encode() for k, v in notes.items()})
                     schema = schema.with_metadata(metadata)
                 with self.fs.open_output_stream(temporary) as sink:
-                    writer = PartitionWriter(sink, schema)
+                    writer = PartitionWriter(sink, schema, self.statistics_for(schema))
                     try:
                         for group in range(parquet.num_row_groups):
                             rows = parquet.read_row_group(group)
