@@ -36,7 +36,6 @@ BAND_DAYS = 182
 MIN_BAND_ROWS = 1024
 
 T = TypeVar("T")
-R = TypeVar("R")
 
 
 def group_rows(columns: int) -> int:
@@ -230,7 +229,9 @@ def row_groups_for(parquet: pq.ParquetFile, valid_on: object, closed: bool) -> l
     return chosen
 
 
-def prefetched(items: Sequence[T], read: Callable[[T], R], ahead: int = 1) -> Iterator[R]:
+def prefetched(
+    items: Sequence[T], read: Callable[[T], pa.Table], ahead: int = 1
+) -> Iterator[pa.Table]:
     """``read(item)`` for each item in order, up to ``ahead`` of them read in threads while
     the caller works on the last."""
     if not items:
@@ -238,10 +239,10 @@ def prefetched(items: Sequence[T], read: Callable[[T], R], ahead: int = 1) -> It
     with ThreadPoolExecutor(ahead, thread_name_prefix="history-read") as pool:
         pending = [pool.submit(read, item) for item in items[:ahead]]
         for index in range(len(items)):
-            result = pending.pop(0).result()
+            table = pending.pop(0).result()
             if index + ahead < len(items):
                 pending.append(pool.submit(read, items[index + ahead]))
-            yield result
+            yield table
 
 
 @contextlib.contextmanager

@@ -226,8 +226,7 @@ def rebuild(
         def read(index: int) -> pa.Table:
             source = sources[index]
             with opened(increments.fs, source.path, source.metadata) as parquet:
-                table = parquet.read()
-            return table
+                return parquet.read()
 
         window: list[pa.Table] = []
         keys: list[np.ndarray] = []
@@ -268,13 +267,13 @@ def rebuild(
                 ends.take(pa.array(mine)),
                 pa.array(gone_flags[mine]),
             ]
-            if source.schema.equals(record, check_metadata=False):  # one schema, not four
+            if source.schema.equals(record, check_metadata=False):  # no schema built at all
                 window.append(pa.Table.from_arrays(columns, schema=schema))
             else:
                 names = [*taken.column_names, *added]
                 window.append(conform(pa.Table.from_arrays(columns, names=names), schema))
             keys.append(mine)
-            held += len(mine)
+            held += count
             if held >= rows_per_group:
                 route()
                 held = 0
